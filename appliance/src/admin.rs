@@ -1,0 +1,247 @@
+//! The administrative commands: provisioning, single settings, factory reset,
+//! and opening the store for `run`. Called by `main`; every command that reads a
+//! secret prints only whether it is set.
+
+use std::io::{self, BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use appliance_config::key::{self, KeyLookup, KeySource};
+use appliance_config::schema::{self, SETTINGS};
+use appliance_config::{OpenMode, Provisioning, Store};
+
+use crate::cli::{ConfigCommand, DEFAULT_STATE_DIR, Global, RunArgs};
+use crate::exit::{Cancelled, InvalidInput};
+
+/// Where the state is and how to find the device key, from the options and
+/// systemd's environment.
+#[derive(Debug)]
+pub struct Context {
+    state_dir: PathBuf,
+    keys: KeyLookup,
+}
+
+impl Context {
+    pub fn new(global: &Global) -> Self {
+        let state_dir = global.state_dir.clone().unwrap_or_else(|| {
+            // systemd joins several StateDirectory= entries with ':'; ours is the first.
+            std::env::var_os("STATE_DIRECTORY")
+                .and_then(|v| {
+                    v.to_string_lossy()
+                        .split(':')
+                        .next()
+                        .filter(|s| !s.is_empty())
+                        .map(PathBuf::from)
+                })
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+        });
+        let credentials_directory = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        // A service that systemd gives credentials to must use them: only
+        // outside such a service may a development key file stand in.
+        let dev_state_dir = credentials_directory.is_none().then(|| state_dir.clone());
+        Context {
+            keys: KeyLookup {
+                credentials_directory,
+                key_file: global.key_file.clone(),
+                dev_state_dir,
+            },
+            state_dir,
+        }
+    }
+
+    /// Opens the store; `create` makes the store and the development key when missing.
+    fn open(&self, create: bool) -> anyhow::Result<Store> {
+        let mode = if create {
+            OpenMode::CreateIfMissing
+        } else {
+            let path = Store::path_in(&self.state_dir);
+            if !path.exists() {
+                return Err(appliance_config::StoreError::Missing(path).into());
+            }
+            OpenMode::Existing
+        };
+        let (key, source) = self.keys.load(create)?;
+        if let KeySource::DevKeyFile(path) = &source {
+            eprintln!(
+                "appliance: warning: the device key is the development key file {}; this is not for \
+                 production: anyone who can read that file can read every setting",
+                path.display()
+            );
+        }
+        Ok(Store::open(&self.state_dir, key, &source, mode)?)
+    }
+}
+
+/// `appliance run`: opens the store and reports what the appliance would start with.
+pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
+    let store = ctx.open(true)?;
+    let values = store.values()?;
+    let room = values
+        .get("room.name")
+        .and_then(|v| v.as_text())
+        .unwrap_or("(no room name yet)");
+    let mode = if args.sim { "simulation" } else { "hardware" };
+    println!(
+        "appliance: {mode} mode, state directory {}",
+        ctx.state_dir.display()
+    );
+    println!(
+        "appliance: settings store {} open: {} of {} settings set",
+        store.path().display(),
+        values.len(),
+        SETTINGS.len()
+    );
+    println!("appliance: room: {room}");
+    println!("appliance: state: idle");
+    Ok(())
+}
+
+/// `appliance provision FILE`.
+pub fn provision(ctx: &Context, file: &Path) -> anyhow::Result<()> {
+    // Validate the file before touching the store, so a bad file creates nothing.
+    let provisioning = Provisioning::read(file)?;
+    let mut store = ctx.open(true)?;
+    let count = provisioning.apply(&mut store)?;
+    println!(
+        "imported {count} setting{} from {} into {}",
+        if count == 1 { "" } else { "s" },
+        file.display(),
+        store.path().display()
+    );
+    Ok(())
+}
+
+fn setting(name: &str) -> anyhow::Result<&'static schema::Setting> {
+    schema::find(name).ok_or_else(|| {
+        InvalidInput(format!(
+            "unknown setting {name:?}; `appliance config --help` lists them all"
+        ))
+        .into()
+    })
+}
+
+/// `appliance config ...`.
+pub fn config(ctx: &Context, command: ConfigCommand) -> anyhow::Result<()> {
+    match command {
+        ConfigCommand::Get { name } => {
+            let setting = setting(&name)?;
+            let store = ctx.open(false)?;
+            println!("{}", setting.show(store.get(setting)?.as_ref()));
+        }
+        ConfigCommand::List => {
+            let store = ctx.open(false)?;
+            let width = SETTINGS.iter().map(|s| s.name.len()).max().unwrap_or(0);
+            let mut first_error = None;
+            for (setting, value) in store.list() {
+                let shown = match value {
+                    Ok(v) => setting.summary(v.as_ref()),
+                    Err(e) => {
+                        let shown = "<damaged>".to_owned();
+                        first_error.get_or_insert(e);
+                        shown
+                    }
+                };
+                println!("{:width$} = {shown}", setting.name);
+            }
+            if let Some(e) = first_error {
+                return Err(e.into());
+            }
+        }
+        ConfigCommand::Set { name, value } => {
+            let setting = setting(&name)?;
+            let text = match value {
+                Some(v) => zeroize::Zeroizing::new(v),
+                None => {
+                    let mut buf = zeroize::Zeroizing::new(String::new());
+                    io::stdin()
+                        .take(provision_limit())
+                        .read_to_string(&mut buf)
+                        .context("cannot read the value from standard input")?;
+                    buf
+                }
+            };
+            let value = setting
+                .validate_text(&text)
+                .map_err(|e| InvalidInput(format!("{}: {e}", setting.name)))?;
+            let mut store = ctx.open(true)?;
+            let mut merged = store.values()?;
+            merged.insert(setting.name, value.clone());
+            if let Some((name, problem)) = schema::check_together(&merged).into_iter().next() {
+                return Err(InvalidInput(format!("{name}: {problem}")).into());
+            }
+            store.set(setting, value)?;
+            println!(
+                "{} = {}",
+                setting.name,
+                setting.summary(merged.get(setting.name))
+            );
+        }
+        ConfigCommand::Unset { name } => {
+            let setting = setting(&name)?;
+            let mut store = ctx.open(false)?;
+            store.apply(vec![(setting, None)])?;
+            println!("{} = <unset>", setting.name);
+        }
+    }
+    Ok(())
+}
+
+fn provision_limit() -> u64 {
+    appliance_config::provision::MAX_FILE_BYTES
+}
+
+/// `appliance reset --factory`: destroys the store and the development key.
+pub fn reset(ctx: &Context, yes: bool) -> anyhow::Result<()> {
+    let store_path = Store::path_in(&ctx.state_dir);
+    if !yes {
+        eprint!(
+            "This erases every setting of this appliance ({}) and its development key, for good.\n\
+             Type 'erase' to go on: ",
+            store_path.display()
+        );
+        io::stderr().flush().ok();
+        let mut answer = String::new();
+        io::stdin()
+            .lock()
+            .take(64)
+            .read_line(&mut answer)
+            .context("cannot read the confirmation")?;
+        if answer.trim() != "erase" {
+            return Err(Cancelled.into());
+        }
+    }
+    let had_store = Store::destroy(&ctx.state_dir)?;
+    let dev_key = ctx.state_dir.join(key::DEV_KEY_FILE);
+    let had_key = dev_key.exists();
+    key::destroy_key_file(&dev_key)
+        .with_context(|| format!("cannot destroy the key file {}", dev_key.display()))?;
+    println!(
+        "factory reset: {}; {}",
+        if had_store {
+            "settings store destroyed"
+        } else {
+            "there was no settings store"
+        },
+        if had_key {
+            "development key destroyed"
+        } else {
+            "no development key to destroy"
+        }
+    );
+    if let Some(source @ (KeySource::Credential(_) | KeySource::KeyFile(_))) = ctx.keys.source() {
+        println!(
+            "note: the device key in {source} is managed outside the state directory and was kept"
+        );
+    }
+    Ok(())
+}
+
+/// The list of settings, for `appliance config --help`.
+pub fn settings_help() -> String {
+    let mut help = String::from("Settings:\n");
+    for s in SETTINGS {
+        let secret = if s.secret { " (secret)" } else { "" };
+        help.push_str(&format!("  {}{secret}\n      {}\n", s.name, s.help));
+    }
+    help
+}

@@ -1,0 +1,120 @@
+//! The command line: every subcommand and option, with the help text IT reads.
+//! Parsed once in `main`; nothing here does any work.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The default state directory when systemd gives none.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/appliance";
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  an unexpected failure (the message says what)
+  2  the command line is wrong
+  3  invalid input: a provisioning file or a setting's value
+  4  the device key is missing, unreadable, malformed or does not open the store
+  5  the store is missing, in use, damaged or not an appliance store
+  6  cancelled: a factory reset was not confirmed";
+
+/// The therapy-room video appliance.
+#[derive(Debug, Parser)]
+#[command(name = "appliance", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options that every subcommand takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The state directory: the encrypted settings store lives here
+    /// (default: $STATE_DIRECTORY as systemd sets it, else /var/lib/appliance).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Read the 256-bit device key from this file (32 raw bytes or 64 hex digits)
+    /// when the systemd credential config.key is absent.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the appliance.
+    Run(RunArgs),
+    /// Import a provisioning file (TOML) into the encrypted store. Nothing
+    /// changes unless every setting in it is valid; settings it does not name
+    /// keep their values.
+    Provision {
+        /// The provisioning file; config/provision.example.toml documents every setting.
+        file: PathBuf,
+    },
+    /// Read and change single settings. Secrets are shown only as <set> or <unset>.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Erase the device: with --factory, destroys the store and the
+    /// development key (crypto-erase).
+    Reset {
+        /// Required: this is a factory reset.
+        #[arg(long, required = true)]
+        factory: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Use the simulated button, shutter and LED, and test sources.
+    #[arg(long)]
+    pub sim: bool,
+    /// No TV window: the patient's video goes to a null sink.
+    #[arg(long)]
+    pub headless: bool,
+    /// Where the patient page and signalling listen.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// The local control socket for `status`, `invite` and `press`.
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print one setting's value (secrets: <set> or <unset>).
+    Get {
+        /// The setting, e.g. room.name.
+        name: String,
+    },
+    /// Change one setting. Without VALUE, the value is read from standard input
+    /// (for secrets and PEM files, so they stay out of the shell's history).
+    Set {
+        /// The setting, e.g. room.name.
+        name: String,
+        /// The new value; lists are separated by commas.
+        value: Option<String>,
+    },
+    /// Remove one setting's value.
+    Unset {
+        /// The setting, e.g. ice.turn_urls.
+        name: String,
+    },
+    /// Print every setting, one per line.
+    List,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

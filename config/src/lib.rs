@@ -1,0 +1,16 @@
+//! appliance-config: the appliance's settings, sealed at rest.
+//!
+//! Every value lives in a sled database, sealed with XChaCha20-Poly1305 under a
+//! 256-bit device key with its setting's name as associated data (promise 4 of the
+//! design). Nothing about sessions is ever stored here: only configuration.
+
+pub mod key;
+pub mod provision;
+pub mod schema;
+pub mod seal;
+pub mod store;
+
+pub use key::{DeviceKey, KeyError, KeyLookup, KeySource};
+pub use provision::{ProvisionError, Provisioning};
+pub use schema::{Input, Kind, SETTINGS, Setting, Value, find};
+pub use store::{OpenMode, Store, StoreError};

@@ -1,0 +1,709 @@
+//! The settings the appliance knows: their names, types, validation and how
+//! they are shown. Called by the store, provisioning and the CLI; guarantees that
+//! only a value that passed its setting's validation is ever stored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// A validated value, as sealed in the store. Zeroized on drop; `Debug` shows
+/// only its shape, since the schema, not the value, knows whether it is secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(untagged)]
+pub enum Value {
+    /// A whole number.
+    Int(i64),
+    /// A string.
+    Text(String),
+    /// A list of strings.
+    List(Vec<String>),
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(_) => f.write_str("Value::Int(..)"),
+            Value::Text(t) => write!(f, "Value::Text(<{} chars>)", t.chars().count()),
+            Value::List(l) => write!(f, "Value::List(<{} items>)", l.len()),
+        }
+    }
+}
+
+impl Value {
+    /// The string, for text values.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The number, for integer values.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The items, for list values.
+    pub fn as_list(&self) -> Option<&[String]> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+/// A value as it arrives, before validation: from a provisioning file or the CLI.
+#[derive(Debug, Clone)]
+pub enum Input<'a> {
+    /// A string.
+    Str(&'a str),
+    /// A whole number.
+    Int(i64),
+    /// An array of strings.
+    StrList(Vec<&'a str>),
+    /// Anything else; the name of its type, for the error message.
+    Other(&'static str),
+}
+
+/// What a setting holds, and so how it is validated.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// One line of plain text, up to `max_chars` characters.
+    Text {
+        /// The longest allowed text.
+        max_chars: usize,
+    },
+    /// An `https://` URL.
+    HttpsUrl,
+    /// A list of ICE server URLs with one of the schemes.
+    IceUrls(&'static [&'static str]),
+    /// A PEM certificate chain, the server's own certificate first.
+    CertificatePem,
+    /// A PEM private key (PKCS#8, PKCS#1 or SEC1).
+    PrivateKeyPem,
+    /// A base64 key of at least `min_bytes` bytes.
+    Base64Key {
+        /// The shortest allowed key, in bytes after decoding.
+        min_bytes: usize,
+    },
+    /// A shared secret of at least `min_chars` printable characters.
+    SharedSecret {
+        /// The shortest allowed secret.
+        min_chars: usize,
+    },
+    /// A whole number in a range.
+    Int {
+        /// The smallest allowed value.
+        min: i64,
+        /// The largest allowed value.
+        max: i64,
+    },
+    /// `WIDTHxHEIGHT` in pixels, both even.
+    Resolution,
+    /// One of a few words.
+    Choice(&'static [&'static str]),
+    /// A Raspberry Pi GPIO number (BCM numbering, 0 to 27).
+    Pin,
+    /// A list of OpenSSH public keys.
+    SshKeys,
+}
+
+/// One setting of the appliance.
+#[derive(Debug)]
+pub struct Setting {
+    /// Its name, also its place in a provisioning file: `section.key`.
+    pub name: &'static str,
+    /// What it holds.
+    pub kind: Kind,
+    /// Secrets are never shown, only whether they are set.
+    pub secret: bool,
+    /// One line for `--help` and the example provisioning file.
+    pub help: &'static str,
+}
+
+/// BCM GPIOs with hardware PWM on the Raspberry Pi 4 and 5, for the shutter's servo.
+pub const PWM_PINS: [i64; 4] = [12, 13, 18, 19];
+
+const fn setting(name: &'static str, kind: Kind, help: &'static str) -> Setting {
+    Setting {
+        name,
+        kind,
+        secret: false,
+        help,
+    }
+}
+
+const fn secret(name: &'static str, kind: Kind, help: &'static str) -> Setting {
+    Setting {
+        name,
+        kind,
+        secret: true,
+        help,
+    }
+}
+
+/// Every setting, in the order they are listed and documented.
+pub static SETTINGS: &[Setting] = &[
+    setting(
+        "room.name",
+        Kind::Text { max_chars: 64 },
+        "The room's name, shown on the TV and on the patient's page.",
+    ),
+    setting(
+        "room.public_url",
+        Kind::HttpsUrl,
+        "How patients reach this room through the clinic's network; patient links start with it.",
+    ),
+    setting(
+        "tls.certificate",
+        Kind::CertificatePem,
+        "The room's TLS certificate chain (PEM); without it a self-signed one is made.",
+    ),
+    secret(
+        "tls.private_key",
+        Kind::PrivateKeyPem,
+        "The private key of the TLS certificate (PEM).",
+    ),
+    secret(
+        "invite.signing_key",
+        Kind::Base64Key { min_bytes: 32 },
+        "The key that signs patient links (base64, at least 32 bytes); made on first run if unset.",
+    ),
+    setting(
+        "ice.stun_urls",
+        Kind::IceUrls(&["stun", "stuns"]),
+        "STUN servers, as stun: or stuns: URLs.",
+    ),
+    setting(
+        "ice.turn_urls",
+        Kind::IceUrls(&["turn", "turns"]),
+        "TURN servers, as turn: or turns: URLs.",
+    ),
+    secret(
+        "ice.turn_shared_secret",
+        Kind::SharedSecret { min_chars: 16 },
+        "The TURN server's REST API shared secret; per-session credentials are made from it.",
+    ),
+    setting(
+        "video.resolution",
+        Kind::Resolution,
+        "The largest video the camera sends, WIDTHxHEIGHT.",
+    ),
+    setting(
+        "video.framerate",
+        Kind::Int { min: 5, max: 60 },
+        "The camera's frames per second.",
+    ),
+    setting(
+        "video.max_bitrate_kbps",
+        Kind::Int {
+            min: 200,
+            max: 20_000,
+        },
+        "The most the video may send, in kbit/s; less when the network allows less.",
+    ),
+    setting(
+        "shutter.kind",
+        Kind::Choice(&["motorized", "manual"]),
+        "motorized: a servo moves the shutter; manual: the therapist moves it, sensors only.",
+    ),
+    setting(
+        "hardware.backend",
+        Kind::Choice(&["sim", "rppal"]),
+        "sim: simulated button, shutter and LED; rppal: the Raspberry Pi's GPIO.",
+    ),
+    setting(
+        "hardware.pins.button",
+        Kind::Pin,
+        "GPIO of the button (to ground, internal pull-up).",
+    ),
+    setting(
+        "hardware.pins.shutter_servo",
+        Kind::Pin,
+        "GPIO of the shutter's servo; must have hardware PWM (12, 13, 18 or 19).",
+    ),
+    setting(
+        "hardware.pins.shutter_open_sensor",
+        Kind::Pin,
+        "GPIO of the sensor that closes when the shutter is fully open.",
+    ),
+    setting(
+        "hardware.pins.shutter_closed_sensor",
+        Kind::Pin,
+        "GPIO of the sensor that closes when the shutter is fully closed.",
+    ),
+    setting(
+        "hardware.pins.led_red",
+        Kind::Pin,
+        "GPIO of the LED's red element.",
+    ),
+    setting(
+        "hardware.pins.led_green",
+        Kind::Pin,
+        "GPIO of the LED's green element (red and green make amber).",
+    ),
+    setting(
+        "admin.ssh_keys",
+        Kind::SshKeys,
+        "OpenSSH public keys allowed to log in for maintenance; SSH is off without them.",
+    ),
+];
+
+/// The setting called `name`, if there is one.
+pub fn find(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+impl Setting {
+    /// Validates a value for this setting; the error says what is wrong in plain words.
+    pub fn validate(&self, input: &Input<'_>) -> Result<Value, String> {
+        match self.kind {
+            Kind::Text { max_chars } => {
+                let s = want_str(input)?;
+                let n = s.chars().count();
+                if s.trim().is_empty() {
+                    Err("must not be empty".into())
+                } else if n > max_chars {
+                    Err(format!(
+                        "is {n} characters; at most {max_chars} are allowed"
+                    ))
+                } else if s.chars().any(char::is_control) {
+                    Err("must be one line of text without control characters".into())
+                } else {
+                    Ok(Value::Text(s.trim().to_owned()))
+                }
+            }
+            Kind::HttpsUrl => {
+                let s = want_str(input)?;
+                check_https_url(s)?;
+                Ok(Value::Text(s.trim_end_matches('/').to_owned()))
+            }
+            Kind::IceUrls(schemes) => {
+                let items = want_list(input)?;
+                for item in &items {
+                    check_ice_url(item, schemes)?;
+                }
+                Ok(Value::List(items.iter().map(|s| (*s).to_owned()).collect()))
+            }
+            Kind::CertificatePem => {
+                let s = want_str(input)?;
+                let certs: Result<Vec<_>, _> =
+                    CertificateDer::pem_slice_iter(s.as_bytes()).collect();
+                match certs {
+                    Ok(c) if !c.is_empty() => Ok(Value::Text(s.to_owned())),
+                    _ => Err("is not a PEM certificate (-----BEGIN CERTIFICATE-----)".into()),
+                }
+            }
+            Kind::PrivateKeyPem => {
+                let s = want_str(input)?;
+                match PrivateKeyDer::from_pem_slice(s.as_bytes()) {
+                    Ok(_) => Ok(Value::Text(s.to_owned())),
+                    Err(_) => Err("is not a PEM private key (PKCS#8, PKCS#1 or SEC1)".into()),
+                }
+            }
+            Kind::Base64Key { min_bytes } => {
+                let s = want_str(input)?;
+                let bytes = zeroize::Zeroizing::new(
+                    BASE64
+                        .decode(s.trim())
+                        .map_err(|_| "is not valid base64".to_owned())?,
+                );
+                if bytes.len() < min_bytes {
+                    return Err(format!(
+                        "is {} bytes; at least {min_bytes} are needed",
+                        bytes.len()
+                    ));
+                }
+                Ok(Value::Text(s.trim().to_owned()))
+            }
+            Kind::SharedSecret { min_chars } => {
+                let s = want_str(input)?;
+                if s.chars().count() < min_chars {
+                    Err(format!(
+                        "is too short; at least {min_chars} characters are needed"
+                    ))
+                } else if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    Err("must not contain spaces or control characters".into())
+                } else {
+                    Ok(Value::Text(s.to_owned()))
+                }
+            }
+            Kind::Int { min, max } => {
+                let n = want_int(input)?;
+                if (min..=max).contains(&n) {
+                    Ok(Value::Int(n))
+                } else {
+                    Err(format!("is {n}; it must be from {min} to {max}"))
+                }
+            }
+            Kind::Resolution => {
+                let s = want_str(input)?;
+                let parsed = s
+                    .split_once(['x', 'X'])
+                    .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)));
+                match parsed {
+                    Some((w, h))
+                        if (160..=3840).contains(&w)
+                            && (120..=2160).contains(&h)
+                            && w % 2 == 0
+                            && h % 2 == 0 =>
+                    {
+                        Ok(Value::Text(format!("{w}x{h}")))
+                    }
+                    _ => Err(format!(
+                        "{s:?} is not WIDTHxHEIGHT with even sizes from 160x120 to 3840x2160"
+                    )),
+                }
+            }
+            Kind::Choice(choices) => {
+                let s = want_str(input)?;
+                if choices.contains(&s) {
+                    Ok(Value::Text(s.to_owned()))
+                } else {
+                    Err(format!(
+                        "is {s:?}; it must be one of: {}",
+                        choices.join(", ")
+                    ))
+                }
+            }
+            Kind::Pin => {
+                let n = want_int(input)?;
+                if !(0..=27).contains(&n) {
+                    Err(format!("is GPIO {n}; the header has GPIO 0 to 27"))
+                } else if self.name == "hardware.pins.shutter_servo" && !PWM_PINS.contains(&n) {
+                    Err(format!(
+                        "is GPIO {n}, which has no hardware PWM; use 12, 13, 18 or 19"
+                    ))
+                } else {
+                    Ok(Value::Int(n))
+                }
+            }
+            Kind::SshKeys => {
+                let items = want_list(input)?;
+                for (i, item) in items.iter().enumerate() {
+                    check_ssh_key(item).map_err(|e| format!("key {} {e}", i + 1))?;
+                }
+                Ok(Value::List(
+                    items.iter().map(|s| s.trim().to_owned()).collect(),
+                ))
+            }
+        }
+    }
+
+    /// Validates a value typed on the command line: numbers for numeric settings,
+    /// lists separated by commas (or by lines, for SSH keys and multi-line input).
+    pub fn validate_text(&self, text: &str) -> Result<Value, String> {
+        let text = text.trim_end_matches(['\n', '\r']);
+        match self.kind {
+            Kind::Int { .. } | Kind::Pin => match text.trim().parse::<i64>() {
+                Ok(n) => self.validate(&Input::Int(n)),
+                Err(_) => Err(format!("{:?} is not a whole number", text.trim())),
+            },
+            Kind::IceUrls(_) | Kind::SshKeys => {
+                let sep = if text.contains('\n') || matches!(self.kind, Kind::SshKeys) {
+                    '\n'
+                } else {
+                    ','
+                };
+                let items: Vec<&str> = text
+                    .split(sep)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                self.validate(&Input::StrList(items))
+            }
+            _ => self.validate(&Input::Str(text)),
+        }
+    }
+
+    /// The value as `config get` prints it: secrets as `<set>`, others in full.
+    pub fn show(&self, value: Option<&Value>) -> String {
+        match (value, self.secret) {
+            (None, _) => "<unset>".into(),
+            (Some(_), true) => "<set>".into(),
+            (Some(Value::Int(n)), false) => n.to_string(),
+            (Some(Value::Text(t)), false) => t.clone(),
+            (Some(Value::List(l)), false) => l.join("\n"),
+        }
+    }
+
+    /// The value as `config list` prints it: on one line.
+    pub fn summary(&self, value: Option<&Value>) -> String {
+        match (value, self.kind) {
+            (Some(_), _) if self.secret => "<set>".into(),
+            (Some(Value::Text(t)), Kind::CertificatePem) => {
+                let n = CertificateDer::pem_slice_iter(t.as_bytes()).count();
+                format!("<PEM, {n} certificate{}>", if n == 1 { "" } else { "s" })
+            }
+            (Some(Value::List(l)), _) => l.join(", "),
+            _ => self.show(value),
+        }
+    }
+}
+
+/// Checks that go across settings, on the configuration as it would be after a
+/// change: each GPIO drives one thing only.
+pub fn check_together(values: &BTreeMap<&'static str, Value>) -> Vec<(&'static str, String)> {
+    let mut errors = Vec::new();
+    let mut used: BTreeMap<i64, &'static str> = BTreeMap::new();
+    for s in SETTINGS.iter().filter(|s| matches!(s.kind, Kind::Pin)) {
+        if let Some(Value::Int(pin)) = values.get(s.name)
+            && let Some(other) = used.insert(*pin, s.name)
+        {
+            errors.push((s.name, format!("GPIO {pin} is already used by {other}")));
+        }
+    }
+    errors
+}
+
+fn want_str<'a>(input: &Input<'a>) -> Result<&'a str, String> {
+    match input {
+        Input::Str(s) => Ok(s),
+        other => Err(format!("must be a string, not {}", type_name(other))),
+    }
+}
+
+fn want_int(input: &Input<'_>) -> Result<i64, String> {
+    match input {
+        Input::Int(n) => Ok(*n),
+        other => Err(format!("must be a whole number, not {}", type_name(other))),
+    }
+}
+
+fn want_list<'a>(input: &Input<'a>) -> Result<Vec<&'a str>, String> {
+    match input {
+        Input::StrList(l) => Ok(l.clone()),
+        other => Err(format!(
+            "must be a list of strings, not {}",
+            type_name(other)
+        )),
+    }
+}
+
+fn type_name(input: &Input<'_>) -> &'static str {
+    match input {
+        Input::Str(_) => "a string",
+        Input::Int(_) => "a number",
+        Input::StrList(_) => "a list",
+        Input::Other(name) => name,
+    }
+}
+
+fn check_host_port(hostport: &str) -> Result<(), String> {
+    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("{hostport:?} has an unclosed '['"))?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+    if !host_ok {
+        return Err(format!("{hostport:?} has no valid host name"));
+    }
+    if let Some(port) = port
+        && !matches!(port.parse::<u16>(), Ok(p) if p > 0)
+    {
+        return Err(format!("{port:?} is not a port number"));
+    }
+    Ok(())
+}
+
+fn check_https_url(s: &str) -> Result<(), String> {
+    let rest = s
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("{s:?} does not start with https://"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    check_host_port(authority)
+}
+
+fn check_ice_url(s: &str, schemes: &[&str]) -> Result<(), String> {
+    let (scheme, rest) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not a URL"))?;
+    if !schemes.contains(&scheme) {
+        return Err(format!(
+            "{s:?} must start with {}",
+            schemes
+                .iter()
+                .map(|x| format!("{x}:"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ));
+    }
+    let (hostport, query) = match rest.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (rest, None),
+    };
+    check_host_port(hostport).map_err(|e| format!("in {s:?}: {e}"))?;
+    match query {
+        None | Some("transport=udp") | Some("transport=tcp") => Ok(()),
+        Some(q) => Err(format!(
+            "in {s:?}: {q:?} is not transport=udp or transport=tcp"
+        )),
+    }
+}
+
+fn check_ssh_key(line: &str) -> Result<(), String> {
+    const TYPES: [&str; 7] = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    ];
+    let mut parts = line.split_whitespace();
+    let kind = parts.next().unwrap_or_default();
+    if !TYPES.contains(&kind) {
+        return Err(format!(
+            "does not start with a known key type ({})",
+            TYPES.join(", ")
+        ));
+    }
+    let blob = parts
+        .next()
+        .and_then(|b| BASE64.decode(b).ok())
+        .ok_or("has no base64 key after its type")?;
+    // The blob starts with the key type again, as a length-prefixed string.
+    let named = blob
+        .get(..4)
+        .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize)
+        .and_then(|len| blob.get(4..4 + len));
+    if named != Some(kind.as_bytes()) {
+        return Err(format!("is not a valid {kind} key"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(name: &str) -> &'static Setting {
+        find(name).unwrap()
+    }
+
+    #[test]
+    fn names_are_unique_and_dotted() {
+        let mut names: Vec<_> = SETTINGS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SETTINGS.len());
+        assert!(names.iter().all(|n| n.contains('.') && !n.starts_with('_')));
+    }
+
+    #[test]
+    fn text_values() {
+        let room = s("room.name");
+        assert_eq!(
+            room.validate_text("Room 3").unwrap(),
+            Value::Text("Room 3".into())
+        );
+        assert!(room.validate_text("").is_err());
+        assert!(room.validate_text(&"x".repeat(65)).is_err());
+        assert!(room.validate(&Input::Str("a\u{7}b")).is_err());
+        assert!(
+            room.validate(&Input::Int(3))
+                .unwrap_err()
+                .contains("a number")
+        );
+    }
+
+    #[test]
+    fn urls() {
+        let url = s("room.public_url");
+        assert!(
+            url.validate_text("https://room3.clinic.example:8443")
+                .is_ok()
+        );
+        assert!(url.validate_text("http://room3.clinic.example").is_err());
+        assert!(url.validate_text("https://").is_err());
+        let turn = s("ice.turn_urls");
+        assert!(
+            turn.validate_text("turn:turn.clinic.example:3478?transport=udp, turns:[::1]:5349")
+                .is_ok()
+        );
+        assert!(turn.validate_text("stun:turn.clinic.example").is_err());
+        assert!(turn.validate_text("turn:host:99999").is_err());
+        assert!(turn.validate_text("turn:host?transport=sctp").is_err());
+    }
+
+    #[test]
+    fn numbers_pins_and_choices() {
+        assert!(s("video.framerate").validate_text("30").is_ok());
+        assert!(s("video.framerate").validate_text("61").is_err());
+        assert!(s("video.framerate").validate_text("thirty").is_err());
+        assert!(s("hardware.pins.shutter_servo").validate_text("18").is_ok());
+        assert!(
+            s("hardware.pins.shutter_servo")
+                .validate_text("17")
+                .is_err()
+        );
+        assert!(s("hardware.pins.button").validate_text("28").is_err());
+        assert!(s("shutter.kind").validate_text("manual").is_ok());
+        assert!(s("shutter.kind").validate_text("automatic").is_err());
+        assert_eq!(
+            s("video.resolution").validate_text("1280X720").unwrap(),
+            Value::Text("1280x720".into())
+        );
+        assert!(s("video.resolution").validate_text("1281x720").is_err());
+    }
+
+    #[test]
+    fn secrets_are_never_shown() {
+        let secret = s("ice.turn_shared_secret");
+        let v = secret.validate_text("a-long-enough-secret").unwrap();
+        assert_eq!(secret.show(Some(&v)), "<set>");
+        assert_eq!(secret.summary(Some(&v)), "<set>");
+        assert_eq!(secret.show(None), "<unset>");
+        assert!(!format!("{v:?}").contains("secret"));
+        assert!(secret.validate_text("short").is_err());
+    }
+
+    #[test]
+    fn ssh_keys() {
+        let blob = {
+            let mut b = Vec::new();
+            b.extend_from_slice(&11u32.to_be_bytes());
+            b.extend_from_slice(b"ssh-ed25519");
+            b.extend_from_slice(&32u32.to_be_bytes());
+            b.extend_from_slice(&[7u8; 32]);
+            BASE64.encode(b)
+        };
+        let keys = s("admin.ssh_keys");
+        assert!(
+            keys.validate_text(&format!("ssh-ed25519 {blob} it@clinic"))
+                .is_ok()
+        );
+        assert!(keys.validate_text(&format!("ssh-rsa {blob}")).is_err());
+        assert!(keys.validate_text("ssh-ed25519 notbase64!").is_err());
+    }
+
+    #[test]
+    fn pins_must_differ() {
+        let mut values = BTreeMap::new();
+        values.insert("hardware.pins.button", Value::Int(17));
+        values.insert("hardware.pins.led_red", Value::Int(17));
+        let errors = check_together(&values);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].1.contains("GPIO 17"));
+    }
+}

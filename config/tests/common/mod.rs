@@ -1,0 +1,74 @@
+//! Helpers shared by the store's integration tests: real sled files in a
+//! temporary state directory, opened with a key from a real key file.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use appliance_config::{DeviceKey, KeyLookup, KeySource, OpenMode, Store};
+
+/// Writes a key file of 32 bytes of `byte` and returns its path.
+pub fn key_file(dir: &Path, name: &str, byte: u8) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, [byte; 32]).unwrap();
+    path
+}
+
+/// Loads the key the way the CLI does, from `--key-file`.
+pub fn load(key_file: &Path) -> (DeviceKey, KeySource) {
+    KeyLookup {
+        key_file: Some(key_file.to_owned()),
+        ..KeyLookup::default()
+    }
+    .load(false)
+    .unwrap()
+}
+
+pub fn open(
+    state: &Path,
+    key_file: &Path,
+    mode: OpenMode,
+) -> Result<Store, appliance_config::StoreError> {
+    let (key, source) = load(key_file);
+    Store::open(state, key, &source, mode)
+}
+
+/// Every file under `dir` with its bytes.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.insert(path.clone(), fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// Opens the raw sled database of a closed store, as an attacker with the
+/// disk would, without the background flusher so that closing it releases
+/// its lock at once.
+pub fn raw_sled(state: &Path) -> sled::Db {
+    sled::Config::new()
+        .path(Store::path_in(state))
+        .flush_every_ms(None)
+        .open()
+        .unwrap()
+}
+
+/// Every entry of a closed store, as stored: names and sealed bytes.
+pub fn raw_entries(state: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    raw_sled(state)
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+}

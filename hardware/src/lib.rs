@@ -1,0 +1,1 @@
+//! appliance-hardware: the parts of the room the therapist touches and sees.
