@@ -3,6 +3,11 @@
 //! Called by the CLI and the daemon; guarantees that no value is written in
 //! plaintext, that a wrong key or an altered value is an error and never a silent
 //! loss, and that a change of several settings lands whole or not at all.
+//!
+//! One limit comes from sled: damage on disk to a write made since the store was
+//! last opened looks to sled like a write cut short by a power failure, and it
+//! rolls back to the state before it. Nothing altered is ever returned; a store
+//! opened once since (every start of the appliance) reports such damage.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -94,8 +99,7 @@ pub enum OpenMode {
 /// An open store. Holds an exclusive lock on it until dropped.
 #[derive(Debug)]
 pub struct Store {
-    /// `None` only if reopening after a write failed.
-    db: Option<sled::Db>,
+    db: sled::Db,
     key: DeviceKey,
     path: PathBuf,
     // Held for its lock: sled's own lock is not reported as a distinct error.
@@ -135,7 +139,7 @@ impl Store {
         let lock = lock_dir(&path)?;
         let db = open_sled(&path).map_err(|e| unreadable(&e))?;
         let store = Store {
-            db: Some(db),
+            db,
             key,
             path,
             _lock: lock,
@@ -145,7 +149,7 @@ impl Store {
     }
 
     fn check_key(&self, source: &KeySource) -> Result<(), StoreError> {
-        let check = self.db()?.get(KEY_CHECK).map_err(|e| self.unreadable(&e))?;
+        let check = self.db.get(KEY_CHECK).map_err(|e| self.unreadable(&e))?;
         match check {
             Some(sealed) => match seal::open(&self.key, KEY_CHECK, &sealed) {
                 Ok(plain) if plain.as_slice() == KEY_CHECK_PLAINTEXT => Ok(()),
@@ -158,7 +162,7 @@ impl Store {
                     reason: e.to_string(),
                 }),
             },
-            None if self.db()?.is_empty() => Err(StoreError::Damaged {
+            None if self.db.is_empty() => Err(StoreError::Damaged {
                 name: KEY_CHECK.into(),
                 reason: "is missing, and so is every setting".into(),
             }),
@@ -173,11 +177,7 @@ impl Store {
 
     /// The value of `setting`, `None` if unset.
     pub fn get(&self, setting: &Setting) -> Result<Option<Value>, StoreError> {
-        let Some(sealed) = self
-            .db()?
-            .get(setting.name)
-            .map_err(|e| self.unreadable(&e))?
-        else {
+        let Some(sealed) = self.db.get(setting.name).map_err(|e| self.unreadable(&e))? else {
             return Ok(None);
         };
         let damaged = |reason: String| StoreError::Damaged {
@@ -234,26 +234,11 @@ impl Store {
                 None => batch.remove(setting.name),
             }
         }
-        self.db()?
+        self.db
             .apply_batch(batch)
             .map_err(|e| self.write_error(&e))?;
-        self.db()?.flush().map_err(|e| self.write_error(&e))?;
-        // sled checks its log against its snapshot only for what the snapshot
-        // covers, and writes a snapshot only when it opens: a byte damaged on
-        // disk in a write made after the last open would make sled drop that
-        // write and every later one without a word. Reopening covers this write,
-        // so damage to it is reported at the next open. Writes are rare (IT's
-        // changes, first-run secrets), so the few milliseconds do not matter.
-        self.db = None;
-        self.db = Some(open_sled(&self.path).map_err(|e| self.write_error(&e))?);
+        self.db.flush().map_err(|e| self.write_error(&e))?;
         Ok(())
-    }
-
-    fn db(&self) -> Result<&sled::Db, StoreError> {
-        self.db.as_ref().ok_or_else(|| StoreError::Unreadable {
-            path: self.path.clone(),
-            reason: "it could not be reopened after the last write".into(),
-        })
     }
 
     fn unreadable(&self, e: &dyn std::fmt::Display) -> StoreError {

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::fs;
-
 use appliance_config::provision::ProvisionError;
 use appliance_config::{OpenMode, Provisioning, StoreError, Value, find};
 use base64::Engine as _;
@@ -275,31 +273,6 @@ fn a_bad_provisioning_file_changes_nothing() {
         raw_entries(&state) == before,
         "a rejected file must not change the store"
     );
-}
-
-#[test]
-fn a_byte_flipped_on_disk_is_reported_and_the_store_is_not_replaced() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let key = key_file(dir.path(), "k", 1);
-    {
-        let mut store = open(&state, &key, OpenMode::CreateIfMissing).unwrap();
-        store
-            .set(find("room.name").unwrap(), Value::Text(ROOM.into()))
-            .unwrap();
-        store
-            .set(find("video.framerate").unwrap(), Value::Int(25))
-            .unwrap();
-    }
-    let db_file = appliance_config::Store::path_in(&state).join("db");
-    let mut bytes = fs::read(&db_file).unwrap();
-    let at = bytes.windows(9).position(|w| w == b"room.name").unwrap() + 20;
-    bytes[at] ^= 0x01;
-    fs::write(&db_file, &bytes).unwrap();
-    for _ in 0..2 {
-        let err = open(&state, &key, OpenMode::CreateIfMissing).unwrap_err();
-        assert!(matches!(err, StoreError::Unreadable { .. }), "{err}");
-    }
 }
 
 #[test]

@@ -1,1 +1,115 @@
 //! appliance-hardware: the parts of the room the therapist touches and sees.
+//!
+//! This crate holds the room's vocabulary, shared by the session state machine,
+//! `status` and the drivers: where the shutter is and what the LED shows. The
+//! drivers (button, shutter, LED over embedded-hal, with `rppal` and simulated
+//! backends) are built on these names.
+
+use std::fmt;
+
+/// Where the privacy shutter is, as its position sensors report it. The
+/// sensors are the truth, never the command sent to the motor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShutterPosition {
+    /// The closed sensor is made: the camera sees nothing.
+    Closed,
+    /// Commanded open, the open sensor not made yet.
+    Opening,
+    /// The open sensor is made.
+    Open,
+    /// Commanded closed, the closed sensor not made yet.
+    Closing,
+    /// It did not reach a sensor in time, or both sensors are made at once.
+    Jammed,
+}
+
+impl ShutterPosition {
+    /// Only a shutter sensed open lets camera frames leave the box.
+    pub fn is_sensed_open(self) -> bool {
+        self == ShutterPosition::Open
+    }
+}
+
+/// What the LED shows. Derived from the same state that gates the camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LedPattern {
+    /// No session.
+    Off,
+    /// Slow amber: a patient is waiting, or the session is opening or paused.
+    Waiting,
+    /// Solid red: camera frames are leaving the box.
+    Live,
+    /// Fast red blink: something is wrong.
+    Fault,
+}
+
+impl ShutterPosition {
+    /// The word `status` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShutterPosition::Closed => "closed",
+            ShutterPosition::Opening => "opening",
+            ShutterPosition::Open => "open",
+            ShutterPosition::Closing => "closing",
+            ShutterPosition::Jammed => "jammed",
+        }
+    }
+}
+
+impl LedPattern {
+    /// The word `status` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedPattern::Off => "off",
+            LedPattern::Waiting => "waiting",
+            LedPattern::Live => "live",
+            LedPattern::Fault => "fault",
+        }
+    }
+}
+
+impl fmt::Display for ShutterPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for LedPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_open_is_sensed_open() {
+        use ShutterPosition::*;
+        for p in [Closed, Opening, Closing, Jammed] {
+            assert!(!p.is_sensed_open(), "{p}");
+        }
+        assert!(Open.is_sensed_open());
+    }
+
+    #[test]
+    fn status_words_match_the_design() {
+        use ShutterPosition::*;
+        let words: Vec<_> = [Closed, Opening, Open, Closing, Jammed]
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(words, ["closed", "opening", "open", "closing", "jammed"]);
+        let leds: Vec<_> = [
+            LedPattern::Off,
+            LedPattern::Waiting,
+            LedPattern::Live,
+            LedPattern::Fault,
+        ]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+        assert_eq!(leds, ["off", "waiting", "live", "fault"]);
+    }
+}

@@ -55,11 +55,17 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 /// disk would, without the background flusher so that closing it releases
 /// its lock at once.
 pub fn raw_sled(state: &Path) -> sled::Db {
-    sled::Config::new()
+    let config = sled::Config::new()
         .path(Store::path_in(state))
-        .flush_every_ms(None)
-        .open()
-        .unwrap()
+        .flush_every_ms(None);
+    // sled lets go of its lock a moment after a store in this process closes.
+    for _ in 0..100 {
+        match config.open() {
+            Err(sled::Error::Io(_)) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            result => return result.unwrap(),
+        }
+    }
+    panic!("sled's lock on {} was never released", state.display());
 }
 
 /// Every entry of a closed store, as stored: names and sealed bytes.

@@ -1,0 +1,324 @@
+//! The command line as IT uses it: the real binary, real sled files, real key
+//! files. Checks exit codes, the one-line errors, and that no secret is printed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const TURN_SECRET: &str = "turn-secret-never-printed-4471";
+
+/// A fresh appliance: its own state directory.
+struct Appliance {
+    _dir: tempfile::TempDir,
+    state: PathBuf,
+    root: PathBuf,
+}
+
+impl Appliance {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Appliance {
+            state: dir.path().join("state"),
+            root: dir.path().to_owned(),
+            _dir: dir,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with_input(args, "")
+    }
+
+    fn run_with_input(&self, args: &[&str], input: &str) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_appliance"))
+            .arg("--state-dir")
+            .arg(&self.state)
+            .args(args)
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("STATE_DIRECTORY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The command may exit before reading its input; that is its answer.
+        let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+        child.wait_with_output().unwrap()
+    }
+
+    fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.root.join(name);
+        fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/provision.example.toml")
+}
+
+#[test]
+fn the_example_provisioning_file_imports() {
+    let a = Appliance::new();
+    let o = a.run(&["provision", example().to_str().unwrap()]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("imported 15 settings"),
+        "{}",
+        stdout(&o)
+    );
+    let list = a.run(&["config", "list"]);
+    assert_exit(&list, 0);
+    let list = stdout(&list);
+    assert!(
+        list.contains("room.name                           = Consulting room 3"),
+        "{list}"
+    );
+    assert!(
+        list.contains("ice.turn_shared_secret              = <unset>"),
+        "{list}"
+    );
+    assert!(
+        list.contains("hardware.pins.shutter_servo         = 18"),
+        "{list}"
+    );
+    let get = a.run(&["config", "get", "video.resolution"]);
+    assert_eq!(stdout(&get), "1280x720\n");
+}
+
+#[test]
+fn the_development_key_is_made_0600_and_warned_about_every_time() {
+    let a = Appliance::new();
+    let o = a.run(&["config", "set", "room.name", "Room 3"]);
+    assert_exit(&o, 0);
+    let key = a.state.join("device.key");
+    assert_eq!(
+        fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    for o in [o, a.run(&["config", "get", "room.name"])] {
+        assert!(stderr(&o).contains("not for production"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn secrets_are_never_printed() {
+    let a = Appliance::new();
+    let o = a.run_with_input(&["config", "set", "ice.turn_shared_secret"], TURN_SECRET);
+    assert_exit(&o, 0);
+    let outputs = [
+        o,
+        a.run(&["config", "get", "ice.turn_shared_secret"]),
+        a.run(&["config", "list"]),
+        a.run(&["run", "--sim", "--headless"]),
+    ];
+    assert_eq!(stdout(&outputs[1]), "<set>\n");
+    for o in &outputs {
+        assert_exit(o, 0);
+        for text in [stdout(o), stderr(o)] {
+            assert!(!text.contains(TURN_SECRET), "a secret was printed: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_bad_provisioning_file_is_rejected_with_lines_and_changes_nothing() {
+    let a = Appliance::new();
+    assert_exit(&a.run(&["config", "set", "room.name", "Before"]), 0);
+    let before = stdout(&a.run(&["config", "list"]));
+    let bad = a.file(
+        "bad.toml",
+        "[room]\nname = \"After\"\nfloor = 3\n\n[video]\nframerate = \"fast\"\n",
+    );
+    let o = a.run(&["provision", bad.to_str().unwrap()]);
+    assert_exit(&o, 3);
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.toml: line 3: unknown setting room.floor"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.toml: line 6: video.framerate: must be a whole number, not a string"),
+        "{err}"
+    );
+    assert_eq!(stdout(&a.run(&["config", "list"])), before);
+
+    let syntax = a.file("syntax.toml", "[room\nname = 1\n");
+    let o = a.run(&["provision", syntax.to_str().unwrap()]);
+    assert_exit(&o, 3);
+    assert!(
+        stderr(&o).contains("line 1: not valid TOML"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = a.run(&["provision", "/nonexistent/provision.toml"]);
+    assert_exit(&o, 3);
+    assert!(stderr(&o).contains("cannot read the provisioning file"));
+    assert_eq!(stdout(&a.run(&["config", "list"])), before);
+}
+
+#[test]
+fn bad_values_and_names_are_refused() {
+    let a = Appliance::new();
+    let o = a.run(&["config", "set", "video.framerate", "500"]);
+    assert_exit(&o, 3);
+    assert_eq!(
+        stderr(&o).trim(),
+        "appliance: error: video.framerate: is 500; it must be from 5 to 60"
+    );
+    let o = a.run(&["config", "set", "room.colour", "blue"]);
+    assert_exit(&o, 3);
+    assert!(stderr(&o).contains("unknown setting \"room.colour\""));
+    assert_exit(&a.run(&["config", "set", "hardware.pins.button", "17"]), 0);
+    let o = a.run(&["config", "set", "hardware.pins.led_red", "17"]);
+    assert_exit(&o, 3);
+    assert!(stderr(&o).contains("GPIO 17 is already used by hardware.pins.button"));
+    assert_exit(&a.run(&["config", "unset", "hardware.pins.button"]), 0);
+    assert_exit(&a.run(&["config", "set", "hardware.pins.led_red", "17"]), 0);
+}
+
+#[test]
+fn key_problems_name_where_the_key_came_from() {
+    let a = Appliance::new();
+    let right = a.root.join("right.key");
+    fs::write(&right, [1u8; 32]).unwrap();
+    let wrong = a.root.join("wrong.key");
+    fs::write(&wrong, "ab".repeat(32)).unwrap();
+    let short = a.root.join("short.key");
+    fs::write(&short, [1u8; 16]).unwrap();
+    let with = |key: &Path, args: &[&str]| {
+        let mut all = vec!["--key-file", key.to_str().unwrap()];
+        all.extend_from_slice(args);
+        a.run(&all)
+    };
+    assert_exit(&with(&right, &["config", "set", "room.name", "Room 3"]), 0);
+
+    let o = with(&wrong, &["config", "list"]);
+    assert_exit(&o, 4);
+    assert!(stderr(&o).contains("wrong.key"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not open the configuration store"));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+
+    let o = with(&short, &["config", "list"]);
+    assert_exit(&o, 4);
+    assert!(stderr(&o).contains("short.key"));
+    assert!(stderr(&o).contains("is 16 bytes"));
+
+    let o = with(&a.root.join("missing.key"), &["config", "list"]);
+    assert_exit(&o, 4);
+    assert!(stderr(&o).contains("missing.key"));
+
+    let o = with(&right, &["config", "get", "room.name"]);
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "Room 3\n");
+}
+
+#[test]
+fn missing_foreign_and_damaged_stores_are_errors() {
+    let a = Appliance::new();
+    let o = a.run(&["config", "list"]);
+    assert_exit(&o, 5);
+    assert!(stderr(&o).contains("no configuration store"));
+    assert!(
+        !a.state.join("config.db").exists(),
+        "reading must not create a store"
+    );
+
+    fs::create_dir_all(a.state.join("config.db")).unwrap();
+    fs::write(a.state.join("config.db/photo.jpg"), "not ours").unwrap();
+    let o = a.run(&["config", "set", "room.name", "Room 3"]);
+    assert_exit(&o, 5);
+    assert!(stderr(&o).contains("is not an appliance configuration store"));
+    assert_eq!(fs::read_dir(a.state.join("config.db")).unwrap().count(), 1);
+}
+
+#[test]
+fn a_byte_damaged_on_disk_is_reported_never_returned() {
+    let a = Appliance::new();
+    assert_exit(
+        &a.run(&["config", "set", "room.name", "Zebra Room 4471"]),
+        0,
+    );
+    assert_exit(&a.run(&["config", "set", "video.framerate", "25"]), 0);
+    // Each start of the appliance opens the store; sled then records what its
+    // log holds, which is how it tells damage from a write cut short.
+    assert_exit(&a.run(&["config", "get", "room.name"]), 0);
+    let db = a.state.join("config.db/db");
+    let mut bytes = fs::read(&db).unwrap();
+    let at = bytes.windows(9).position(|w| w == b"room.name").unwrap() + 20;
+    bytes[at] ^= 0x01;
+    fs::write(&db, &bytes).unwrap();
+    for args in [&["config", "list"][..], &["run", "--sim"]] {
+        let o = a.run(args);
+        assert_exit(&o, 5);
+        assert!(stderr(&o).contains("cannot be opened"), "{}", stderr(&o));
+        assert!(!stdout(&o).contains("Zebra"));
+    }
+}
+
+#[test]
+fn factory_reset_asks_then_erases_store_and_key() {
+    let a = Appliance::new();
+    assert_exit(&a.run(&["config", "set", "room.name", "Room 3"]), 0);
+    let o = a.run_with_input(&["reset", "--factory"], "no\n");
+    assert_exit(&o, 6);
+    assert!(stderr(&o).contains("Type 'erase'"));
+    assert_exit(&a.run(&["config", "get", "room.name"]), 0);
+
+    let o = a.run_with_input(&["reset", "--factory"], "erase\n");
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("settings store destroyed; development key destroyed"));
+    let left: Vec<_> = fs::read_dir(&a.state).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_exit(&a.run(&["config", "get", "room.name"]), 5);
+
+    assert_exit(&a.run(&["config", "set", "room.name", "Room 4"]), 0);
+    assert_exit(&a.run(&["reset", "--factory", "--yes"]), 0);
+    assert!(!a.state.join("config.db").exists());
+    assert_exit(&a.run(&["reset"]), 2);
+}
+
+#[test]
+fn every_command_explains_itself() {
+    let a = Appliance::new();
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["provision", "--help"],
+        &["config", "--help"],
+        &["config", "set", "--help"],
+        &["reset", "--help"],
+    ] {
+        let o = a.run(args);
+        assert_exit(&o, 0);
+        assert!(stdout(&o).contains("Usage: appliance"), "{}", stdout(&o));
+    }
+    let top = stdout(&a.run(&["--help"]));
+    assert!(top.contains("Exit codes:"));
+    let config = stdout(&a.run(&["config", "--help"]));
+    assert!(config.contains("ice.turn_shared_secret (secret)"));
+    assert!(!a.state.exists(), "help must not touch the state directory");
+}
