@@ -97,13 +97,19 @@ pub enum OpenMode {
 }
 
 /// An open store. Holds an exclusive lock on it until dropped.
-#[derive(Debug)]
 pub struct Store {
     db: sled::Db,
     key: DeviceKey,
     path: PathBuf,
     // Held for its lock: sled's own lock is not reported as a distinct error.
     _lock: fs::File,
+}
+
+impl std::fmt::Debug for Store {
+    // sled's own Debug prints every entry; the path is all a log needs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
 }
 
 /// A change to one setting: a new value, or `None` to unset it.
