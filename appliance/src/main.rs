@@ -5,6 +5,8 @@
 mod admin;
 mod cli;
 mod exit;
+#[allow(dead_code)] // wired into the daemon by the next change
+mod session;
 
 use std::process::ExitCode;
 

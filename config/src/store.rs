@@ -108,7 +108,9 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     // sled's own Debug prints every entry; the path is all a log needs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,566 @@
+//! The session state machine: where promises 1, 2 and 5 are decided.
+//!
+//! Pure: events in, commands out, no I/O and no GStreamer types. The daemon's
+//! session task owns one [`Session`], feeds it every event from the button,
+//! the shutter's sensors, signalling, media and timers, and carries out the
+//! commands it returns. Guarantees, checked after every event by the tests:
+//! the camera gate is open only when the session is live and the shutter is
+//! sensed open; the LED is a function of the state; ending always closes the
+//! shutter, mutes, and drops the patient.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use appliance_hardware::{LedPattern, ShutterPosition};
+use zeroize::Zeroizing;
+
+#[cfg(test)]
+mod tests;
+
+/// How long the shutter may take to be sensed open or closed.
+pub const SHUTTER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest first name a patient may give; longer ones are cut.
+pub const MAX_NAME_CHARS: usize = 40;
+
+/// A patient's connection, numbered by signalling.
+pub type PeerId = u64;
+
+/// The session's state, as `status` and the TV show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// No patient.
+    Idle,
+    /// Patients wait; the first one's media is negotiated, gated.
+    Lobby,
+    /// The button was pressed; waiting for the shutter to be sensed open.
+    Opening,
+    /// Camera frames leave the box.
+    Live,
+    /// The therapist paused: shutter closed, camera gated.
+    Paused,
+    /// The session ended; waiting for the shutter to be sensed closed.
+    Ending,
+    /// Something is wrong; see [`Fault`].
+    Fault,
+}
+
+impl State {
+    /// The word `status` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Idle => "idle",
+            State::Lobby => "lobby",
+            State::Opening => "opening",
+            State::Live => "live",
+            State::Paused => "paused",
+            State::Ending => "ending",
+            State::Fault => "fault",
+        }
+    }
+
+    /// The LED pattern of each state (promise 2).
+    pub fn led(self) -> LedPattern {
+        match self {
+            State::Idle | State::Ending => LedPattern::Off,
+            State::Lobby | State::Opening | State::Paused => LedPattern::Waiting,
+            State::Live => LedPattern::Live,
+            State::Fault => LedPattern::Fault,
+        }
+    }
+}
+
+/// What is wrong, in words the therapist can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The shutter did not reach its position in time.
+    ShutterTimeout,
+    /// The shutter's sensors say it is stuck, or both sensors are made.
+    ShutterJammed,
+    /// The camera is gone.
+    CameraMissing,
+}
+
+impl Fault {
+    /// Plain words for the TV.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Fault::ShutterTimeout => {
+                "The camera shutter did not move. Check that nothing blocks it."
+            }
+            Fault::ShutterJammed => "The camera shutter is stuck. Check that nothing blocks it.",
+            Fault::CameraMissing => "The camera is not connected. Check its cable.",
+        }
+    }
+}
+
+/// The kind of shutter, from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutterKind {
+    /// A servo moves it; the session opens and closes it.
+    Motorized,
+    /// The therapist moves it; the TV asks them to.
+    Manual,
+}
+
+/// Timers the session asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// The shutter must be sensed open or closed before this fires.
+    Shutter,
+}
+
+/// Everything that can happen to the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A short press of the button.
+    ShortPress,
+    /// A long press (2 s) of the button.
+    LongPress,
+    /// The shutter's sensors changed.
+    ShutterSensed(ShutterPosition),
+    /// A patient with a valid invite arrived in the lobby.
+    PatientJoined {
+        /// Their connection.
+        peer: PeerId,
+        /// Their first name, as typed.
+        name: String,
+    },
+    /// A patient's connection closed.
+    PatientLeft(PeerId),
+    /// Media with a patient failed for good.
+    MediaFailed(PeerId),
+    /// A fault began.
+    FaultRaised(Fault),
+    /// A fault ended.
+    FaultCleared(Fault),
+    /// A timer fired.
+    TimerFired(Timer),
+}
+
+/// What the patient's page is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatientView {
+    /// In the waiting room.
+    Waiting,
+    /// Admitted; the shutter is opening.
+    Starting,
+    /// The therapist's video flows.
+    Live,
+    /// The therapist paused the video.
+    Paused,
+    /// The session is over.
+    Ended,
+    /// The box has a technical problem.
+    Error,
+}
+
+/// What the TV shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    /// The room name and "ready".
+    Idle,
+    /// "<name> is waiting, press the button".
+    Lobby {
+        /// The first waiting patient's name.
+        name: String,
+        /// How many wait in all.
+        waiting: usize,
+    },
+    /// "starting...", or a request to open the manual shutter.
+    Opening {
+        /// True when the therapist must open the shutter by hand.
+        open_by_hand: bool,
+    },
+    /// The patient full screen.
+    Live,
+    /// "paused".
+    Paused,
+    /// "session ended".
+    Ended,
+    /// What is wrong.
+    Fault(Fault),
+}
+
+/// What the session asks the rest of the daemon to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Move the motorized shutter.
+    Shutter {
+        /// True to open, false to close.
+        open: bool,
+    },
+    /// Show a pattern on the LED.
+    Led(LedPattern),
+    /// Let camera frames and the microphone through, or send black and silence.
+    CameraGate {
+        /// True to let them through.
+        open: bool,
+    },
+    /// Negotiate media with a patient (gated until live).
+    StartMedia(PeerId),
+    /// End media with a patient and drop everything about the call.
+    StopMedia(PeerId),
+    /// Tell a patient's page where things stand.
+    Notify(PeerId, PatientView),
+    /// Show a screen on the TV.
+    Show(Screen),
+    /// Start (or restart) a timer.
+    StartTimer(Timer, Duration),
+    /// Cancel a timer.
+    CancelTimer(Timer),
+}
+
+#[derive(Debug)]
+struct Patient {
+    peer: PeerId,
+    name: Zeroizing<String>,
+}
+
+/// The session: state, the sensed shutter, and the patients in memory only.
+#[derive(Debug)]
+pub struct Session {
+    state: State,
+    shutter_kind: ShutterKind,
+    shutter: ShutterPosition,
+    /// The admitted patient, while a session runs (opening to ending).
+    current: Option<Patient>,
+    /// Patients waiting, first come first admitted; the first one's media is
+    /// negotiated while they wait.
+    lobby: VecDeque<Patient>,
+    faults: Vec<Fault>,
+    gate_open: bool,
+}
+
+impl Session {
+    /// A new session, idle, with the shutter as its sensors report it.
+    pub fn new(shutter_kind: ShutterKind, shutter: ShutterPosition) -> Self {
+        Session {
+            state: State::Idle,
+            shutter_kind,
+            shutter,
+            current: None,
+            lobby: VecDeque::new(),
+            faults: Vec::new(),
+            gate_open: false,
+        }
+    }
+
+    /// The commands that bring the outside world in line at start: shutter
+    /// closed, camera gated, LED and TV showing idle.
+    pub fn start(&mut self) -> Vec<Command> {
+        let mut out = vec![Command::CameraGate { open: false }];
+        if self.shutter_kind == ShutterKind::Motorized {
+            out.push(Command::Shutter { open: false });
+        }
+        out.push(Command::Led(self.state.led()));
+        out.push(Command::Show(Screen::Idle));
+        out
+    }
+
+    /// The state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The shutter as last sensed.
+    pub fn shutter(&self) -> ShutterPosition {
+        self.shutter
+    }
+
+    /// The LED pattern now showing.
+    pub fn led(&self) -> LedPattern {
+        self.state.led()
+    }
+
+    /// Whether camera frames may leave the box.
+    pub fn camera_gate_open(&self) -> bool {
+        self.gate_open
+    }
+
+    /// How many patients wait in the lobby.
+    pub fn waiting(&self) -> usize {
+        self.lobby.len()
+    }
+
+    /// The patient in the session, if any.
+    pub fn current_peer(&self) -> Option<PeerId> {
+        self.current.as_ref().map(|p| p.peer)
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    /// Handles one event and returns what to do, in order.
+    pub fn handle(&mut self, event: Event) -> Vec<Command> {
+        let before = self.state;
+        let mut out = Vec::new();
+        match event {
+            Event::ShortPress => self.short_press(&mut out),
+            Event::LongPress => {
+                if matches!(self.state, State::Opening | State::Live | State::Paused) {
+                    self.end(&mut out, PatientView::Ended);
+                }
+            }
+            Event::ShutterSensed(position) => self.sensed(position, &mut out),
+            Event::PatientJoined { peer, name } => self.joined(peer, &name, &mut out),
+            Event::PatientLeft(peer) | Event::MediaFailed(peer) => self.left(peer, &mut out),
+            Event::FaultRaised(fault) => {
+                if !self.faults.contains(&fault) {
+                    self.faults.push(fault);
+                }
+                self.enter_fault(fault, &mut out);
+            }
+            Event::FaultCleared(fault) => {
+                self.faults.retain(|f| *f != fault);
+                if self.state == State::Fault && self.faults.is_empty() {
+                    self.recover(&mut out);
+                }
+            }
+            Event::TimerFired(Timer::Shutter) => match self.state {
+                State::Opening | State::Ending => {
+                    self.faults.push(Fault::ShutterTimeout);
+                    self.enter_fault(Fault::ShutterTimeout, &mut out);
+                }
+                _ => {}
+            },
+        }
+        self.settle(before, &mut out);
+        out
+    }
+
+    fn short_press(&mut self, out: &mut Vec<Command>) {
+        match self.state {
+            State::Lobby => {
+                let Some(patient) = self.lobby.pop_front() else {
+                    return;
+                };
+                out.push(Command::Notify(patient.peer, PatientView::Starting));
+                self.current = Some(patient);
+                self.open_shutter(out);
+                self.show_lobby_or_nothing(out);
+            }
+            State::Live => {
+                self.state = State::Paused;
+                self.notify_current(out, PatientView::Paused);
+                if self.shutter_kind == ShutterKind::Motorized {
+                    out.push(Command::Shutter { open: false });
+                }
+                out.push(Command::Show(Screen::Paused));
+            }
+            State::Paused => {
+                self.notify_current(out, PatientView::Starting);
+                self.open_shutter(out);
+            }
+            _ => {}
+        }
+    }
+
+    fn open_shutter(&mut self, out: &mut Vec<Command>) {
+        if self.shutter.is_sensed_open() {
+            self.go_live(out);
+            return;
+        }
+        self.state = State::Opening;
+        if self.shutter_kind == ShutterKind::Motorized {
+            out.push(Command::Shutter { open: true });
+            out.push(Command::StartTimer(Timer::Shutter, SHUTTER_TIMEOUT));
+        }
+        out.push(Command::Show(Screen::Opening {
+            open_by_hand: self.shutter_kind == ShutterKind::Manual,
+        }));
+    }
+
+    fn go_live(&mut self, out: &mut Vec<Command>) {
+        self.state = State::Live;
+        out.push(Command::CancelTimer(Timer::Shutter));
+        self.notify_current(out, PatientView::Live);
+        out.push(Command::Show(Screen::Live));
+    }
+
+    fn sensed(&mut self, position: ShutterPosition, out: &mut Vec<Command>) {
+        self.shutter = position;
+        if position == ShutterPosition::Jammed {
+            if !self.faults.contains(&Fault::ShutterJammed) {
+                self.faults.push(Fault::ShutterJammed);
+            }
+            self.enter_fault(Fault::ShutterJammed, out);
+            return;
+        }
+        if self.state == State::Fault {
+            // A real position ends a jam; a shutter sensed closed also ends a
+            // timeout. Recovery waits for every other fault to end too.
+            self.faults.retain(|f| match f {
+                Fault::ShutterJammed => false,
+                Fault::ShutterTimeout => position != ShutterPosition::Closed,
+                Fault::CameraMissing => true,
+            });
+            if self.faults.is_empty() {
+                self.recover(out);
+            }
+            return;
+        }
+        match (self.state, position) {
+            (State::Opening, ShutterPosition::Open) => self.go_live(out),
+            // A manual shutter closed by the therapist pauses the session; a
+            // motorized one that moves by itself does too, and never shows video.
+            (State::Live, p) if !p.is_sensed_open() => {
+                self.state = State::Paused;
+                self.notify_current(out, PatientView::Paused);
+                out.push(Command::Show(Screen::Paused));
+            }
+            (State::Ending, ShutterPosition::Closed) => {
+                out.push(Command::CancelTimer(Timer::Shutter));
+                self.after_session(out);
+            }
+            _ => {}
+        }
+    }
+
+    fn joined(&mut self, peer: PeerId, name: &str, out: &mut Vec<Command>) {
+        let known = self.current_peer() == Some(peer) || self.lobby.iter().any(|p| p.peer == peer);
+        if known {
+            return;
+        }
+        let name: String = name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_NAME_CHARS)
+            .collect();
+        let name = Zeroizing::new(name.trim().to_owned());
+        let first = self.lobby.is_empty();
+        self.lobby.push_back(Patient { peer, name });
+        out.push(Command::Notify(peer, PatientView::Waiting));
+        if first && self.current.is_none() {
+            out.push(Command::StartMedia(peer));
+        }
+        if self.state == State::Idle {
+            self.state = State::Lobby;
+        }
+        if self.state == State::Lobby {
+            self.show_lobby_or_nothing(out);
+        }
+    }
+
+    fn left(&mut self, peer: PeerId, out: &mut Vec<Command>) {
+        if self.current_peer() == Some(peer) {
+            match self.state {
+                State::Opening | State::Live | State::Paused => {
+                    self.end(out, PatientView::Ended);
+                }
+                _ => {
+                    self.current = None;
+                    out.push(Command::StopMedia(peer));
+                }
+            }
+            return;
+        }
+        let Some(index) = self.lobby.iter().position(|p| p.peer == peer) else {
+            return;
+        };
+        self.lobby.remove(index);
+        out.push(Command::StopMedia(peer));
+        if index == 0
+            && self.current.is_none()
+            && let Some(next) = self.lobby.front()
+        {
+            out.push(Command::StartMedia(next.peer));
+        }
+        if self.state == State::Lobby {
+            if self.lobby.is_empty() {
+                self.state = State::Idle;
+                out.push(Command::Show(Screen::Idle));
+            } else {
+                self.show_lobby_or_nothing(out);
+            }
+        }
+    }
+
+    /// Ends the session: shutter closed, camera gated, the patient told and dropped.
+    fn end(&mut self, out: &mut Vec<Command>, view: PatientView) {
+        if let Some(patient) = self.current.take() {
+            out.push(Command::Notify(patient.peer, view));
+            out.push(Command::StopMedia(patient.peer));
+        }
+        self.state = State::Ending;
+        out.push(Command::Show(Screen::Ended));
+        if self.shutter == ShutterPosition::Closed || self.shutter_kind == ShutterKind::Manual {
+            // A manual shutter is not waited for: the gate is already shut.
+            out.push(Command::CancelTimer(Timer::Shutter));
+            if self.shutter_kind == ShutterKind::Motorized {
+                out.push(Command::Shutter { open: false });
+            }
+            self.after_session(out);
+        } else {
+            out.push(Command::Shutter { open: false });
+            out.push(Command::StartTimer(Timer::Shutter, SHUTTER_TIMEOUT));
+        }
+    }
+
+    fn enter_fault(&mut self, fault: Fault, out: &mut Vec<Command>) {
+        if let Some(patient) = self.current.take() {
+            out.push(Command::Notify(patient.peer, PatientView::Error));
+            out.push(Command::StopMedia(patient.peer));
+        }
+        self.state = State::Fault;
+        out.push(Command::CancelTimer(Timer::Shutter));
+        if self.shutter_kind == ShutterKind::Motorized {
+            out.push(Command::Shutter { open: false });
+        }
+        out.push(Command::Show(Screen::Fault(fault)));
+    }
+
+    fn recover(&mut self, out: &mut Vec<Command>) {
+        self.after_session(out);
+    }
+
+    /// Back to the lobby if patients wait, else idle; the first waiting
+    /// patient's media is negotiated.
+    fn after_session(&mut self, out: &mut Vec<Command>) {
+        if let Some(next) = self.lobby.front() {
+            self.state = State::Lobby;
+            out.push(Command::StartMedia(next.peer));
+            self.show_lobby_or_nothing(out);
+        } else {
+            self.state = State::Idle;
+            out.push(Command::Show(Screen::Idle));
+        }
+    }
+
+    fn show_lobby_or_nothing(&self, out: &mut Vec<Command>) {
+        if self.state != State::Lobby {
+            return;
+        }
+        if let Some(first) = self.lobby.front() {
+            out.push(Command::Show(Screen::Lobby {
+                name: first.name.to_string(),
+                waiting: self.lobby.len(),
+            }));
+        }
+    }
+
+    fn notify_current(&self, out: &mut Vec<Command>, view: PatientView) {
+        if let Some(p) = &self.current {
+            out.push(Command::Notify(p.peer, view));
+        }
+    }
+
+    /// After every event: the gate and the LED follow from the state and the
+    /// sensed shutter, never from what was commanded.
+    fn settle(&mut self, before: State, out: &mut Vec<Command>) {
+        let gate = self.state == State::Live && self.shutter.is_sensed_open();
+        if gate != self.gate_open {
+            self.gate_open = gate;
+            // Closing the gate goes first, before anything else happens.
+            if gate {
+                out.push(Command::CameraGate { open: true });
+            } else {
+                out.insert(0, Command::CameraGate { open: false });
+            }
+        }
+        if self.state.led() != before.led() {
+            out.push(Command::Led(self.state.led()));
+        }
+    }
+}

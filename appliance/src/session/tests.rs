@@ -1,0 +1,310 @@
+//! Every transition of the session, and property tests of its promises over
+//! random sequences of events.
+
+use proptest::prelude::*;
+
+use super::*;
+
+use ShutterPosition::{Closed, Jammed, Open};
+
+fn joined(peer: PeerId, name: &str) -> Event {
+    Event::PatientJoined {
+        peer,
+        name: name.into(),
+    }
+}
+
+fn motorized() -> Session {
+    let mut s = Session::new(ShutterKind::Motorized, Closed);
+    s.start();
+    s
+}
+
+/// A motorized session with patient 1 live.
+fn live() -> Session {
+    let mut s = motorized();
+    s.handle(joined(1, "Ada"));
+    s.handle(Event::ShortPress);
+    s.handle(Event::ShutterSensed(ShutterPosition::Opening));
+    s.handle(Event::ShutterSensed(Open));
+    assert_eq!(s.state(), State::Live);
+    s
+}
+
+#[test]
+fn start_closes_shutter_and_gates_camera() {
+    let mut s = Session::new(ShutterKind::Motorized, Open);
+    let out = s.start();
+    assert!(out.contains(&Command::CameraGate { open: false }));
+    assert!(out.contains(&Command::Shutter { open: false }));
+    assert!(out.contains(&Command::Led(LedPattern::Off)));
+}
+
+#[test]
+fn a_patient_waits_and_media_is_negotiated_gated() {
+    let mut s = motorized();
+    let out = s.handle(joined(1, "Ada"));
+    assert_eq!(s.state(), State::Lobby);
+    assert_eq!(
+        out,
+        [
+            Command::Notify(1, PatientView::Waiting),
+            Command::StartMedia(1),
+            Command::Show(Screen::Lobby {
+                name: "Ada".into(),
+                waiting: 1
+            }),
+            Command::Led(LedPattern::Waiting),
+        ]
+    );
+    assert!(!s.camera_gate_open());
+}
+
+#[test]
+fn the_press_opens_the_shutter_and_only_the_sensor_opens_the_gate() {
+    let mut s = motorized();
+    s.handle(joined(1, "Ada"));
+    let out = s.handle(Event::ShortPress);
+    assert_eq!(s.state(), State::Opening);
+    assert!(out.contains(&Command::Shutter { open: true }));
+    assert!(out.contains(&Command::StartTimer(Timer::Shutter, SHUTTER_TIMEOUT)));
+    assert!(out.contains(&Command::Notify(1, PatientView::Starting)));
+    assert!(!s.camera_gate_open(), "commanded open is not sensed open");
+    s.handle(Event::ShutterSensed(ShutterPosition::Opening));
+    assert!(!s.camera_gate_open());
+    let out = s.handle(Event::ShutterSensed(Open));
+    assert_eq!(s.state(), State::Live);
+    assert!(s.camera_gate_open());
+    assert!(out.contains(&Command::CameraGate { open: true }));
+    assert!(out.contains(&Command::Led(LedPattern::Live)));
+    assert!(out.contains(&Command::Notify(1, PatientView::Live)));
+    assert!(out.contains(&Command::CancelTimer(Timer::Shutter)));
+}
+
+#[test]
+fn short_press_pauses_and_resumes() {
+    let mut s = live();
+    let out = s.handle(Event::ShortPress);
+    assert_eq!(s.state(), State::Paused);
+    assert_eq!(
+        out[0],
+        Command::CameraGate { open: false },
+        "the gate closes first"
+    );
+    assert!(out.contains(&Command::Shutter { open: false }));
+    assert!(out.contains(&Command::Notify(1, PatientView::Paused)));
+    assert_eq!(s.led(), LedPattern::Waiting);
+    s.handle(Event::ShutterSensed(Closed));
+    s.handle(Event::ShortPress);
+    assert_eq!(s.state(), State::Opening);
+    s.handle(Event::ShutterSensed(Open));
+    assert_eq!(s.state(), State::Live);
+    assert!(s.camera_gate_open());
+}
+
+#[test]
+fn long_press_ends_closes_mutes_and_drops_the_patient() {
+    let mut s = live();
+    let out = s.handle(Event::LongPress);
+    assert_eq!(out[0], Command::CameraGate { open: false });
+    assert!(out.contains(&Command::Shutter { open: false }));
+    assert!(out.contains(&Command::Notify(1, PatientView::Ended)));
+    assert!(out.contains(&Command::StopMedia(1)));
+    assert!(out.contains(&Command::Led(LedPattern::Off)));
+    assert_eq!(s.state(), State::Ending);
+    assert_eq!(s.current_peer(), None);
+    let out = s.handle(Event::ShutterSensed(Closed));
+    assert_eq!(s.state(), State::Idle);
+    assert!(out.contains(&Command::Show(Screen::Idle)));
+}
+
+#[test]
+fn the_lobby_is_first_come_first_admitted() {
+    let mut s = motorized();
+    s.handle(joined(1, "Ada"));
+    let out = s.handle(joined(2, "Bo"));
+    assert!(
+        !out.contains(&Command::StartMedia(2)),
+        "only the first negotiates"
+    );
+    assert_eq!(s.waiting(), 2);
+    s.handle(Event::ShortPress);
+    assert_eq!(s.current_peer(), Some(1));
+    assert_eq!(s.waiting(), 1);
+    s.handle(Event::ShutterSensed(Open));
+    s.handle(Event::LongPress);
+    let out = s.handle(Event::ShutterSensed(Closed));
+    assert_eq!(s.state(), State::Lobby);
+    assert!(out.contains(&Command::StartMedia(2)));
+    s.handle(Event::ShortPress);
+    assert_eq!(s.current_peer(), Some(2));
+}
+
+#[test]
+fn a_waiting_patient_who_leaves_hands_media_to_the_next() {
+    let mut s = motorized();
+    s.handle(joined(1, "Ada"));
+    s.handle(joined(2, "Bo"));
+    let out = s.handle(Event::PatientLeft(1));
+    assert_eq!(out[..2], [Command::StopMedia(1), Command::StartMedia(2)]);
+    let out = s.handle(Event::PatientLeft(2));
+    assert!(out.contains(&Command::Show(Screen::Idle)));
+    assert_eq!(s.state(), State::Idle);
+    assert_eq!(s.led(), LedPattern::Off);
+}
+
+#[test]
+fn the_patient_leaving_ends_the_session() {
+    let mut s = live();
+    let out = s.handle(Event::PatientLeft(1));
+    assert_eq!(out[0], Command::CameraGate { open: false });
+    assert_eq!(s.state(), State::Ending);
+}
+
+#[test]
+fn a_shutter_that_never_opens_is_a_fault() {
+    let mut s = motorized();
+    s.handle(joined(1, "Ada"));
+    s.handle(Event::ShortPress);
+    let out = s.handle(Event::TimerFired(Timer::Shutter));
+    assert_eq!(s.state(), State::Fault);
+    assert_eq!(s.led(), LedPattern::Fault);
+    assert!(out.contains(&Command::Notify(1, PatientView::Error)));
+    assert!(out.contains(&Command::Shutter { open: false }));
+    assert!(out.contains(&Command::Show(Screen::Fault(Fault::ShutterTimeout))));
+    // Sensed closed again: back to idle (the patient was dropped).
+    s.handle(Event::ShutterSensed(Closed));
+    assert_eq!(s.state(), State::Idle);
+}
+
+#[test]
+fn a_jam_while_live_gates_at_once_and_recovers_to_the_lobby() {
+    let mut s = live();
+    s.handle(joined(2, "Bo"));
+    let out = s.handle(Event::ShutterSensed(Jammed));
+    assert_eq!(out[0], Command::CameraGate { open: false });
+    assert_eq!(s.state(), State::Fault);
+    s.handle(Event::ShutterSensed(Closed));
+    assert_eq!(s.state(), State::Lobby);
+    assert_eq!(s.waiting(), 1);
+}
+
+#[test]
+fn camera_faults_hold_until_cleared() {
+    let mut s = live();
+    s.handle(Event::FaultRaised(Fault::CameraMissing));
+    assert_eq!(s.state(), State::Fault);
+    s.handle(Event::ShutterSensed(Closed));
+    assert_eq!(
+        s.state(),
+        State::Fault,
+        "a closed shutter does not fix the camera"
+    );
+    s.handle(Event::FaultCleared(Fault::CameraMissing));
+    assert_eq!(s.state(), State::Idle);
+}
+
+#[test]
+fn a_manual_shutter_is_opened_by_hand_and_closing_it_pauses() {
+    let mut s = Session::new(ShutterKind::Manual, Closed);
+    s.start();
+    s.handle(joined(1, "Ada"));
+    let out = s.handle(Event::ShortPress);
+    assert!(out.contains(&Command::Show(Screen::Opening { open_by_hand: true })));
+    assert!(!out.iter().any(|c| matches!(c, Command::Shutter { .. })));
+    s.handle(Event::ShutterSensed(Open));
+    assert!(s.camera_gate_open());
+    s.handle(Event::ShutterSensed(Closed));
+    assert_eq!(s.state(), State::Paused);
+    assert!(!s.camera_gate_open());
+    s.handle(Event::LongPress);
+    assert_eq!(s.state(), State::Idle);
+}
+
+#[test]
+fn names_are_cut_and_cleaned() {
+    let mut s = motorized();
+    let out = s.handle(joined(1, &format!("A\u{7}da{}", "x".repeat(100))));
+    let Some(Command::Show(Screen::Lobby { name, .. })) = out.get(2) else {
+        panic!("{out:?}");
+    };
+    assert_eq!(name.chars().count(), MAX_NAME_CHARS);
+    assert!(name.starts_with("Ada"));
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        3 => Just(Event::ShortPress),
+        1 => Just(Event::LongPress),
+        3 => prop_oneof![
+            Just(Closed),
+            Just(ShutterPosition::Opening),
+            Just(Open),
+            Just(ShutterPosition::Closing),
+            Just(Jammed)
+        ]
+        .prop_map(Event::ShutterSensed),
+        2 => (1u64..4).prop_map(|peer| joined(peer, "P")),
+        1 => (1u64..4).prop_map(Event::PatientLeft),
+        1 => (1u64..4).prop_map(Event::MediaFailed),
+        1 => Just(Event::FaultRaised(Fault::CameraMissing)),
+        1 => Just(Event::FaultCleared(Fault::CameraMissing)),
+        1 => Just(Event::TimerFired(Timer::Shutter)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn promises_hold_after_every_event(
+        manual in any::<bool>(),
+        events in proptest::collection::vec(event(), 1..60),
+    ) {
+        let kind = if manual { ShutterKind::Manual } else { ShutterKind::Motorized };
+        let mut s = Session::new(kind, Closed);
+        let mut gate = false;
+        let mut led = LedPattern::Off;
+        for c in s.start() {
+            if let Command::Led(l) = c { led = l; }
+        }
+        for event in events {
+            let was_active = matches!(s.state(), State::Opening | State::Live | State::Paused);
+            let is_long = event == Event::LongPress;
+            let out = s.handle(event);
+            for c in &out {
+                match c {
+                    Command::CameraGate { open } => gate = *open,
+                    Command::Led(l) => led = *l,
+                    _ => {}
+                }
+            }
+            // Promise 1, as the outside world sees it through the commands.
+            if gate {
+                prop_assert_eq!(s.state(), State::Live);
+                prop_assert!(s.shutter().is_sensed_open());
+            }
+            prop_assert_eq!(gate, s.camera_gate_open());
+            // Promise 2: the LED is a function of the state.
+            prop_assert_eq!(led, s.state().led());
+            // Ending closes, mutes and drops.
+            if is_long && was_active {
+                prop_assert!(!gate);
+                prop_assert_eq!(s.current_peer(), None);
+                if !manual {
+                    let close = Command::Shutter { open: false };
+                    prop_assert!(out.contains(&close), "ending did not close the shutter");
+                }
+            }
+            // A session has a patient; idle and lobby have none in session.
+            let in_session = matches!(s.state(), State::Opening | State::Live | State::Paused);
+            prop_assert_eq!(in_session, s.current_peer().is_some());
+            if s.state() == State::Idle {
+                prop_assert_eq!(s.waiting(), 0);
+            }
+            if s.state() == State::Lobby {
+                prop_assert!(s.waiting() > 0);
+            }
+        }
+    }
+}
