@@ -10,8 +10,18 @@ use appliance_config::key::{self, KeyLookup, KeySource};
 use appliance_config::schema::{self, SETTINGS};
 use appliance_config::{OpenMode, Provisioning, Store};
 
+use appliance_config::Value;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use crate::cli::{ConfigCommand, DEFAULT_STATE_DIR, Global, RunArgs};
+use crate::control::{self, Reply, Request};
+use crate::daemon;
 use crate::exit::{Cancelled, InvalidInput};
+use crate::media::MediaConfig;
+use crate::session::ShutterKind;
+use crate::signalling::protocol::IceServer;
+use crate::signalling::tls;
 
 /// Where the state is and how to find the device key, from the options and
 /// systemd's environment.
@@ -19,6 +29,7 @@ use crate::exit::{Cancelled, InvalidInput};
 pub struct Context {
     state_dir: PathBuf,
     keys: KeyLookup,
+    control: PathBuf,
 }
 
 impl Context {
@@ -46,6 +57,7 @@ impl Context {
                 dev_state_dir,
             },
             state_dir,
+            control: global.control.clone().unwrap_or_else(control::default_path),
         }
     }
 
@@ -72,27 +84,159 @@ impl Context {
     }
 }
 
-/// `appliance run`: opens the store and reports what the appliance would start with.
+/// `appliance run`: reads the configuration once (making the TLS identity and
+/// the invite key on first run), closes the store, and runs the daemon.
 pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
-    let store = ctx.open(true)?;
+    let mut store = ctx.open(true)?;
     let values = store.values()?;
-    let room = values
-        .get("room.name")
-        .and_then(|v| v.as_text())
-        .unwrap_or("(no room name yet)");
-    let mode = if args.sim { "simulation" } else { "hardware" };
-    println!(
-        "appliance: {mode} mode, state directory {}",
-        ctx.state_dir.display()
-    );
-    println!(
-        "appliance: settings store {} open: {} of {} settings set",
-        store.path().display(),
-        values.len(),
-        SETTINGS.len()
-    );
-    println!("appliance: room: {room}");
-    println!("appliance: state: idle");
+    let text = |name: &str| {
+        values
+            .get(name)
+            .and_then(|v| v.as_text())
+            .map(str::to_owned)
+    };
+    let int =
+        |name: &str, default: i64| values.get(name).and_then(|v| v.as_int()).unwrap_or(default);
+    if !args.sim && text("hardware.backend").as_deref() != Some("sim") {
+        return Err(InvalidInput(
+            "the room's hardware drivers are not built yet: run with --sim".into(),
+        )
+        .into());
+    }
+    let public_url =
+        text("room.public_url").unwrap_or_else(|| daemon::default_public_url(args.listen));
+
+    // First run: the room's TLS identity and invite key are configuration,
+    // made once and kept sealed in the store (nothing about a session).
+    let identity = match (text("tls.certificate"), text("tls.private_key")) {
+        (Some(certificate), Some(private_key)) => tls::Identity {
+            certificate,
+            private_key: zeroize::Zeroizing::new(private_key),
+        },
+        (None, None) => {
+            let mut names = vec!["localhost".to_owned(), args.listen.ip().to_string()];
+            if let Some(host) = public_url
+                .strip_prefix("https://")
+                .and_then(|rest| rest.split(['/', ':']).next())
+            {
+                names.push(host.trim_matches(['[', ']']).to_owned());
+            }
+            names.dedup();
+            let identity = tls::self_signed(names)?;
+            store.apply(vec![
+                (
+                    setting("tls.certificate")?,
+                    Some(Value::Text(identity.certificate.clone())),
+                ),
+                (
+                    setting("tls.private_key")?,
+                    Some(Value::Text(identity.private_key.to_string())),
+                ),
+            ])?;
+            eprintln!("appliance: made a self-signed TLS certificate for this room");
+            identity
+        }
+        _ => return Err(tls::TlsError::Half.into()),
+    };
+    let invite_key = match text("invite.signing_key") {
+        Some(b64) => zeroize::Zeroizing::new(
+            BASE64
+                .decode(b64.trim())
+                .context("invite.signing_key is not base64")?,
+        ),
+        None => {
+            let mut key = zeroize::Zeroizing::new(vec![0u8; 32]);
+            getrandom::fill(&mut key).context("the system random number generator failed")?;
+            store.set(
+                setting("invite.signing_key")?,
+                Value::Text(BASE64.encode(key.as_slice())),
+            )?;
+            key
+        }
+    };
+    drop(store);
+
+    let (width, height) = text("video.resolution")
+        .and_then(|r| {
+            let (w, h) = r.split_once('x')?;
+            Some((w.parse().ok()?, h.parse().ok()?))
+        })
+        .unwrap_or((1280, 720));
+    let stun_urls: Vec<String> = values
+        .get("ice.stun_urls")
+        .and_then(|v| v.as_list())
+        .map(<[String]>::to_vec)
+        .unwrap_or_default();
+    let config = daemon::DaemonConfig {
+        simulated: args.sim,
+        listen: args.listen,
+        control: ctx.control.clone(),
+        shutter_travel: std::time::Duration::from_millis(args.sim_shutter_travel_ms),
+        room: text("room.name").unwrap_or_else(|| "Consulting room".into()),
+        public_url,
+        shutter_kind: match text("shutter.kind").as_deref() {
+            Some("manual") => ShutterKind::Manual,
+            _ => ShutterKind::Motorized,
+        },
+        media: MediaConfig {
+            simulated: args.sim,
+            headless: args.headless,
+            width,
+            height,
+            framerate: u32::try_from(int("video.framerate", 30)).unwrap_or(30),
+            max_bitrate_kbps: u32::try_from(int("video.max_bitrate_kbps", 2500)).unwrap_or(2500),
+            ice_addresses: args.ice_addresses.clone(),
+            stun_server: stun_urls
+                .first()
+                .and_then(|u| u.strip_prefix("stun:"))
+                .map(|hostport| format!("stun://{hostport}")),
+        },
+        ice_servers: if stun_urls.is_empty() {
+            Vec::new()
+        } else {
+            vec![IceServer {
+                urls: stun_urls,
+                username: None,
+                credential: None,
+            }]
+        },
+    };
+    daemon::run(config, identity, invite_key)
+}
+
+/// `appliance invite`, `status` and `press`: ask the running daemon.
+pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let reply = runtime.block_on(control::request(&ctx.control, &request))?;
+    match reply {
+        Reply::Status(status) if json => println!("{}", serde_json::to_string_pretty(&status)?),
+        Reply::Status(s) => {
+            println!("state:         {}", s.state);
+            println!("shutter:       {}", s.shutter);
+            println!("LED:           {}", s.led);
+            println!("waiting:       {}", s.waiting);
+            println!(
+                "security code: {}",
+                s.security_code.as_deref().unwrap_or("(no call)")
+            );
+            for fault in &s.faults {
+                println!("fault:         {fault}");
+            }
+            println!(
+                "media:         {} video frames sent, {} received, {} audio received, {} kbit/s",
+                s.media.video_frames_sent,
+                s.media.video_frames_received,
+                s.media.audio_frames_received,
+                s.media.bitrate_kbps
+            );
+        }
+        Reply::Invite { link } => println!("{link}"),
+        Reply::Ok => {}
+        Reply::Error { message } => return Err(InvalidInput(message).into()),
+    }
     Ok(())
 }
 

@@ -40,12 +40,37 @@ pub struct Global {
     /// when the systemd credential config.key is absent.
     #[arg(long, global = true, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+    /// The daemon's control socket (default: $RUNTIME_DIRECTORY/control.sock,
+    /// else /run/appliance/control.sock).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub control: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the appliance.
+    /// Run the appliance: the patient page over HTTPS, the call, the room.
     Run(RunArgs),
+    /// Print a one-time patient link from the running appliance.
+    Invite {
+        /// How long the link is valid: 30m, 2h, 7d (at most 30 days).
+        #[arg(long, default_value = "24h", value_parser = crate::invite::parse_ttl)]
+        ttl: std::time::Duration,
+    },
+    /// Print the running appliance's state.
+    Status {
+        /// As JSON, for programs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Press the button (simulation only; a real box refuses).
+    Press {
+        /// A long press: ends the session.
+        #[arg(long)]
+        long: bool,
+    },
+    /// Inject a fault into the simulated room (simulation only).
+    #[command(subcommand)]
+    Sim(SimCommand),
     /// Import a provisioning file (TOML) into the encrypted store. Nothing
     /// changes unless every setting in it is valid; settings it does not name
     /// keep their values.
@@ -68,6 +93,22 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// The simulated shutter sticks (jam) or moves again (free).
+    Shutter {
+        /// jam or free.
+        #[arg(value_parser = ["jam", "free"])]
+        action: String,
+    },
+    /// The simulated camera is pulled out (unplug) or put back (plug).
+    Camera {
+        /// unplug or plug.
+        #[arg(value_parser = ["unplug", "plug"])]
+        action: String,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Use the simulated button, shutter and LED, and test sources.
@@ -79,9 +120,13 @@ pub struct RunArgs {
     /// Where the patient page and signalling listen.
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:8443")]
     pub listen: SocketAddr,
-    /// The local control socket for `status`, `invite` and `press`.
-    #[arg(long, value_name = "PATH")]
-    pub control: Option<PathBuf>,
+    /// Also gather ICE candidates on this address (repeatable); libnice skips
+    /// loopback, so a box reached on 127.0.0.1 needs it.
+    #[arg(long = "ice-address", value_name = "IP")]
+    pub ice_addresses: Vec<std::net::IpAddr>,
+    /// How long the simulated shutter takes to open or close, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 400)]
+    pub sim_shutter_travel_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]

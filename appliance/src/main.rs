@@ -4,9 +4,14 @@
 
 mod admin;
 mod cli;
+mod control;
+mod daemon;
 mod exit;
-#[allow(dead_code)] // wired into the daemon by the next change
+mod invite;
+mod media;
+mod notify;
 mod session;
+mod signalling;
 
 use std::process::ExitCode;
 
@@ -23,6 +28,28 @@ fn main() -> ExitCode {
     let ctx = admin::Context::new(&cli.global);
     let result = match cli.command {
         Command::Run(args) => admin::run(&ctx, &args),
+        Command::Invite { ttl } => admin::client(
+            &ctx,
+            control::Request::Invite {
+                ttl_secs: ttl.as_secs(),
+            },
+            false,
+        ),
+        Command::Status { json } => admin::client(&ctx, control::Request::Status, json),
+        Command::Press { long } => admin::client(&ctx, control::Request::Press { long }, false),
+        Command::Sim(sim) => {
+            let fault = match sim {
+                cli::SimCommand::Shutter { action } if action == "jam" => {
+                    control::SimFault::ShutterJam
+                }
+                cli::SimCommand::Shutter { .. } => control::SimFault::ShutterFree,
+                cli::SimCommand::Camera { action } if action == "unplug" => {
+                    control::SimFault::CameraUnplug
+                }
+                cli::SimCommand::Camera { .. } => control::SimFault::CameraPlug,
+            };
+            admin::client(&ctx, control::Request::Sim(fault), false)
+        }
         Command::Provision { file } => admin::provision(&ctx, &file),
         Command::Config(c) => admin::config(&ctx, c),
         Command::Reset { factory: _, yes } => admin::reset(&ctx, yes),

@@ -1,0 +1,558 @@
+//! The daemon: tokio owns the process. One task owns the session (and so the
+//! room's hardware), one owns media, the server and the control socket each
+//! run their own; they talk over bounded channels. Configuration is read once
+//! at start and the store closed: nothing is written while sessions run.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use appliance_hardware::{LedPattern, ShutterPosition};
+use futures_util::StreamExt;
+use gst::prelude::*;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::control::{self, MediaStatus, Reply, Request, SimFault, Status};
+use crate::invite::Invites;
+use crate::media::{Codec, Gate, Media, MediaCommand, MediaConfig, MediaEvent, Stats};
+use crate::notify;
+use crate::session::{
+    Command, Event, Fault, PatientView, PeerId, Screen, Session, ShutterKind, Timer,
+};
+use crate::signalling::protocol::{IceServer, ServerMessage};
+use crate::signalling::{server, tls};
+
+/// Inputs to the session task. Bounded: a burst of button presses and
+/// signalling fits easily; a full queue means the task is stuck, and senders
+/// wait rather than grow memory.
+const INPUTS: usize = 256;
+/// Commands to the media task.
+const MEDIA_COMMANDS: usize = 256;
+/// Events from GStreamer's threads (offers, candidates); see media/peer.rs.
+const MEDIA_EVENTS: usize = 1024;
+
+/// Everything the session task hears.
+#[derive(Debug)]
+pub enum Input {
+    /// A patient's invite was good; they wait in the lobby.
+    Joined {
+        /// Their connection.
+        peer: PeerId,
+        /// Their first name.
+        name: String,
+        /// The video codec their browser takes.
+        codec: Codec,
+        /// Messages to their page.
+        outbox: mpsc::Sender<ServerMessage>,
+    },
+    /// A patient's socket closed.
+    Left(PeerId),
+    /// Media reported.
+    Media(MediaEvent),
+    /// A timer fired; stale generations are ignored.
+    Timer(u64),
+    /// The simulated shutter arrived; stale generations are ignored.
+    ShutterArrived(u64, ShutterPosition),
+    /// A control request.
+    Control(Request, oneshot::Sender<Reply>),
+    /// SIGTERM or SIGINT.
+    Shutdown,
+}
+
+/// What `run` needs besides the store.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Simulated hardware and test sources.
+    pub simulated: bool,
+    /// Where HTTPS listens.
+    pub listen: SocketAddr,
+    /// The control socket.
+    pub control: std::path::PathBuf,
+    /// How long the simulated shutter takes to move.
+    pub shutter_travel: Duration,
+    /// The room's name.
+    pub room: String,
+    /// The base of patient links.
+    pub public_url: String,
+    /// The shutter's kind.
+    pub shutter_kind: ShutterKind,
+    /// Media settings.
+    pub media: MediaConfig,
+    /// STUN and TURN servers for patients.
+    pub ice_servers: Vec<IceServer>,
+}
+
+static PANIC_GATE: OnceLock<Gate> = OnceLock::new();
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(
+    config: DaemonConfig,
+    identity: tls::Identity,
+    invite_key: zeroize::Zeroizing<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let tls_config = tls::server_config(&identity)?;
+    drop(identity);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config, tls_config, invite_key))
+}
+
+async fn serve(
+    config: DaemonConfig,
+    tls_config: Arc<rustls::ServerConfig>,
+    invite_key: zeroize::Zeroizing<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let gate = Gate::default();
+    let _ = PANIC_GATE.set(gate.clone());
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Whatever broke, no camera frame leaves after it.
+        if let Some(gate) = PANIC_GATE.get() {
+            gate.set(false);
+        }
+        previous(info);
+    }));
+
+    let stats = Arc::new(Stats::default());
+    let (media_events_tx, mut media_events) = mpsc::channel(MEDIA_EVENTS);
+    let media = Media::start(
+        config.media.clone(),
+        gate.clone(),
+        stats.clone(),
+        media_events_tx,
+    )?;
+    let (media_tx, media_rx) = mpsc::channel(MEDIA_COMMANDS);
+    let (inputs_tx, inputs) = mpsc::channel(INPUTS);
+    let invites = Arc::new(Mutex::new(Invites::new(invite_key)));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let control_listener = control::listen(&config.control).with_context(|| {
+        format!(
+            "cannot open the control socket {}",
+            config.control.display()
+        )
+    })?;
+    let app = Arc::new(server::App::new(
+        config.room.clone(),
+        config.ice_servers.clone(),
+        invites.clone(),
+        inputs_tx.clone(),
+        media_tx.clone(),
+    ));
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
+    tokio::spawn(server::serve(listener, acceptor, server::router(app)));
+    tokio::spawn(control::serve(control_listener, inputs_tx.clone()));
+    let media_task = tokio::spawn(media_task(media, media_rx));
+    let forward = inputs_tx.clone();
+    tokio::spawn(async move {
+        while let Some(event) = media_events.recv().await {
+            if forward.send(Input::Media(event)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let signals = inputs_tx.clone();
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        let _ = signals.send(Input::Shutdown).await;
+    });
+
+    let mut room = Room {
+        session: Session::new(config.shutter_kind, ShutterPosition::Closed),
+        peers: HashMap::new(),
+        codes: HashMap::new(),
+        media: media_tx,
+        gate,
+        stats,
+        invites,
+        inputs: inputs_tx,
+        timer: 0,
+        shutter_move: 0,
+        shutter_travel: config.shutter_travel,
+        shutter_jammed: false,
+        shutter_target: ShutterPosition::Closed,
+        simulated: config.simulated,
+        led: LedPattern::Off,
+        screen: Screen::Idle,
+        public_url: config.public_url.clone(),
+    };
+    let start = room.session.start();
+    room.execute(start);
+    println!(
+        "appliance: room {:?} ready on https://{} ({})",
+        config.room,
+        config.listen,
+        if config.simulated {
+            "simulation"
+        } else {
+            "hardware"
+        }
+    );
+    notify::notify("READY=1");
+    room.run(inputs).await;
+    let _ = room.media.send(MediaCommand::Shutdown).await;
+    drop(room);
+    let _ = tokio::time::timeout(Duration::from_secs(5), media_task).await;
+    println!("appliance: stopped; camera gated, shutter closed, LED off");
+    Ok(())
+}
+
+async fn media_task(mut media: Media, mut commands: mpsc::Receiver<MediaCommand>) {
+    let mut bus = media.bus().map(|b| b.stream());
+    loop {
+        tokio::select! {
+            command = commands.recv() => {
+                match command {
+                    None | Some(MediaCommand::Shutdown) => break,
+                    Some(command) => media.handle(command),
+                }
+            }
+            Some(message) = async {
+                match bus.as_mut() {
+                    Some(stream) => stream.next().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let gst::MessageView::Error(error) = message.view() {
+                    eprintln!(
+                        "appliance: media error from {}: {}",
+                        error.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+                        error.error()
+                    );
+                }
+            }
+        }
+    }
+    media.shutdown();
+}
+
+struct PatientLink {
+    outbox: mpsc::Sender<ServerMessage>,
+    codec: Codec,
+}
+
+/// The session task's state: the session and what carries out its commands.
+struct Room {
+    session: Session,
+    peers: HashMap<PeerId, PatientLink>,
+    codes: HashMap<PeerId, String>,
+    media: mpsc::Sender<MediaCommand>,
+    gate: Gate,
+    stats: Arc<Stats>,
+    invites: Arc<Mutex<Invites>>,
+    inputs: mpsc::Sender<Input>,
+    timer: u64,
+    shutter_move: u64,
+    shutter_travel: Duration,
+    /// The simulated shutter is stuck: it reports jammed and goes nowhere.
+    shutter_jammed: bool,
+    /// Where the simulated shutter was last sent.
+    shutter_target: ShutterPosition,
+    simulated: bool,
+    led: LedPattern,
+    screen: Screen,
+    public_url: String,
+}
+
+impl Room {
+    async fn run(&mut self, mut inputs: mpsc::Receiver<Input>) {
+        let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+        loop {
+            let input = tokio::select! {
+                input = inputs.recv() => input,
+                _ = async {
+                    match watchdog.as_mut() {
+                        Some(w) => { w.tick().await; }
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    // Pinged from the session task itself: a stuck session stops the pings.
+                    notify::notify("WATCHDOG=1");
+                    continue;
+                }
+            };
+            let Some(input) = input else { break };
+            if !self.input(input) {
+                break;
+            }
+        }
+        self.safe_state();
+    }
+
+    /// Handles one input; false to stop.
+    fn input(&mut self, input: Input) -> bool {
+        match input {
+            Input::Joined {
+                peer,
+                name,
+                codec,
+                outbox,
+            } => {
+                self.peers.insert(peer, PatientLink { outbox, codec });
+                self.event(Event::PatientJoined { peer, name });
+            }
+            Input::Left(peer) => {
+                self.event(Event::PatientLeft(peer));
+                self.peers.remove(&peer);
+                self.codes.remove(&peer);
+                let _ = self.media.try_send(MediaCommand::Stop(peer));
+            }
+            Input::Media(event) => self.media_event(event),
+            Input::Timer(generation) => {
+                if generation == self.timer {
+                    self.event(Event::TimerFired(Timer::Shutter));
+                }
+            }
+            Input::ShutterArrived(generation, position) => {
+                if generation == self.shutter_move {
+                    self.event(Event::ShutterSensed(position));
+                }
+            }
+            Input::Control(request, reply) => {
+                let _ = reply.send(self.control(request));
+            }
+            Input::Shutdown => return false,
+        }
+        true
+    }
+
+    fn event(&mut self, event: Event) {
+        let commands = self.session.handle(event);
+        self.execute(commands);
+    }
+
+    fn media_event(&mut self, event: MediaEvent) {
+        match event {
+            MediaEvent::Offer { peer, sdp } => self.tell(peer, ServerMessage::Offer { sdp }),
+            MediaEvent::Ice {
+                peer,
+                mline,
+                candidate,
+            } => self.tell(
+                peer,
+                ServerMessage::Ice {
+                    candidate,
+                    sdp_m_line_index: mline,
+                },
+            ),
+            MediaEvent::SecurityCode { peer, code } => {
+                self.codes.insert(peer, code);
+            }
+            MediaEvent::Failed(peer) => self.event(Event::MediaFailed(peer)),
+        }
+    }
+
+    fn tell(&self, peer: PeerId, message: ServerMessage) {
+        if let Some(link) = self.peers.get(&peer) {
+            // A page that cannot keep up with 64 messages is gone.
+            let _ = link.outbox.try_send(message);
+        }
+    }
+
+    fn execute(&mut self, commands: Vec<Command>) {
+        for command in commands {
+            match command {
+                Command::CameraGate { open } => {
+                    self.gate.set(open);
+                    let _ = self.media.try_send(MediaCommand::Gate);
+                }
+                Command::Shutter { open } => self.move_shutter(open),
+                Command::Led(pattern) => {
+                    self.led = pattern;
+                    eprintln!("appliance: LED {pattern}");
+                }
+                Command::StartMedia(peer) => {
+                    if let Some(link) = self.peers.get(&peer) {
+                        let codec = link.codec;
+                        let _ = self.media.try_send(MediaCommand::Start { peer, codec });
+                    }
+                }
+                Command::StopMedia(peer) => {
+                    self.codes.remove(&peer);
+                    let _ = self.media.try_send(MediaCommand::Stop(peer));
+                }
+                Command::Notify(peer, view) => {
+                    let state = match view {
+                        PatientView::Waiting => "waiting",
+                        PatientView::Starting => "starting",
+                        PatientView::Live => "live",
+                        PatientView::Paused => "paused",
+                        PatientView::Ended => "ended",
+                        PatientView::Error => "error",
+                    };
+                    self.tell(peer, ServerMessage::State { state });
+                }
+                Command::Show(screen) => self.screen = screen,
+                Command::StartTimer(Timer::Shutter, after) => {
+                    self.timer += 1;
+                    let generation = self.timer;
+                    let inputs = self.inputs.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(after).await;
+                        let _ = inputs.send(Input::Timer(generation)).await;
+                    });
+                }
+                Command::CancelTimer(Timer::Shutter) => self.timer += 1,
+            }
+        }
+    }
+
+    /// The simulated motorized shutter: it reports leaving its position at
+    /// once and arriving after its travel time.
+    fn move_shutter(&mut self, open: bool) {
+        if !self.simulated {
+            return;
+        }
+        let (moving, arrived) = if open {
+            (ShutterPosition::Opening, ShutterPosition::Open)
+        } else {
+            (ShutterPosition::Closing, ShutterPosition::Closed)
+        };
+        self.shutter_target = arrived;
+        if self.shutter_jammed || self.session.shutter() == arrived {
+            return;
+        }
+        self.shutter_move += 1;
+        let generation = self.shutter_move;
+        self.event(Event::ShutterSensed(moving));
+        let inputs = self.inputs.clone();
+        let travel = self.shutter_travel;
+        tokio::spawn(async move {
+            tokio::time::sleep(travel).await;
+            let _ = inputs
+                .send(Input::ShutterArrived(generation, arrived))
+                .await;
+        });
+    }
+
+    fn control(&mut self, request: Request) -> Reply {
+        match request {
+            Request::Status => Reply::Status(self.status()),
+            Request::Invite { ttl_secs } => match self.invite(Duration::from_secs(ttl_secs)) {
+                Ok(link) => Reply::Invite { link },
+                Err(message) => Reply::Error { message },
+            },
+            Request::Press { long } => {
+                if !self.simulated {
+                    return Reply::Error {
+                        message: "this box has a real button: press it".into(),
+                    };
+                }
+                self.event(if long {
+                    Event::LongPress
+                } else {
+                    Event::ShortPress
+                });
+                Reply::Ok
+            }
+            Request::Sim(fault) => {
+                if !self.simulated {
+                    return Reply::Error {
+                        message: "fault injection works only in simulation".into(),
+                    };
+                }
+                self.inject(fault);
+                Reply::Ok
+            }
+        }
+    }
+
+    fn inject(&mut self, fault: SimFault) {
+        match fault {
+            SimFault::ShutterJam => {
+                self.shutter_jammed = true;
+                self.shutter_move += 1;
+                self.event(Event::ShutterSensed(ShutterPosition::Jammed));
+            }
+            SimFault::ShutterFree => {
+                if self.shutter_jammed {
+                    self.shutter_jammed = false;
+                    // Freed, it finishes the move it was last sent on.
+                    let target = self.shutter_target;
+                    self.event(Event::ShutterSensed(target));
+                }
+            }
+            SimFault::CameraUnplug => self.event(Event::FaultRaised(Fault::CameraMissing)),
+            SimFault::CameraPlug => self.event(Event::FaultCleared(Fault::CameraMissing)),
+        }
+    }
+
+    fn invite(&self, ttl: Duration) -> Result<String, String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let invites = self
+            .invites
+            .lock()
+            .map_err(|_| "invites unavailable".to_owned())?;
+        let token = invites.issue(now, ttl).map_err(|e| e.to_string())?;
+        Ok(format!("{}/#{token}", self.public_url))
+    }
+
+    fn status(&self) -> Status {
+        use std::sync::atomic::Ordering::Relaxed;
+        let security_code = self
+            .session
+            .current_peer()
+            .and_then(|peer| self.codes.get(&peer).cloned());
+        Status {
+            state: self.session.state().as_str().into(),
+            shutter: self.session.shutter().as_str().into(),
+            led: self.session.led().as_str().into(),
+            waiting: self.session.waiting(),
+            camera_gate: self.session.camera_gate_open(),
+            security_code,
+            faults: self
+                .session
+                .faults()
+                .iter()
+                .map(|f| f.describe().to_owned())
+                .collect(),
+            media: MediaStatus {
+                video_frames_sent: self.stats.video_frames_sent.load(Relaxed),
+                video_frames_received: self.stats.video_frames_received.load(Relaxed),
+                audio_frames_received: self.stats.audio_frames_received.load(Relaxed),
+                bitrate_kbps: self.stats.bitrate_kbps.load(Relaxed),
+                rtt_ms: None,
+            },
+        }
+    }
+
+    /// On the way out: camera gated, shutter closed, LED off, every patient told.
+    fn safe_state(&mut self) {
+        self.gate.set(false);
+        for peer in self.peers.keys().copied().collect::<Vec<_>>() {
+            self.tell(peer, ServerMessage::State { state: "ended" });
+            let _ = self.media.try_send(MediaCommand::Stop(peer));
+        }
+        self.led = LedPattern::Off;
+        eprintln!("appliance: LED {}", self.led);
+    }
+}
+
+/// The address to put in patient links when no public URL is configured.
+pub fn default_public_url(listen: SocketAddr) -> String {
+    let host = match listen.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => "localhost".to_owned(),
+        IpAddr::V6(v6) if v6.is_unspecified() => "localhost".to_owned(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        IpAddr::V4(v4) => v4.to_string(),
+    };
+    format!("https://{host}:{}", listen.port())
+}

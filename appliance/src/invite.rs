@@ -1,0 +1,227 @@
+//! One-time patient links (promise 5): HMAC-signed, expiring tokens. Nothing is
+//! stored per invite: a token carries its own expiry and a random nonce, and the
+//! nonces of redeemed tokens are remembered in memory only, until they expire.
+//! Called by the control socket (`appliance invite`) and signalling (a join).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 16;
+const PAYLOAD_LEN: usize = 1 + 8 + NONCE_LEN;
+const TAG_LEN: usize = 32;
+/// The longest token accepted for decoding; anything longer is refused unread.
+const MAX_TOKEN_CHARS: usize = 128;
+/// Domain separation from anything else the key might ever sign.
+const CONTEXT: &[u8] = b"appliance-invite-v1";
+
+/// The longest an invite may be valid.
+pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Why a token was refused. The patient sees only "this link is not valid";
+/// the reason is for the log, which never shows the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// Not a token at all.
+    #[error("malformed token")]
+    Malformed,
+    /// Not signed by this room's key.
+    #[error("bad signature")]
+    BadSignature,
+    /// Past its expiry.
+    #[error("expired token")]
+    Expired,
+    /// Already used.
+    #[error("token already used")]
+    Used,
+}
+
+/// Issues and redeems invites with the room's signing key.
+pub struct Invites {
+    key: Zeroizing<Vec<u8>>,
+    /// Nonces of redeemed tokens, with their expiry (Unix seconds).
+    used: HashMap<[u8; NONCE_LEN], u64>,
+}
+
+impl std::fmt::Debug for Invites {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invites")
+            .field("used", &self.used.len())
+            .finish_non_exhaustive()
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+impl Invites {
+    /// Invites signed with `key` (at least 32 bytes).
+    pub fn new(key: Zeroizing<Vec<u8>>) -> Self {
+        Invites {
+            key,
+            used: HashMap::new(),
+        }
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        // HMAC takes keys of any length; new_from_slice cannot fail for it.
+        let mut mac = HmacSha256::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        mac.update(CONTEXT);
+        mac
+    }
+
+    /// A new token valid from `now` (Unix seconds) for `ttl`, capped at [`MAX_TTL`].
+    pub fn issue(&self, now: u64, ttl: Duration) -> Result<String, getrandom::Error> {
+        let expires = now.saturating_add(ttl.min(MAX_TTL).as_secs());
+        let mut payload = [0u8; PAYLOAD_LEN];
+        payload[0] = VERSION;
+        payload[1..9].copy_from_slice(&expires.to_be_bytes());
+        getrandom::fill(&mut payload[9..])?;
+        let mut mac = self.mac();
+        mac.update(&payload);
+        let tag = mac.finalize().into_bytes();
+        let mut token = Vec::with_capacity(PAYLOAD_LEN + TAG_LEN);
+        token.extend_from_slice(&payload);
+        token.extend_from_slice(&tag);
+        Ok(URL_SAFE_NO_PAD.encode(token))
+    }
+
+    /// Checks a token and, if it is good, marks it used: it admits once.
+    pub fn redeem(&mut self, token: &str, now: u64) -> Result<(), Denied> {
+        if token.len() > MAX_TOKEN_CHARS {
+            return Err(Denied::Malformed);
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(token.trim())
+            .map_err(|_| Denied::Malformed)?;
+        if bytes.len() != PAYLOAD_LEN + TAG_LEN || bytes[0] != VERSION {
+            return Err(Denied::Malformed);
+        }
+        let (payload, tag) = bytes.split_at(PAYLOAD_LEN);
+        let mut mac = self.mac();
+        mac.update(payload);
+        // verify_slice compares in constant time.
+        mac.verify_slice(tag).map_err(|_| Denied::BadSignature)?;
+        let mut expiry = [0u8; 8];
+        expiry.copy_from_slice(&payload[1..9]);
+        let expires = u64::from_be_bytes(expiry);
+        if now >= expires {
+            return Err(Denied::Expired);
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&payload[9..]);
+        self.used.retain(|_, exp| *exp > now);
+        if self.used.insert(nonce, expires).is_some() {
+            return Err(Denied::Used);
+        }
+        Ok(())
+    }
+}
+
+/// Parses a duration such as `90s`, `30m`, `2h` or `7d`.
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30m, 2h or 7d"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" | "" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("{text:?} has an unknown unit; use s, m, h or d")),
+    };
+    let ttl = Duration::from_secs(seconds);
+    if ttl.is_zero() || ttl > MAX_TTL {
+        return Err(format!("{text:?} must be more than 0 and at most 30 days"));
+    }
+    Ok(ttl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invites(byte: u8) -> Invites {
+        Invites::new(Zeroizing::new(vec![byte; 32]))
+    }
+
+    #[test]
+    fn a_token_admits_once() {
+        let mut inv = invites(1);
+        let token = inv.issue(1000, Duration::from_secs(60)).unwrap();
+        assert!(token.len() >= 22, "at least 128 bits");
+        assert_eq!(inv.redeem(&token, 1001), Ok(()));
+        assert_eq!(inv.redeem(&token, 1002), Err(Denied::Used));
+    }
+
+    #[test]
+    fn tokens_expire() {
+        let mut inv = invites(1);
+        let token = inv.issue(1000, Duration::from_secs(60)).unwrap();
+        assert_eq!(inv.redeem(&token, 1060), Err(Denied::Expired));
+    }
+
+    #[test]
+    fn other_keys_and_altered_tokens_are_refused() {
+        let mut inv = invites(1);
+        let token = invites(2).issue(1000, Duration::from_secs(60)).unwrap();
+        assert_eq!(inv.redeem(&token, 1001), Err(Denied::BadSignature));
+        let good = inv.issue(1000, Duration::from_secs(60)).unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(&good).unwrap();
+        bytes[3] ^= 1; // a later expiry
+        assert_eq!(
+            inv.redeem(&URL_SAFE_NO_PAD.encode(&bytes), 1001),
+            Err(Denied::BadSignature)
+        );
+        for garbage in ["", "x", "!!!!", &"A".repeat(76), &"A".repeat(5000)] {
+            assert_eq!(
+                inv.redeem(garbage, 1001),
+                Err(Denied::Malformed),
+                "{garbage:.10}"
+            );
+        }
+        assert_eq!(
+            inv.redeem(&good, 1001),
+            Ok(()),
+            "refusals do not use up good tokens"
+        );
+    }
+
+    #[test]
+    fn ttl_is_capped_and_parsed() {
+        let inv = invites(1);
+        let token = inv.issue(0, Duration::from_secs(u64::MAX)).unwrap();
+        let bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        let expires = u64::from_be_bytes(bytes[1..9].try_into().unwrap());
+        assert_eq!(expires, MAX_TTL.as_secs());
+        assert_eq!(parse_ttl("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_ttl("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_ttl("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_ttl("31d").is_err());
+        assert!(parse_ttl("0m").is_err());
+        assert!(parse_ttl("soon").is_err());
+        assert!(parse_ttl("5y").is_err());
+    }
+
+    #[test]
+    fn used_nonces_are_forgotten_once_expired() {
+        let mut inv = invites(1);
+        for i in 0..10 {
+            let t = inv.issue(1000 + i, Duration::from_secs(10)).unwrap();
+            inv.redeem(&t, 1000 + i).unwrap();
+        }
+        let t = inv.issue(5000, Duration::from_secs(10)).unwrap();
+        inv.redeem(&t, 5000).unwrap();
+        assert_eq!(inv.used.len(), 1);
+    }
+}

@@ -1,0 +1,388 @@
+//! Media: the only module that touches GStreamer. One pipeline holds the live
+//! sources (camera and microphone, or in simulation a test pattern and tone)
+//! behind the camera gate, and one `webrtcbin` per patient being negotiated.
+//!
+//! Called by the daemon's media task with [`MediaCommand`]s; reports
+//! [`MediaEvent`]s on a bounded channel. Guarantees: while the gate is shut,
+//! every video frame that reaches an encoder is black and the microphone is
+//! muted, and the remote tracks stay up so opening is immediate.
+
+mod nice;
+mod peer;
+mod stamp;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use gst::prelude::*;
+use tokio::sync::mpsc;
+
+pub use peer::Codec;
+
+use crate::session::PeerId;
+
+/// Why media could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// GStreamer itself could not start.
+    #[error("GStreamer could not start: {0}")]
+    Init(String),
+    /// A GStreamer element is not installed.
+    #[error("the GStreamer element {0} is missing; install the GStreamer plugins (see the README)")]
+    MissingElement(&'static str),
+    /// The pipeline could not be built or started.
+    #[error("the media pipeline failed: {0}")]
+    Pipeline(String),
+}
+
+impl From<gst::glib::BoolError> for MediaError {
+    fn from(e: gst::glib::BoolError) -> Self {
+        MediaError::Pipeline(e.to_string())
+    }
+}
+
+/// How media is set up.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Test pattern and tone instead of camera and microphone, with the capture
+    /// time drawn into each frame.
+    pub simulated: bool,
+    /// No window for the patient's video.
+    pub headless: bool,
+    /// Video size and rate.
+    pub width: u32,
+    /// Video height.
+    pub height: u32,
+    /// Frames per second.
+    pub framerate: u32,
+    /// The most the video may send, in kbit/s.
+    pub max_bitrate_kbps: u32,
+    /// Addresses ICE gathers on besides the interfaces libnice finds.
+    pub ice_addresses: Vec<IpAddr>,
+    /// A STUN server for webrtcbin, as stun://host:port.
+    pub stun_server: Option<String>,
+}
+
+/// What the media task is told to do.
+#[derive(Debug)]
+pub enum MediaCommand {
+    /// Negotiate with a patient (offer sent through events), gated.
+    Start {
+        /// The patient.
+        peer: PeerId,
+        /// The video codec their browser can use.
+        codec: Codec,
+    },
+    /// End a patient's media and drop it.
+    Stop(PeerId),
+    /// The patient's answer.
+    Answer {
+        /// The patient.
+        peer: PeerId,
+        /// The SDP.
+        sdp: String,
+    },
+    /// The camera gate changed: apply it to the microphone.
+    Gate,
+    /// The daemon is stopping: drop everything.
+    Shutdown,
+    /// An ICE candidate from the patient.
+    Ice {
+        /// The patient.
+        peer: PeerId,
+        /// Its m-line.
+        mline: u32,
+        /// The candidate.
+        candidate: String,
+    },
+}
+
+/// What media reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// An offer for the patient.
+    Offer {
+        /// The patient.
+        peer: PeerId,
+        /// The SDP.
+        sdp: String,
+    },
+    /// An ICE candidate for the patient.
+    Ice {
+        /// The patient.
+        peer: PeerId,
+        /// Its m-line.
+        mline: u32,
+        /// The candidate.
+        candidate: String,
+    },
+    /// The security code of the call with the patient.
+    SecurityCode {
+        /// The patient.
+        peer: PeerId,
+        /// Six digits, "123 456".
+        code: String,
+    },
+    /// Media with the patient failed for good.
+    Failed(PeerId),
+}
+
+/// Counters for `status`, updated from GStreamer's threads.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Video frames encoded and sent to the patient while the gate was open.
+    pub video_frames_sent: AtomicU64,
+    /// Video frames received from the patient and decoded.
+    pub video_frames_received: AtomicU64,
+    /// Audio buffers received from the patient and decoded.
+    pub audio_frames_received: AtomicU64,
+    /// The encoder's current target, in kbit/s.
+    pub bitrate_kbps: AtomicU64,
+}
+
+/// The camera gate: shut means black frames and a muted microphone.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    /// Opens or shuts the gate; takes effect on the next frame.
+    pub fn set(&self, open: bool) {
+        self.0.store(open, Ordering::SeqCst);
+    }
+
+    /// Whether it is open.
+    pub fn is_open(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The pipeline and the patients' webrtcbins.
+#[derive(Debug)]
+pub struct Media {
+    config: MediaConfig,
+    pipeline: gst::Pipeline,
+    video_tee: gst::Element,
+    audio_tee: gst::Element,
+    mic_volume: gst::Element,
+    gate: Gate,
+    stats: Arc<Stats>,
+    events: mpsc::Sender<MediaEvent>,
+    peers: HashMap<PeerId, peer::Peer>,
+}
+
+fn make(factory: &'static str) -> Result<gst::Element, MediaError> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| MediaError::MissingElement(factory))
+}
+
+impl Media {
+    /// Builds and starts the pipeline with its sources, gated.
+    pub fn start(
+        config: MediaConfig,
+        gate: Gate,
+        stats: Arc<Stats>,
+        events: mpsc::Sender<MediaEvent>,
+    ) -> Result<Media, MediaError> {
+        gst::init().map_err(|e| MediaError::Init(e.to_string()))?;
+        gate.set(false);
+        let pipeline = gst::Pipeline::with_name("appliance");
+        // webrtcbin holds each frame in clocksync elements for up to a frame
+        // interval; live sources are already paced, so skip the wait.
+        pipeline.connect_deep_element_added(|_, _, element| {
+            if element
+                .factory()
+                .is_some_and(|f| f.name().as_str() == "clocksync")
+            {
+                element.set_property("sync", false);
+            }
+        });
+
+        let (video_src, audio_src) = if config.simulated {
+            let v = make("videotestsrc")?;
+            v.set_property("is-live", true);
+            v.set_property_from_str("pattern", "smpte");
+            let a = make("audiotestsrc")?;
+            a.set_property("is-live", true);
+            a.set_property("volume", 0.2f64);
+            (v, a)
+        } else {
+            (make("v4l2src")?, make("autoaudiosrc")?)
+        };
+        let video_convert = make("videoconvert")?;
+        let video_scale = make("videoscale")?;
+        let video_rate = make("videorate")?;
+        let video_caps = gst::ElementFactory::make("capsfilter")
+            .property(
+                "caps",
+                gst::Caps::builder("video/x-raw")
+                    .field("format", "I420")
+                    .field("width", config.width as i32)
+                    .field("height", config.height as i32)
+                    .field("framerate", gst::Fraction::new(config.framerate as i32, 1))
+                    .build(),
+            )
+            .build()
+            .map_err(|_| MediaError::MissingElement("capsfilter"))?;
+        let video_tee = make("tee")?;
+        video_tee.set_property("allow-not-linked", true);
+
+        let audio_convert = make("audioconvert")?;
+        let audio_resample = make("audioresample")?;
+        let mic_volume = make("volume")?;
+        mic_volume.set_property("mute", true);
+        let audio_tee = make("tee")?;
+        audio_tee.set_property("allow-not-linked", true);
+
+        pipeline.add_many([
+            &video_src,
+            &video_convert,
+            &video_scale,
+            &video_rate,
+            &video_caps,
+            &video_tee,
+            &audio_src,
+            &audio_convert,
+            &audio_resample,
+            &mic_volume,
+            &audio_tee,
+        ])?;
+        gst::Element::link_many([
+            &video_src,
+            &video_convert,
+            &video_scale,
+            &video_rate,
+            &video_caps,
+            &video_tee,
+        ])?;
+        gst::Element::link_many([
+            &audio_src,
+            &audio_convert,
+            &audio_resample,
+            &mic_volume,
+            &audio_tee,
+        ])?;
+
+        // The gate: every frame on its way to the encoders passes here.
+        let probe_gate = gate.clone();
+        let simulated = config.simulated;
+        video_tee
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::Pipeline("tee has no sink pad".into()))?
+            .add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+                if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
+                    stamp::process(pad, buffer, probe_gate.is_open(), simulated);
+                }
+                gst::PadProbeReturn::Ok
+            });
+
+        stats
+            .bitrate_kbps
+            .store(u64::from(config.max_bitrate_kbps), Ordering::Relaxed);
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| MediaError::Pipeline(format!("cannot start the sources: {e}")))?;
+        Ok(Media {
+            config,
+            pipeline,
+            video_tee,
+            audio_tee,
+            mic_volume,
+            gate,
+            stats,
+            events,
+            peers: HashMap::new(),
+        })
+    }
+
+    /// The pipeline's bus, for the media task to watch.
+    pub fn bus(&self) -> Option<gst::Bus> {
+        self.pipeline.bus()
+    }
+
+    /// Applies the gate to the microphone; video follows the gate per frame.
+    pub fn apply_gate(&self) {
+        self.mic_volume.set_property("mute", !self.gate.is_open());
+    }
+
+    /// Carries out one command. Errors are per patient: they end that
+    /// patient's media and are reported as [`MediaEvent::Failed`].
+    pub fn handle(&mut self, command: MediaCommand) {
+        match command {
+            MediaCommand::Gate => self.apply_gate(),
+            MediaCommand::Shutdown => self.shutdown(),
+            MediaCommand::Start { peer, codec } => {
+                if self.peers.contains_key(&peer) {
+                    return;
+                }
+                match peer::Peer::start(
+                    peer,
+                    codec,
+                    &self.config,
+                    &self.pipeline,
+                    &self.video_tee,
+                    &self.audio_tee,
+                    &self.gate,
+                    &self.stats,
+                    &self.events,
+                ) {
+                    Ok(p) => {
+                        self.peers.insert(peer, p);
+                    }
+                    Err(e) => {
+                        eprintln!("appliance: media for patient {peer} failed to start: {e}");
+                        let _ = self.events.try_send(MediaEvent::Failed(peer));
+                    }
+                }
+            }
+            MediaCommand::Stop(peer) => {
+                if let Some(p) = self.peers.remove(&peer) {
+                    p.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
+                }
+            }
+            MediaCommand::Answer { peer, sdp } => {
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                match p.set_answer(&sdp) {
+                    Ok(code) => {
+                        let _ = self
+                            .events
+                            .try_send(MediaEvent::SecurityCode { peer, code });
+                    }
+                    Err(e) => {
+                        eprintln!("appliance: patient {peer} sent an unusable answer: {e}");
+                        let _ = self.events.try_send(MediaEvent::Failed(peer));
+                    }
+                }
+            }
+            MediaCommand::Ice {
+                peer,
+                mline,
+                candidate,
+            } => {
+                if let Some(p) = self.peers.get(&peer) {
+                    p.add_ice_candidate(mline, &candidate);
+                }
+            }
+        }
+    }
+
+    /// Stops everything: the pipeline goes to NULL, the gate stays shut.
+    pub fn shutdown(&mut self) {
+        self.gate.set(false);
+        self.apply_gate();
+        for (_, p) in self.peers.drain() {
+            p.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
+        }
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+impl Drop for Media {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,411 @@
+//! One patient's media: encoders fed from the gated sources, a webrtcbin that
+//! offers send and receive, and decoders for what the patient sends. Every
+//! GStreamer callback here only turns its input into a [`MediaEvent`] or bumps
+//! a counter; they capture weak references so a stopped peer is freed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use gst::prelude::*;
+use tokio::sync::mpsc;
+
+use super::{Gate, MediaConfig, MediaError, MediaEvent, Stats, nice};
+use crate::session::PeerId;
+use crate::signalling::protocol::security_code;
+
+/// The video codec both ends use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// H.264 constrained baseline: Chrome, Safari, and Firefox with OpenH264.
+    H264,
+    /// VP8: for browsers that offer no H.264.
+    Vp8,
+}
+
+impl Codec {
+    /// H.264 when the browser has it, else VP8.
+    pub fn choose(browser_codecs: &[String]) -> Codec {
+        if browser_codecs
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("H264"))
+        {
+            Codec::H264
+        } else {
+            Codec::Vp8
+        }
+    }
+}
+
+/// The H.264 encoders to try, best first: the Raspberry Pi 4's hardware
+/// encoder, VA-API, then x264 tuned for latency.
+fn h264_encoder(kbps: u32, framerate: u32) -> String {
+    let has = |name| gst::ElementFactory::find(name).is_some();
+    let encoder = if has("v4l2h264enc") {
+        format!(
+            "v4l2h264enc extra-controls=\"controls,repeat_sequence_header=1,video_bitrate={},h264_i_frame_period={}\"",
+            kbps * 1000,
+            framerate * 2
+        )
+    } else if has("vah264enc") {
+        format!(
+            "vah264enc bitrate={kbps} key-int-max={} rate-control=cbr",
+            framerate * 2
+        )
+    } else {
+        format!(
+            "x264enc tune=zerolatency speed-preset=ultrafast bitrate={kbps} key-int-max={} \
+             vbv-buf-capacity=200 name=encoder",
+            framerate * 2
+        )
+    };
+    // Constrained baseline, level 3.1 (profile-level-id 42e01f), with SPS and
+    // PPS before every keyframe so any browser can start decoding there.
+    format!(
+        "{encoder} ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream ! \
+         h264parse config-interval=-1 ! \
+         rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=96 ! \
+         application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,\
+         packetization-mode=(string)1,profile-level-id=(string)42e01f"
+    )
+}
+
+fn vp8_encoder(kbps: u32, framerate: u32) -> String {
+    format!(
+        "vp8enc deadline=1 cpu-used=8 end-usage=cbr target-bitrate={} keyframe-max-dist={} \
+         error-resilient=partitions lag-in-frames=0 name=encoder ! \
+         rtpvp8pay pt=96 ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000",
+        kbps * 1000,
+        framerate * 2
+    )
+}
+
+/// A patient's media.
+#[derive(Debug)]
+pub struct Peer {
+    id: PeerId,
+    bin: gst::Bin,
+    webrtcbin: gst::Element,
+    tee_pads: [gst::Pad; 2],
+    local_sdp: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Peer {
+    /// Builds the patient's bin, links it to the sources and starts
+    /// negotiating: the offer comes out as a [`MediaEvent::Offer`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        id: PeerId,
+        codec: Codec,
+        config: &MediaConfig,
+        pipeline: &gst::Pipeline,
+        video_tee: &gst::Element,
+        audio_tee: &gst::Element,
+        gate: &Gate,
+        stats: &Arc<Stats>,
+        events: &mpsc::Sender<MediaEvent>,
+    ) -> Result<Peer, MediaError> {
+        let video_chain = match codec {
+            Codec::H264 => h264_encoder(config.max_bitrate_kbps, config.framerate),
+            Codec::Vp8 => vp8_encoder(config.max_bitrate_kbps, config.framerate),
+        };
+        let description = format!(
+            "webrtcbin name=webrtc bundle-policy=max-bundle \
+             queue name=video_in max-size-buffers=2 leaky=downstream ! {video_chain} ! webrtc. \
+             queue name=audio_in max-size-time=100000000 leaky=downstream ! audioconvert ! \
+             audioresample ! opusenc frame-size=20 ! rtpopuspay pt=111 ! \
+             application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! webrtc."
+        );
+        let bin =
+            gst::parse::bin_from_description_with_name(&description, false, &format!("peer-{id}"))
+                .map_err(|e| {
+                    MediaError::Pipeline(format!("cannot build the patient's pipeline: {e}"))
+                })?;
+        let by_name = |name: &str| {
+            bin.by_name(name)
+                .ok_or_else(|| MediaError::Pipeline(format!("no element {name}")))
+        };
+        let webrtcbin = by_name("webrtc")?;
+        for (name, element) in [
+            ("video_sink", by_name("video_in")?),
+            ("audio_sink", by_name("audio_in")?),
+        ] {
+            let target = element
+                .static_pad("sink")
+                .ok_or_else(|| MediaError::Pipeline("queue without sink".into()))?;
+            let ghost = gst::GhostPad::builder_with_target(&target)?
+                .name(name)
+                .build();
+            bin.add_pad(&ghost)?;
+        }
+        if let Some(stun) = &config.stun_server {
+            webrtcbin.set_property("stun-server", stun);
+        }
+        for address in &config.ice_addresses {
+            if !nice::add_local_address(&webrtcbin, *address) {
+                eprintln!("appliance: ICE cannot use the address {address}");
+            }
+        }
+
+        // Frames sent: counted after the gate, only while it is open.
+        if let Some(encoder_src) = bin
+            .iterate_recurse()
+            .into_iter()
+            .flatten()
+            .find(|e| e.name().starts_with("rtph264pay") || e.name().starts_with("rtpvp8pay"))
+            .and_then(|pay| pay.static_pad("sink"))
+        {
+            let gate = gate.clone();
+            let stats = Arc::downgrade(stats);
+            encoder_src.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if gate.is_open()
+                    && let Some(stats) = stats.upgrade()
+                {
+                    stats.video_frames_sent.fetch_add(1, Ordering::Relaxed);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+
+        let local_sdp = Arc::new(std::sync::Mutex::new(None));
+        connect_signals(
+            id,
+            &webrtcbin,
+            &bin,
+            config.headless,
+            stats,
+            events,
+            &local_sdp,
+        );
+
+        pipeline.add(&bin)?;
+        let video_pad = video_tee
+            .request_pad_simple("src_%u")
+            .ok_or_else(|| MediaError::Pipeline("no video tee pad".into()))?;
+        let audio_pad = audio_tee
+            .request_pad_simple("src_%u")
+            .ok_or_else(|| MediaError::Pipeline("no audio tee pad".into()))?;
+        let link = |src: &gst::Pad, sink: &str| -> Result<(), MediaError> {
+            let sink = bin
+                .static_pad(sink)
+                .ok_or_else(|| MediaError::Pipeline("no ghost pad".into()))?;
+            src.link(&sink).map(drop).map_err(|e| {
+                MediaError::Pipeline(format!("cannot link the patient's media: {e:?}"))
+            })
+        };
+        link(&video_pad, "video_sink")?;
+        link(&audio_pad, "audio_sink")?;
+        bin.sync_state_with_parent()?;
+        Ok(Peer {
+            id,
+            bin,
+            webrtcbin,
+            tee_pads: [video_pad, audio_pad],
+            local_sdp,
+        })
+    }
+
+    /// Applies the patient's answer and reports the security code.
+    pub fn set_answer(&mut self, sdp: &str) -> Result<String, MediaError> {
+        let message = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes())
+            .map_err(|_| MediaError::Pipeline("the answer is not SDP".into()))?;
+        let answer =
+            gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
+        self.webrtcbin
+            .emit_by_name::<()>("set-remote-description", &[&answer, &None::<gst::Promise>]);
+        let local = self
+            .local_sdp
+            .lock()
+            .map_err(|_| MediaError::Pipeline("offer lock poisoned".into()))?
+            .clone()
+            .ok_or_else(|| MediaError::Pipeline("an answer before the offer".into()))?;
+        security_code(&local, sdp)
+            .ok_or_else(|| MediaError::Pipeline("no DTLS fingerprint in the answer".into()))
+    }
+
+    /// Adds one of the patient's ICE candidates.
+    pub fn add_ice_candidate(&self, mline: u32, candidate: &str) {
+        if candidate.is_empty() || candidate.len() > 1024 {
+            return;
+        }
+        self.webrtcbin
+            .emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
+    }
+
+    /// Unlinks and drops everything of the patient's.
+    pub fn stop(
+        self,
+        pipeline: &gst::Pipeline,
+        video_tee: &gst::Element,
+        audio_tee: &gst::Element,
+    ) {
+        for (pad, tee) in self.tee_pads.iter().zip([video_tee, audio_tee]) {
+            if let Some(peer) = pad.peer() {
+                let _ = pad.unlink(&peer);
+            }
+            tee.release_request_pad(pad);
+        }
+        let _ = self.bin.set_state(gst::State::Null);
+        let _ = pipeline.remove(&self.bin);
+        if let Ok(mut sdp) = self.local_sdp.lock() {
+            *sdp = None;
+        }
+        let _ = self.id;
+    }
+}
+
+fn send(events: &mpsc::Sender<MediaEvent>, event: MediaEvent) {
+    // Bounded so a stuck daemon cannot grow memory without end; a negotiation
+    // makes a few dozen events, far below the bound.
+    if events.try_send(event).is_err() {
+        eprintln!("appliance: media event dropped: the daemon is not keeping up");
+    }
+}
+
+fn connect_signals(
+    id: PeerId,
+    webrtcbin: &gst::Element,
+    bin: &gst::Bin,
+    headless: bool,
+    stats: &Arc<Stats>,
+    events: &mpsc::Sender<MediaEvent>,
+    local_sdp: &Arc<std::sync::Mutex<Option<String>>>,
+) {
+    let tx = events.clone();
+    let sdp_store = local_sdp.clone();
+    webrtcbin.connect("on-negotiation-needed", false, move |values| {
+        let webrtc = values.first()?.get::<gst::Element>().ok()?;
+        let weak = webrtc.downgrade();
+        let tx = tx.clone();
+        let sdp_store = sdp_store.clone();
+        let promise = gst::Promise::with_change_func(move |reply| {
+            let Some(webrtc) = weak.upgrade() else { return };
+            let offer = match reply {
+                Ok(Some(reply)) => reply
+                    .value("offer")
+                    .ok()
+                    .and_then(|v| v.get::<gst_webrtc::WebRTCSessionDescription>().ok()),
+                _ => None,
+            };
+            let Some(offer) = offer else {
+                send(&tx, MediaEvent::Failed(id));
+                return;
+            };
+            webrtc.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+            let Ok(text) = offer.sdp().as_text() else {
+                send(&tx, MediaEvent::Failed(id));
+                return;
+            };
+            if let Ok(mut stored) = sdp_store.lock() {
+                *stored = Some(text.clone());
+            }
+            send(
+                &tx,
+                MediaEvent::Offer {
+                    peer: id,
+                    sdp: text,
+                },
+            );
+        });
+        webrtc.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
+        None
+    });
+
+    let tx = events.clone();
+    webrtcbin.connect("on-ice-candidate", false, move |values| {
+        let mline = values.get(1)?.get::<u32>().ok()?;
+        let candidate = values.get(2)?.get::<String>().ok()?;
+        send(
+            &tx,
+            MediaEvent::Ice {
+                peer: id,
+                mline,
+                candidate,
+            },
+        );
+        None
+    });
+
+    let tx = events.clone();
+    webrtcbin.connect_notify(Some("ice-connection-state"), move |webrtc, _| {
+        let state = webrtc.property::<gst_webrtc::WebRTCICEConnectionState>("ice-connection-state");
+        if state == gst_webrtc::WebRTCICEConnectionState::Failed {
+            send(&tx, MediaEvent::Failed(id));
+        }
+    });
+
+    // What the patient sends: decoded, counted, and shown on the TV (or
+    // dropped when headless).
+    let bin_weak = bin.downgrade();
+    let stats = Arc::downgrade(stats);
+    webrtcbin.connect_pad_added(move |_, pad| {
+        if pad.direction() != gst::PadDirection::Src {
+            return;
+        }
+        let Some(bin) = bin_weak.upgrade() else {
+            return;
+        };
+        let Ok(decodebin) = gst::ElementFactory::make("decodebin").build() else {
+            return;
+        };
+        let stats = stats.clone();
+        let bin_weak = bin.downgrade();
+        decodebin.connect_pad_added(move |_, pad| {
+            let Some(bin) = bin_weak.upgrade() else {
+                return;
+            };
+            let is_video = pad
+                .current_caps()
+                .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+                .unwrap_or(false);
+            if let Err(e) = add_output(&bin, pad, is_video, headless, &stats) {
+                eprintln!("appliance: cannot play the patient's media: {e}");
+            }
+        });
+        if bin.add(&decodebin).is_err() {
+            return;
+        }
+        let _ = decodebin.sync_state_with_parent();
+        if let Some(sink) = decodebin.static_pad("sink") {
+            let _ = pad.link(&sink);
+        }
+    });
+}
+
+fn add_output(
+    bin: &gst::Bin,
+    pad: &gst::Pad,
+    is_video: bool,
+    headless: bool,
+    stats: &std::sync::Weak<Stats>,
+) -> Result<(), MediaError> {
+    let description = match (is_video, headless) {
+        (true, true) => "queue ! fakesink name=out sync=false",
+        (true, false) => "queue ! videoconvert ! autovideosink name=out sync=false",
+        (false, true) => "queue ! fakesink name=out sync=false",
+        (false, false) => "queue ! audioconvert ! audioresample ! autoaudiosink name=out",
+    };
+    let output = gst::parse::bin_from_description(description, true)
+        .map_err(|e| MediaError::Pipeline(e.to_string()))?;
+    let stats = stats.clone();
+    if let Some(sink) = output.static_pad("sink") {
+        sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if let Some(stats) = stats.upgrade() {
+                let counter = if is_video {
+                    &stats.video_frames_received
+                } else {
+                    &stats.audio_frames_received
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    bin.add(&output)?;
+    output.sync_state_with_parent()?;
+    let sink = output
+        .static_pad("sink")
+        .ok_or_else(|| MediaError::Pipeline("no sink".into()))?;
+    pad.link(&sink)
+        .map(drop)
+        .map_err(|e| MediaError::Pipeline(format!("{e:?}")))
+}

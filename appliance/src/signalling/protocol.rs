@@ -1,0 +1,199 @@
+//! The messages between the patient's page and the box, over the WebSocket,
+//! and the security code both sides derive from the DTLS fingerprints.
+//! Pure: no I/O. Used by the server (decoding what a browser sends, which may be
+//! anything) and by media (the code).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The largest message a page may send; an SDP answer is a few KiB.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// What the patient's page sends.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Enter the lobby with an invite.
+    Join {
+        /// The invite token from the link.
+        token: String,
+        /// The patient's first name.
+        name: String,
+        /// Video codecs the browser can send and receive, e.g. "H264", "VP8".
+        #[serde(default)]
+        video_codecs: Vec<String>,
+    },
+    /// The answer to the box's offer.
+    Answer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// An ICE candidate of the browser's.
+    Ice {
+        /// The candidate line.
+        candidate: String,
+        /// Which m-line it belongs to.
+        sdp_m_line_index: u32,
+    },
+    /// The patient leaves.
+    Leave,
+}
+
+/// An ICE server for the page's RTCPeerConnection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IceServer {
+    /// stun:, turn: or turns: URLs.
+    pub urls: Vec<String>,
+    /// TURN user name (per session).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN password (per session).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// What the box sends to the patient's page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The link is not valid; nothing else follows.
+    Denied,
+    /// The invite was good: the room's name and how to reach it.
+    Welcome {
+        /// The room's name.
+        room: String,
+        /// STUN and TURN servers.
+        ice_servers: Vec<IceServer>,
+    },
+    /// Where the session stands, for `body[data-state]`.
+    State {
+        /// waiting, starting, live, paused, ended or error.
+        state: &'static str,
+    },
+    /// The box's offer.
+    Offer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// An ICE candidate of the box's.
+    Ice {
+        /// The candidate line.
+        candidate: String,
+        /// Which m-line it belongs to.
+        sdp_m_line_index: u32,
+    },
+}
+
+/// Decodes a message from a page. Anything malformed is an error, never a panic.
+pub fn decode(text: &str) -> Result<ClientMessage, String> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(format!("message of {} bytes is too large", text.len()));
+    }
+    serde_json::from_str(text).map_err(|e| format!("bad message: {}", e.classify_name()))
+}
+
+trait Classify {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl Classify for serde_json::Error {
+    // The error's own text may quote what the peer sent; the class never does.
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "i/o",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "unexpected fields or types",
+            serde_json::error::Category::Eof => "truncated",
+        }
+    }
+}
+
+/// The first DTLS fingerprint value in an SDP, upper-cased (`AB:CD:...`).
+pub fn fingerprint(sdp: &str) -> Option<String> {
+    sdp.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("a=fingerprint:")?;
+        let (_, value) = rest.split_once(' ')?;
+        Some(value.trim().to_ascii_uppercase())
+    })
+}
+
+/// The security code shown on the TV and the patient's page: both compute it
+/// from the two DTLS fingerprints, so a party in the middle, who must present
+/// its own fingerprints to each side, makes the two codes differ.
+pub fn security_code(local_sdp: &str, remote_sdp: &str) -> Option<String> {
+    let mut prints = [fingerprint(local_sdp)?, fingerprint(remote_sdp)?];
+    prints.sort();
+    let digest = Sha256::digest(format!(
+        "appliance-security-code-v1\n{}\n{}",
+        prints[0], prints[1]
+    ));
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 1_000_000;
+    Some(format!("{:03} {:03}", n / 1000, n % 1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_what_pages_send() {
+        assert_eq!(
+            decode(r#"{"type":"join","token":"t","name":"Ada","video_codecs":["VP8"]}"#),
+            Ok(ClientMessage::Join {
+                token: "t".into(),
+                name: "Ada".into(),
+                video_codecs: vec!["VP8".into()]
+            })
+        );
+        assert_eq!(
+            decode(r#"{"type":"ice","candidate":"candidate:1","sdp_m_line_index":1}"#),
+            Ok(ClientMessage::Ice {
+                candidate: "candidate:1".into(),
+                sdp_m_line_index: 1
+            })
+        );
+        assert_eq!(decode(r#"{"type":"leave"}"#), Ok(ClientMessage::Leave));
+    }
+
+    #[test]
+    fn garbage_is_an_error_that_quotes_nothing() {
+        let secret = "SECRET-TOKEN-123";
+        for bad in [
+            "".to_owned(),
+            "{".to_owned(),
+            "[]".to_owned(),
+            r#"{"type":"join"}"#.to_owned(),
+            format!(r#"{{"type":"{secret}"}}"#),
+            format!(r#"{{"type":"join","token":"{secret}","name":3}}"#),
+            format!(r#"{{"type":"leave","extra":"{secret}"}}"#),
+            "x".repeat(MAX_MESSAGE_BYTES + 1),
+        ] {
+            let err = decode(&bad).unwrap_err();
+            assert!(!err.contains(secret), "{err}");
+        }
+    }
+
+    #[test]
+    fn messages_to_pages_have_their_type() {
+        let json = serde_json::to_string(&ServerMessage::State { state: "waiting" }).unwrap();
+        assert_eq!(json, r#"{"type":"state","state":"waiting"}"#);
+        let json = serde_json::to_string(&ServerMessage::Denied).unwrap();
+        assert_eq!(json, r#"{"type":"denied"}"#);
+    }
+
+    const A: &str = "v=0\r\na=fingerprint:sha-256 ab:CD:01\r\nm=video\r\n";
+    const B: &str = "v=0\r\nm=audio\r\na=fingerprint:sha-256 99:88:77\r\n";
+
+    #[test]
+    fn the_code_is_the_same_from_both_sides_and_six_digits() {
+        let ours = security_code(A, B).unwrap();
+        assert_eq!(ours, security_code(B, A).unwrap());
+        assert_eq!(ours.len(), 7);
+        assert!(ours.chars().all(|c| c.is_ascii_digit() || c == ' '));
+        // Pinned: the page's computation (web/app.js) gives the same.
+        assert_eq!(ours, "268 357");
+        let mitm = "a=fingerprint:sha-256 11:22:33\r\n";
+        assert_ne!(security_code(A, mitm), Some(ours));
+        assert_eq!(security_code(A, "v=0\r\n"), None);
+    }
+}

@@ -1,0 +1,318 @@
+//! The HTTPS server: the patient page and the signalling WebSocket on one port,
+//! TLS by rustls. Each patient's socket is one task that relays between the
+//! page and the session and media tasks. Every wait has a timeout; nothing a
+//! page sends can panic the daemon; logs never carry a token or a name.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+use super::protocol::{self, ClientMessage, IceServer, ServerMessage};
+use crate::daemon::Input;
+use crate::invite::Invites;
+use crate::media::{Codec, MediaCommand};
+use crate::session::PeerId;
+
+/// A page must say who it is this soon after connecting.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The TLS handshake must finish this soon.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The server pings every socket this often; browsers answer on their own.
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// A socket silent this long (not even a pong) is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+/// Messages queued to one page. A page reads them as fast as they come;
+/// a full queue means it is gone, and its messages are dropped.
+const OUTBOX: usize = 64;
+
+const INDEX_HTML: &str = include_str!("../../web/index.html");
+const APP_JS: &str = include_str!("../../web/app.js");
+const STYLE_CSS: &str = include_str!("../../web/style.css");
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct App {
+    /// The room's name, for the page.
+    pub room: String,
+    /// STUN and TURN servers for the page.
+    pub ice_servers: Vec<IceServer>,
+    /// Invites, redeemed here.
+    pub invites: Arc<Mutex<Invites>>,
+    /// The session task.
+    pub session: mpsc::Sender<Input>,
+    /// The media task.
+    pub media: mpsc::Sender<MediaCommand>,
+    next_peer: AtomicU64,
+    refusals: RateLimit,
+}
+
+impl App {
+    /// The shared state of the server.
+    pub fn new(
+        room: String,
+        ice_servers: Vec<IceServer>,
+        invites: Arc<Mutex<Invites>>,
+        session: mpsc::Sender<Input>,
+        media: mpsc::Sender<MediaCommand>,
+    ) -> Self {
+        App {
+            room,
+            ice_servers,
+            invites,
+            session,
+            media,
+            next_peer: AtomicU64::new(1),
+            refusals: RateLimit::new(10, Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Logs at most `max` lines a period, so outsiders cannot flood the journal.
+#[derive(Debug)]
+struct RateLimit {
+    max: u32,
+    period: Duration,
+    window: Mutex<(Instant, u32)>,
+}
+
+impl RateLimit {
+    fn new(max: u32, period: Duration) -> Self {
+        RateLimit {
+            max,
+            period,
+            window: Mutex::new((Instant::now(), 0)),
+        }
+    }
+
+    fn log(&self, line: &str) {
+        let Ok(mut w) = self.window.lock() else {
+            return;
+        };
+        if w.0.elapsed() > self.period {
+            *w = (Instant::now(), 0);
+        }
+        w.1 += 1;
+        if w.1 <= self.max {
+            eprintln!("appliance: {line}");
+        } else if w.1 == self.max + 1 {
+            eprintln!("appliance: more of the same suppressed for a while");
+        }
+    }
+}
+
+/// The routes: the page's three files and the WebSocket.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { page(STYLE_CSS, "text/css; charset=utf-8") }),
+        )
+        .route("/ws", get(websocket))
+        .with_state(app)
+}
+
+fn page(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+             media-src 'self' blob: mediastream:; img-src 'self' data:; base-uri 'none'; \
+             frame-ancestors 'none'",
+        ),
+    );
+    response
+}
+
+async fn websocket(ws: WebSocketUpgrade, State(app): State<Arc<App>>) -> Response {
+    ws.max_message_size(protocol::MAX_MESSAGE_BYTES)
+        .max_frame_size(protocol::MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| patient(socket, app))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+fn json(message: &ServerMessage) -> Message {
+    // Serializing our own enum of strings and numbers cannot fail.
+    Message::Text(serde_json::to_string(message).unwrap_or_default().into())
+}
+
+/// One patient's socket, from join to close.
+async fn patient(socket: WebSocket, app: Arc<App>) {
+    let (mut to_page, mut from_page) = socket.split();
+    let join = match tokio::time::timeout(JOIN_TIMEOUT, from_page.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => protocol::decode(&text),
+        _ => return,
+    };
+    let (token, name, codecs) = match join {
+        Ok(ClientMessage::Join {
+            token,
+            name,
+            video_codecs,
+        }) => (zeroize::Zeroizing::new(token), name, video_codecs),
+        Ok(_) | Err(_) => {
+            app.refusals.log("a page spoke before joining; refused");
+            let _ = to_page.send(json(&ServerMessage::Denied)).await;
+            return;
+        }
+    };
+    let redeemed = match app.invites.lock() {
+        Ok(mut invites) => invites.redeem(&token, unix_now()),
+        Err(_) => return,
+    };
+    drop(token);
+    if let Err(reason) = redeemed {
+        app.refusals.log(&format!("patient link refused: {reason}"));
+        let _ = to_page.send(json(&ServerMessage::Denied)).await;
+        let _ = to_page.close().await;
+        return;
+    }
+    let peer: PeerId = app.next_peer.fetch_add(1, Ordering::Relaxed);
+    let codec = Codec::choose(&codecs);
+    eprintln!("appliance: patient {peer} joined the lobby ({codec:?})");
+    let welcome = ServerMessage::Welcome {
+        room: app.room.clone(),
+        ice_servers: app.ice_servers.clone(),
+    };
+    if to_page.send(json(&welcome)).await.is_err() {
+        return;
+    }
+    let (outbox, mut inbox) = mpsc::channel::<ServerMessage>(OUTBOX);
+    let joined = Input::Joined {
+        peer,
+        name,
+        codec,
+        outbox,
+    };
+    if app.session.send(joined).await.is_err() {
+        return;
+    }
+
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut last_heard = Instant::now();
+    let mut bad_messages = 0u32;
+    loop {
+        tokio::select! {
+            message = inbox.recv() => {
+                let Some(message) = message else { break };
+                if to_page.send(json(&message)).await.is_err() {
+                    break;
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > IDLE_TIMEOUT {
+                    break;
+                }
+                if to_page.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+            incoming = from_page.next() => {
+                let Some(Ok(incoming)) = incoming else { break };
+                last_heard = Instant::now();
+                let text = match incoming {
+                    Message::Text(text) => text,
+                    Message::Close(_) => break,
+                    _ => continue,
+                };
+                let command = match protocol::decode(&text) {
+                    Ok(ClientMessage::Answer { sdp }) => MediaCommand::Answer { peer, sdp },
+                    Ok(ClientMessage::Ice { candidate, sdp_m_line_index }) => MediaCommand::Ice {
+                        peer,
+                        mline: sdp_m_line_index,
+                        candidate,
+                    },
+                    Ok(ClientMessage::Leave) => break,
+                    Ok(ClientMessage::Join { .. }) => continue,
+                    Err(reason) => {
+                        bad_messages += 1;
+                        app.refusals.log(&format!("patient {peer} sent a {reason}"));
+                        if bad_messages > 20 {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                if app.media.send(command).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = app.session.send(Input::Left(peer)).await;
+    eprintln!("appliance: patient {peer} left");
+}
+
+/// Accepts TLS connections on `listener` and serves `router` on each, until
+/// the process ends.
+pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router) {
+    loop {
+        let (tcp, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                eprintln!("appliance: accepting a connection failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        tokio::spawn(async move { connection(tcp, remote, acceptor, router).await });
+    }
+}
+
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    _remote: SocketAddr,
+    acceptor: TlsAcceptor,
+    router: Router,
+) {
+    let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
+        return;
+    };
+    let service = TowerToHyperService::new(router);
+    let _ = hyper::server::conn::http1::Builder::new()
+        .header_read_timeout(Duration::from_secs(10))
+        .timer(hyper_util::rt::TokioTimer::new())
+        .serve_connection(TokioIo::new(tls), service)
+        .with_upgrades()
+        .await;
+}

@@ -1,0 +1,327 @@
+// The patient's page: camera check, join, WebRTC with the room, security code.
+// Nothing the patient gives us (token, name, SDP) is ever logged.
+"use strict";
+
+(() => {
+  const STATES = ["check", "waiting", "starting", "live", "paused", "ended", "denied", "error"];
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    body: document.body,
+    room: $("room"),
+    roomLine: $("room-line"),
+    mediaNote: $("media-note"),
+    retryMedia: $("retry-media"),
+    form: $("join-form"),
+    name: $("name"),
+    nameHint: $("name-hint"),
+    join: $("join"),
+    remote: $("remote"),
+    remoteAudio: $("remote-audio"),
+    self: $("self"),
+    security: $("security"),
+    securityCode: $("security-code"),
+    leave: $("leave"),
+  };
+
+  // For tests: the live peer connection and the code the page computed.
+  window.appliance = { pc: null, securityCode: null };
+
+  let socket = null;
+  let pc = null;
+  let localStream = null;
+  let mediaReady = Promise.resolve(null);
+  let pendingIce = []; // remote candidates that came before the remote description
+  let finished = false; // ended, denied or failed for good: nothing more can happen
+  let chain = Promise.resolve(); // signalling steps run one at a time, in order
+
+  // The token lives only in this closure; take it out of the address bar at once
+  // so it does not linger in history, bookmarks or a shared screen.
+  const token = location.hash.length > 1 ? location.hash.slice(1) : "";
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+
+  function setState(state) {
+    if (finished || !STATES.includes(state)) return;
+    els.body.dataset.state = state;
+    // Hidden videos may not have started; make sure the picture runs once shown.
+    if (state === "live") playRemote();
+  }
+
+  // A state after which this page is done: release the camera and the socket.
+  function finish(state) {
+    setState(state);
+    finished = true;
+    closeMedia();
+    if (socket && socket.readyState <= WebSocket.OPEN) socket.close();
+  }
+
+  function closeMedia() {
+    if (pc && pc.signalingState !== "closed") pc.close();
+    if (localStream) localStream.getTracks().forEach((t) => t.stop());
+  }
+
+  function playRemote() {
+    for (const el of [els.remote, els.remoteAudio]) {
+      if (el.srcObject) el.play().catch(() => {}); // autoplay may refuse; not fatal
+    }
+  }
+
+  function send(msg) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(msg));
+  }
+
+  // ---- Camera and microphone check ----
+
+  function showMediaNote(text) {
+    els.mediaNote.textContent = text;
+    els.mediaNote.hidden = !text;
+  }
+
+  async function getMedia() {
+    const md = navigator.mediaDevices;
+    if (!md || !md.getUserMedia) {
+      showMediaNote("This browser cannot use your camera here. You can still join, but your therapist will not see or hear you.");
+      return null;
+    }
+    const video = { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } };
+    try {
+      return await md.getUserMedia({ audio: true, video });
+    } catch (err) {
+      if (err && err.name === "NotAllowedError") {
+        els.retryMedia.hidden = false;
+        showMediaNote("Your browser blocked the camera and microphone. To allow them, use the camera icon near the address bar, then press \"Try again\". You can also join without them.");
+        return null;
+      }
+    }
+    // No camera, or it is busy: sound alone is still worth having.
+    try {
+      const stream = await md.getUserMedia({ audio: true });
+      els.retryMedia.hidden = false;
+      showMediaNote("We could not use your camera. You can still join with sound only.");
+      return stream;
+    } catch (err) {
+      els.retryMedia.hidden = false;
+      showMediaNote("We could not use your camera or microphone. You can still join, but your therapist will not see or hear you.");
+      return null;
+    }
+  }
+
+  function startMedia() {
+    showMediaNote("");
+    els.retryMedia.hidden = true;
+    mediaReady = getMedia().then((stream) => {
+      // The patient may have joined or left meanwhile; a late stream must not stay on.
+      if (stream && (finished || pc)) {
+        stream.getTracks().forEach((t) => t.stop());
+        return localStream;
+      }
+      if (localStream) localStream.getTracks().forEach((t) => t.stop());
+      localStream = stream;
+      const hasVideo = !!stream && stream.getVideoTracks().length > 0;
+      els.body.classList.toggle("no-self", !hasVideo);
+      els.self.srcObject = hasVideo ? stream : null;
+      if (hasVideo) els.self.play().catch(() => {});
+      return stream;
+    });
+    return mediaReady;
+  }
+
+  // ---- Signalling ----
+
+  // Mime subtypes this browser can send, minus the helpers that are not codecs.
+  function videoCodecs() {
+    const caps = window.RTCRtpSender && RTCRtpSender.getCapabilities
+      ? RTCRtpSender.getCapabilities("video") : null;
+    if (!caps || !Array.isArray(caps.codecs)) return ["VP8"];
+    const out = [];
+    for (const codec of caps.codecs) {
+      const sub = String(codec.mimeType || "").split("/")[1];
+      if (!sub || /^(rtx|red|ulpfec|flexfec.*)$/i.test(sub) || out.includes(sub)) continue;
+      out.push(sub);
+    }
+    return out.length ? out : ["VP8"];
+  }
+
+  function join(event) {
+    event.preventDefault();
+    const name = els.name.value.trim().slice(0, 40);
+    els.nameHint.hidden = !!name;
+    if (!name) {
+      els.name.focus();
+      return;
+    }
+    els.name.disabled = true;
+    els.join.disabled = true;
+    els.retryMedia.hidden = true;
+    els.join.textContent = "Joining…";
+
+    const scheme = location.protocol === "http:" ? "ws:" : "wss:";
+    socket = new WebSocket(scheme + "//" + location.host + "/ws");
+    socket.onopen = () => send({ type: "join", token, name, video_codecs: videoCodecs() });
+    socket.onmessage = (event) => onMessage(event.data);
+    // Closing before ended or denied means we lost the room.
+    socket.onclose = () => { if (!finished) finish("error"); };
+  }
+
+  function onMessage(data) {
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch (err) {
+      return; // not ours to understand; the content is not logged
+    }
+    if (!msg || typeof msg !== "object" || finished) return;
+    switch (msg.type) {
+      case "denied":
+        finish("denied");
+        break;
+      case "welcome":
+        if (typeof msg.room === "string" && msg.room) {
+          els.room.textContent = msg.room; // text only, never markup
+          els.roomLine.hidden = false;
+        }
+        enqueue(async () => createPeer(await mediaReady, msg.ice_servers));
+        break;
+      case "state":
+        if (msg.state === "ended") finish("ended");
+        else setState(msg.state);
+        break;
+      case "offer":
+        if (typeof msg.sdp === "string") enqueue(() => answerOffer(msg.sdp));
+        break;
+      case "ice":
+        enqueue(() => addRemoteIce(msg));
+        break;
+    }
+  }
+
+  function enqueue(step) {
+    chain = chain.then(() => (finished ? undefined : step())).catch(() => {
+      // A broken negotiation cannot be repaired from here.
+      if (!finished) finish("error");
+    });
+  }
+
+  function createPeer(stream, iceServers) {
+    if (!window.RTCPeerConnection) throw new Error("no WebRTC");
+    pc = new RTCPeerConnection({
+      iceServers: Array.isArray(iceServers) ? iceServers : [],
+      bundlePolicy: "max-bundle",
+    });
+    window.appliance.pc = pc;
+
+    pc.onicecandidate = (event) => {
+      const c = event.candidate;
+      if (!c || !c.candidate) return; // end of candidates: the server needs no marker
+      send({ type: "ice", candidate: c.candidate, sdp_m_line_index: c.sdpMLineIndex || 0 });
+    };
+
+    pc.ontrack = (event) => {
+      const media = event.streams && event.streams[0] ? event.streams[0] : new MediaStream([event.track]);
+      // Audio needs its own element: Chromium only counts audio it plays out.
+      const el = event.track.kind === "video" ? els.remote : els.remoteAudio;
+      if (el.srcObject !== media) el.srcObject = media;
+      el.play().catch(() => {});
+    };
+
+    pc.oniceconnectionstatechange = () => {
+      if (pc.iceConnectionState === "failed" && !finished) finish("error");
+    };
+
+    for (const kind of ["audio", "video"]) {
+      const track = stream ? stream.getTracks().find((t) => t.kind === kind) : null;
+      if (track) pc.addTrack(track, stream);
+      // Nothing to send: say we only want to receive this kind.
+      else pc.addTransceiver(kind, { direction: "recvonly" });
+    }
+  }
+
+  async function answerOffer(sdp) {
+    if (!pc) throw new Error("offer before welcome");
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    for (const init of pendingIce.splice(0)) await addIce(init);
+    await pc.setLocalDescription(await pc.createAnswer());
+    send({ type: "answer", sdp: pc.localDescription.sdp });
+    await updateSecurityCode();
+  }
+
+  async function addRemoteIce(msg) {
+    if (typeof msg.candidate !== "string" || !msg.candidate) return;
+    const index = Number.isInteger(msg.sdp_m_line_index) ? msg.sdp_m_line_index : 0;
+    const init = { candidate: msg.candidate, sdpMLineIndex: index };
+    if (!pc || !pc.remoteDescription) pendingIce.push(init);
+    else await addIce(init);
+  }
+
+  async function addIce(init) {
+    try {
+      await pc.addIceCandidate(init);
+    } catch (err) {
+      // One unusable candidate is not fatal; others may work.
+    }
+  }
+
+  // ---- Security code: must match the server's security_code() exactly ----
+
+  // The value of the first "a=fingerprint:<algo> <value>" line, upper-cased.
+  function fingerprint(sdp) {
+    for (const raw of String(sdp || "").split("\n")) {
+      const line = raw.trim();
+      if (!line.startsWith("a=fingerprint:")) continue;
+      const rest = line.slice("a=fingerprint:".length);
+      const space = rest.indexOf(" ");
+      if (space >= 0) return rest.slice(space + 1).trim().toUpperCase();
+    }
+    return null;
+  }
+
+  async function securityCode(localSdp, remoteSdp) {
+    const a = fingerprint(localSdp);
+    const b = fingerprint(remoteSdp);
+    if (!a || !b) return null;
+    const [first, second] = [a, b].sort();
+    const bytes = new TextEncoder().encode("appliance-security-code-v1\n" + first + "\n" + second);
+    const digest = await crypto.subtle.digest("SHA-256", bytes);
+    const n = new DataView(digest).getUint32(0, false) % 1000000;
+    const digits = String(n).padStart(6, "0");
+    return digits.slice(0, 3) + " " + digits.slice(3);
+  }
+
+  async function updateSecurityCode() {
+    if (!pc || !pc.localDescription || !pc.remoteDescription) return;
+    const code = await securityCode(pc.localDescription.sdp, pc.remoteDescription.sdp);
+    if (!code) return;
+    window.appliance.securityCode = code;
+    els.securityCode.textContent = code;
+    els.security.hidden = false;
+  }
+
+  // ---- Leaving ----
+
+  function leave() {
+    if (!window.confirm("Leave the session?")) return;
+    send({ type: "leave" });
+    finish("ended");
+  }
+
+  // The page is going away (closed, reloaded, navigated): tell the room.
+  window.addEventListener("pagehide", () => {
+    if (!finished) send({ type: "leave" });
+  });
+
+  // ---- Start ----
+
+  els.remote.muted = true; // sound goes through #remote-audio only
+  els.form.addEventListener("submit", join);
+  els.retryMedia.addEventListener("click", startMedia);
+  els.leave.addEventListener("click", leave);
+  els.name.addEventListener("input", () => { if (els.name.value.trim()) els.nameHint.hidden = true; });
+
+  if (!token) {
+    finish("denied");
+  } else if (!window.RTCPeerConnection || !window.WebSocket || !window.crypto || !crypto.subtle) {
+    finish("error"); // this browser cannot hold a private video session
+  } else {
+    setState("check");
+    startMedia();
+  }
+})();
