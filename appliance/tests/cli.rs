@@ -132,7 +132,6 @@ fn secrets_are_never_printed() {
         o,
         a.run(&["config", "get", "ice.turn_shared_secret"]),
         a.run(&["config", "list"]),
-        a.run(&["run", "--sim", "--headless"]),
     ];
     assert_eq!(stdout(&outputs[1]), "<set>\n");
     for o in &outputs {

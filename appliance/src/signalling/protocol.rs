@@ -36,7 +36,7 @@ pub enum ClientMessage {
         sdp_m_line_index: u32,
     },
     /// The patient leaves.
-    Leave,
+    Leave {},
 }
 
 /// An ICE server for the page's RTCPeerConnection.
@@ -152,7 +152,7 @@ mod tests {
                 sdp_m_line_index: 1
             })
         );
-        assert_eq!(decode(r#"{"type":"leave"}"#), Ok(ClientMessage::Leave));
+        assert_eq!(decode(r#"{"type":"leave"}"#), Ok(ClientMessage::Leave {}));
     }
 
     #[test]

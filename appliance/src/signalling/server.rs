@@ -260,7 +260,7 @@ async fn patient(socket: WebSocket, app: Arc<App>) {
                         mline: sdp_m_line_index,
                         candidate,
                     },
-                    Ok(ClientMessage::Leave) => break,
+                    Ok(ClientMessage::Leave {}) => break,
                     Ok(ClientMessage::Join { .. }) => continue,
                     Err(reason) => {
                         bad_messages += 1;
