@@ -239,8 +239,12 @@
     if (!pc) throw new Error("offer before welcome");
     await pc.setRemoteDescription({ type: "offer", sdp });
     for (const init of pendingIce.splice(0)) await addIce(init);
-    await pc.setLocalDescription(await pc.createAnswer());
-    send({ type: "answer", sdp: pc.localDescription.sdp });
+    // Send the answer before applying it: applying it starts the browser's ICE
+    // checks, and the box answers those reliably only once it has the
+    // answer's credentials.
+    const answer = await pc.createAnswer();
+    send({ type: "answer", sdp: answer.sdp });
+    await pc.setLocalDescription(answer);
     await updateSecurityCode();
   }
 

@@ -38,7 +38,7 @@ impl Codec {
 
 /// The H.264 encoders to try, best first: the Raspberry Pi 4's hardware
 /// encoder, VA-API, then x264 tuned for latency.
-fn h264_encoder(kbps: u32, framerate: u32) -> String {
+fn h264_encoder(kbps: u32, framerate: u32, ssrc: u32) -> String {
     let has = |name| gst::ElementFactory::find(name).is_some();
     let encoder = if has("v4l2h264enc") {
         format!(
@@ -58,22 +58,25 @@ fn h264_encoder(kbps: u32, framerate: u32) -> String {
             framerate * 2
         )
     };
-    // Constrained baseline, level 3.1 (profile-level-id 42e01f), with SPS and
-    // PPS before every keyframe so any browser can start decoding there.
+    // Constrained baseline, level 3.1, with SPS and PPS before every keyframe
+    // so any browser can start decoding there. Encoders mark constrained
+    // baseline as 42c01f; the SDP says 42e01f, the form every browser matches.
     format!(
         "{encoder} ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream ! \
          h264parse config-interval=-1 ! \
-         rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=96 ! \
+         rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=96 ssrc={ssrc} ! \
+         capssetter caps=\"application/x-rtp,profile-level-id=(string)42e01f\" ! \
          application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,\
-         packetization-mode=(string)1,profile-level-id=(string)42e01f"
+         packetization-mode=(string)1,ssrc=(uint){ssrc}"
     )
 }
 
-fn vp8_encoder(kbps: u32, framerate: u32) -> String {
+fn vp8_encoder(kbps: u32, framerate: u32, ssrc: u32) -> String {
     format!(
         "vp8enc deadline=1 cpu-used=8 end-usage=cbr target-bitrate={} keyframe-max-dist={} \
          error-resilient=partitions lag-in-frames=0 name=encoder ! \
-         rtpvp8pay pt=96 ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000",
+         rtpvp8pay pt=96 ssrc={ssrc} ! \
+         application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000,ssrc=(uint){ssrc}",
         kbps * 1000,
         framerate * 2
     )
@@ -104,16 +107,24 @@ impl Peer {
         stats: &Arc<Stats>,
         events: &mpsc::Sender<MediaEvent>,
     ) -> Result<Peer, MediaError> {
+        // The streams' SSRCs, fixed up front so the offer names them: a browser
+        // that cannot tell bundled streams apart drops them. webrtcbin writes
+        // into the offer only what the caps say when it makes it.
+        let mut ssrcs = [0u8; 8];
+        getrandom::fill(&mut ssrcs).map_err(|e| MediaError::Pipeline(e.to_string()))?;
+        let video_ssrc = u32::from_be_bytes([ssrcs[0], ssrcs[1], ssrcs[2], ssrcs[3]]);
+        let audio_ssrc = u32::from_be_bytes([ssrcs[4], ssrcs[5], ssrcs[6], ssrcs[7]]);
         let video_chain = match codec {
-            Codec::H264 => h264_encoder(config.max_bitrate_kbps, config.framerate),
-            Codec::Vp8 => vp8_encoder(config.max_bitrate_kbps, config.framerate),
+            Codec::H264 => h264_encoder(config.max_bitrate_kbps, config.framerate, video_ssrc),
+            Codec::Vp8 => vp8_encoder(config.max_bitrate_kbps, config.framerate, video_ssrc),
         };
         let description = format!(
             "webrtcbin name=webrtc bundle-policy=max-bundle \
              queue name=video_in max-size-buffers=2 leaky=downstream ! {video_chain} ! webrtc. \
              queue name=audio_in max-size-time=100000000 leaky=downstream ! audioconvert ! \
-             audioresample ! opusenc frame-size=20 ! rtpopuspay pt=111 ! \
-             application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! webrtc."
+             audioresample ! opusenc frame-size=20 ! rtpopuspay pt=111 ssrc={audio_ssrc} ! \
+             application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,\
+             ssrc=(uint){audio_ssrc} ! webrtc."
         );
         let bin =
             gst::parse::bin_from_description_with_name(&description, false, &format!("peer-{id}"))
@@ -167,15 +178,7 @@ impl Peer {
         }
 
         let local_sdp = Arc::new(std::sync::Mutex::new(None));
-        connect_signals(
-            id,
-            &webrtcbin,
-            &bin,
-            config.headless,
-            stats,
-            events,
-            &local_sdp,
-        );
+        connect_signals(id, &webrtcbin, &bin, config.headless, stats, events);
 
         pipeline.add(&bin)?;
         let video_pad = video_tee
@@ -195,6 +198,7 @@ impl Peer {
         link(&video_pad, "video_sink")?;
         link(&audio_pad, "audio_sink")?;
         bin.sync_state_with_parent()?;
+        create_offer(id, &webrtcbin, events, &local_sdp);
         Ok(Peer {
             id,
             bin,
@@ -261,6 +265,50 @@ fn send(events: &mpsc::Sender<MediaEvent>, event: MediaEvent) {
     }
 }
 
+/// Asks webrtcbin for an offer and, once it has one, sets it as the local
+/// description and reports it. Called once the patient's bin plays: webrtcbin
+/// answers when its encoders have produced caps.
+fn create_offer(
+    id: PeerId,
+    webrtcbin: &gst::Element,
+    events: &mpsc::Sender<MediaEvent>,
+    local_sdp: &Arc<std::sync::Mutex<Option<String>>>,
+) {
+    let weak = webrtcbin.downgrade();
+    let tx = events.clone();
+    let sdp_store = local_sdp.clone();
+    let promise = gst::Promise::with_change_func(move |reply| {
+        let Some(webrtc) = weak.upgrade() else { return };
+        let offer = match reply {
+            Ok(Some(reply)) => reply
+                .value("offer")
+                .ok()
+                .and_then(|v| v.get::<gst_webrtc::WebRTCSessionDescription>().ok()),
+            _ => None,
+        };
+        let Some(offer) = offer else {
+            send(&tx, MediaEvent::Failed(id));
+            return;
+        };
+        webrtc.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+        let Ok(text) = offer.sdp().as_text() else {
+            send(&tx, MediaEvent::Failed(id));
+            return;
+        };
+        if let Ok(mut stored) = sdp_store.lock() {
+            *stored = Some(text.clone());
+        }
+        send(
+            &tx,
+            MediaEvent::Offer {
+                peer: id,
+                sdp: text,
+            },
+        );
+    });
+    webrtcbin.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
+}
+
 fn connect_signals(
     id: PeerId,
     webrtcbin: &gst::Element,
@@ -268,48 +316,7 @@ fn connect_signals(
     headless: bool,
     stats: &Arc<Stats>,
     events: &mpsc::Sender<MediaEvent>,
-    local_sdp: &Arc<std::sync::Mutex<Option<String>>>,
 ) {
-    let tx = events.clone();
-    let sdp_store = local_sdp.clone();
-    webrtcbin.connect("on-negotiation-needed", false, move |values| {
-        let webrtc = values.first()?.get::<gst::Element>().ok()?;
-        let weak = webrtc.downgrade();
-        let tx = tx.clone();
-        let sdp_store = sdp_store.clone();
-        let promise = gst::Promise::with_change_func(move |reply| {
-            let Some(webrtc) = weak.upgrade() else { return };
-            let offer = match reply {
-                Ok(Some(reply)) => reply
-                    .value("offer")
-                    .ok()
-                    .and_then(|v| v.get::<gst_webrtc::WebRTCSessionDescription>().ok()),
-                _ => None,
-            };
-            let Some(offer) = offer else {
-                send(&tx, MediaEvent::Failed(id));
-                return;
-            };
-            webrtc.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
-            let Ok(text) = offer.sdp().as_text() else {
-                send(&tx, MediaEvent::Failed(id));
-                return;
-            };
-            if let Ok(mut stored) = sdp_store.lock() {
-                *stored = Some(text.clone());
-            }
-            send(
-                &tx,
-                MediaEvent::Offer {
-                    peer: id,
-                    sdp: text,
-                },
-            );
-        });
-        webrtc.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
-        None
-    });
-
     let tx = events.clone();
     webrtcbin.connect("on-ice-candidate", false, move |values| {
         let mline = values.get(1)?.get::<u32>().ok()?;

@@ -1,0 +1,249 @@
+//! End to end: the real daemon in simulation and a real headless Chromium as
+//! the patient, over real HTTPS and WebRTC on loopback, each test in a network
+//! namespace of its own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::webdriver::Browser;
+use support::{Daemon, Driver, in_own_network, snapshot, wait_for};
+
+const NAME: &str = "Zebulon";
+
+/// The remote video as the patient sees it: brightness (0–255) and frames.
+const REMOTE_VIDEO: &str = r#"
+    const v = document.getElementById('remote');
+    if (!v || !v.videoWidth) return null;
+    const c = document.createElement('canvas');
+    c.width = 64; c.height = 36;
+    const g = c.getContext('2d');
+    g.drawImage(v, 0, 0, 64, 36);
+    const d = g.getImageData(0, 0, 64, 36).data;
+    let sum = 0;
+    for (let i = 0; i < d.length; i += 4) sum += 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+    return { brightness: sum / (d.length / 4), frames: v.getVideoPlaybackQuality().totalVideoFrames };
+"#;
+
+fn remote_video(browser: &Browser) -> Option<(f64, u64)> {
+    let v = browser.eval(REMOTE_VIDEO).ok()?;
+    Some((v["brightness"].as_f64()?, v["frames"].as_u64()?))
+}
+
+fn wait_page(browser: &Browser, state: &str) {
+    wait_for(
+        &format!("the page to show {state}"),
+        Duration::from_secs(30),
+        || (browser.state() == state).then_some(()),
+    );
+}
+
+/// Waits like `wait_for`, but on a timeout says where the call stood.
+fn wait_call<T>(
+    what: &str,
+    browser: &Browser,
+    daemon: &Daemon,
+    limit: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        if start.elapsed() > limit {
+            let page = browser.eval(
+                "const p = window.appliance && window.appliance.pc; \
+                 return p ? [p.signalingState, p.iceConnectionState, p.connectionState] : null",
+            );
+            let stats = browser.eval_async(
+                "const done = arguments[arguments.length - 1]; \
+                 const p = window.appliance && window.appliance.pc; \
+                 if (!p) return done(null); \
+                 p.getStats().then(r => { const out = []; r.forEach(s => { \
+                   if (s.type === 'inbound-rtp') out.push([s.kind, s.packetsReceived, \
+                     s.framesReceived, s.framesDecoded, s.keyFramesDecoded, s.pliCount, \
+                     s.decoderImplementation, s.frameWidth]); }); \
+                 const v = document.getElementById('remote'); \
+                 out.push(['element', v.videoWidth, v.readyState, v.paused, \
+                   v.srcObject && v.srcObject.getTracks().map(t => t.kind + ':' + t.readyState)]); \
+                 done(out); });",
+            );
+            panic!(
+                "timed out after {limit:?} waiting for {what}\npage: {} {page:?}\nstats: {stats:?}\nstatus: {}\ndaemon:\n{}",
+                browser.state(),
+                daemon.status(),
+                daemon.output()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn counter(status: &Value, name: &str) -> u64 {
+    status["media"][name].as_u64().unwrap_or(0)
+}
+
+fn join(browser: &Browser, link: &str) {
+    // From a blank page, so that a link differing only after '#' loads anew.
+    browser.goto("about:blank").unwrap();
+    browser.goto(link).unwrap();
+    wait_page(browser, "check");
+    browser
+        .eval(&format!(
+            "document.getElementById('name').value = '{NAME}'; \
+             document.getElementById('join').click();"
+        ))
+        .unwrap();
+}
+
+#[test]
+fn a_patient_is_admitted_sees_the_room_and_the_session_ends() {
+    if !in_own_network("a_patient_is_admitted_sees_the_room_and_the_session_ends") {
+        return;
+    }
+    let daemon = Daemon::start();
+    let before = snapshot(&daemon.state_dir());
+    let link = daemon.invite("1h");
+    let token = link.split_once('#').unwrap().1.to_owned();
+    let _driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+
+    // The lobby: waiting, media negotiated, and only black arrives.
+    join(&browser, &link);
+    wait_page(&browser, "waiting");
+    let status = daemon.wait_status("state", "lobby");
+    assert_eq!(status["waiting"], 1);
+    assert_eq!(status["led"], "waiting");
+    let (brightness, _) = wait_call(
+        "video in the lobby",
+        &browser,
+        &daemon,
+        Duration::from_secs(30),
+        || remote_video(&browser).filter(|(_, frames)| *frames > 10),
+    );
+    assert!(
+        brightness < 25.0,
+        "before the press the patient sees black, not {brightness}"
+    );
+    assert_eq!(counter(&daemon.status(), "video_frames_sent"), 0);
+    assert_eq!(daemon.status()["camera_gate"], false);
+
+    // The press: the shutter opens, and only then video flows.
+    let (ok, text) = daemon.cli(&["press"]);
+    assert!(ok, "{text}");
+    wait_page(&browser, "live");
+    let status = daemon.wait_status("state", "live");
+    assert_eq!(status["shutter"], "open");
+    assert_eq!(status["led"], "live");
+    assert_eq!(status["camera_gate"], true);
+    let (brightness, frames) = wait_call(
+        "the room's video",
+        &browser,
+        &daemon,
+        Duration::from_secs(20),
+        || remote_video(&browser).filter(|(b, _)| *b > 60.0),
+    );
+    assert!(brightness > 60.0);
+    wait_for("more frames", Duration::from_secs(10), || {
+        remote_video(&browser).filter(|(_, f)| *f > frames + 15)
+    });
+    let status = wait_call(
+        "frames both ways",
+        &browser,
+        &daemon,
+        Duration::from_secs(20),
+        || {
+            let s = daemon.status();
+            (counter(&s, "video_frames_sent") > 30 && counter(&s, "video_frames_received") > 30)
+                .then_some(s)
+        },
+    );
+    assert!(counter(&status, "audio_frames_received") > 0, "{status}");
+
+    // Both sides computed the same security code, each on its own.
+    let page_code = wait_for("the page's security code", Duration::from_secs(10), || {
+        browser
+            .eval("return document.getElementById('security-code').textContent")
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .filter(|t| t.chars().filter(char::is_ascii_digit).count() == 6)
+    });
+    let box_code = status["security_code"].as_str().unwrap().to_owned();
+    assert!(
+        page_code.contains(&box_code),
+        "page {page_code:?} vs box {box_code:?}"
+    );
+
+    // A long press ends it: shutter closed, LED off, idle, the patient told.
+    let (ok, text) = daemon.cli(&["press", "--long"]);
+    assert!(ok, "{text}");
+    wait_page(&browser, "ended");
+    let status = daemon.wait_status("state", "idle");
+    assert_eq!(status["shutter"], "closed");
+    assert_eq!(status["led"], "off");
+    assert_eq!(status["camera_gate"], false);
+    assert_eq!(status["security_code"], Value::Null);
+
+    // Nothing about the session was stored, and nothing of it was logged.
+    assert!(
+        snapshot(&daemon.state_dir()) == before,
+        "the state directory changed"
+    );
+    drop(browser);
+    let output = daemon.stop();
+    assert!(!output.contains(&token), "the daemon printed the token");
+    assert!(
+        !output.contains(NAME),
+        "the daemon printed the patient's name"
+    );
+    assert!(output.contains("stopped; camera gated, shutter closed, LED off"));
+}
+
+#[test]
+fn bad_expired_and_reused_links_are_denied() {
+    if !in_own_network("bad_expired_and_reused_links_are_denied") {
+        return;
+    }
+    let daemon = Daemon::start();
+    let _driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    let base = format!("https://127.0.0.1:{}/", support::PORT);
+
+    let used = daemon.invite("1h");
+    join(&browser, &used);
+    wait_page(&browser, "waiting");
+    browser.goto("about:blank").unwrap();
+    daemon.wait_status("state", "idle");
+
+    let expired = daemon.invite("1s");
+    std::thread::sleep(Duration::from_millis(2100));
+    let garbage = format!("{base}#{}", "A".repeat(76));
+    for link in [used, expired, garbage] {
+        join(&browser, &link);
+        wait_page(&browser, "denied");
+        assert_eq!(daemon.status()["waiting"], 0);
+    }
+    browser.goto("about:blank").unwrap();
+    browser.goto(&base).unwrap();
+    wait_page(&browser, "denied");
+    let output = daemon.stop();
+    assert!(
+        output.contains("patient link refused: token already used"),
+        "{output}"
+    );
+    assert!(
+        output.contains("patient link refused: expired token"),
+        "{output}"
+    );
+    assert!(
+        output.contains("patient link refused: malformed token"),
+        "{output}"
+    );
+}

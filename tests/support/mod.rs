@@ -1,0 +1,237 @@
+//! What the end-to-end tests share: a network namespace of their own, the real
+//! daemon in simulation, chromedriver, and bounded waiting.
+
+#![allow(dead_code)]
+
+pub mod webdriver;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The daemon's HTTPS port inside the test's network namespace.
+pub const PORT: u16 = 8443;
+/// chromedriver's port.
+pub const DRIVER_PORT: u16 = 9515;
+
+const IN_NETNS: &str = "APPLIANCE_E2E_IN_NETNS";
+
+/// Runs the calling test again in a network namespace of its own, where only
+/// loopback exists, so that neither the daemon nor the browser can reach
+/// anything else. Returns true in the namespace (go on with the test), false
+/// in the parent once the child passed.
+pub fn in_own_network(test: &str) -> bool {
+    if std::env::var_os(IN_NETNS).is_some() {
+        let up = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status();
+        assert!(up.is_ok_and(|s| s.success()), "cannot bring up loopback");
+        return true;
+    }
+    let mut unshare = Command::new("unshare");
+    if !is_root() {
+        unshare.arg("--map-root-user");
+    }
+    let status = unshare
+        .args(["--net", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(IN_NETNS, "1")
+        .status()
+        .expect("unshare (util-linux) is needed for the end-to-end tests");
+    assert!(status.success(), "{test} failed in its network namespace");
+    false
+}
+
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Polls `check` every 100 ms until it returns Some, or panics after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The real daemon, in simulation, with its output kept in files.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let out = fs::File::create(dir.path().join("daemon.out")).unwrap();
+        let err = fs::File::create(dir.path().join("daemon.err")).unwrap();
+        let mut daemon = Daemon {
+            child: Command::new(env!("CARGO_BIN_EXE_appliance"))
+                .args(Self::global(dir.path()))
+                .args(["run", "--sim", "--headless", "--ice-address", "127.0.0.1"])
+                .args(["--listen", &format!("127.0.0.1:{PORT}")])
+                .args(["--sim-shutter-travel-ms", "300"])
+                .env_remove("CREDENTIALS_DIRECTORY")
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .unwrap(),
+            dir,
+        };
+        wait_for("the daemon to answer", Duration::from_secs(30), || {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!("the daemon exited with {status}: {}", daemon.output());
+            }
+            daemon.try_status()
+        });
+        daemon
+    }
+
+    fn global(dir: &Path) -> Vec<String> {
+        vec![
+            "--state-dir".into(),
+            dir.join("state").display().to_string(),
+            "--control".into(),
+            dir.join("control.sock").display().to_string(),
+        ]
+    }
+
+    /// Runs an `appliance` client command against this daemon.
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_appliance"))
+            .args(Self::global(self.dir.path()))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    }
+
+    fn try_status(&self) -> Option<Value> {
+        let (ok, text) = self.cli(&["status", "--json"]);
+        ok.then(|| serde_json::from_str(&text).ok()).flatten()
+    }
+
+    /// `appliance status --json`.
+    pub fn status(&self) -> Value {
+        self.try_status().expect("the daemon stopped answering")
+    }
+
+    /// A new patient link.
+    pub fn invite(&self, ttl: &str) -> String {
+        let (ok, text) = self.cli(&["invite", "--ttl", ttl]);
+        assert!(ok, "invite failed: {text}");
+        text.trim().to_owned()
+    }
+
+    /// Waits until `status` has `field` equal to `value`.
+    pub fn wait_status(&self, field: &str, value: &str) -> Value {
+        wait_for(
+            &format!("status {field} = {value}"),
+            Duration::from_secs(20),
+            || {
+                let s = self.status();
+                (s[field].as_str() == Some(value)).then_some(s)
+            },
+        )
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Everything the daemon printed.
+    pub fn output(&self) -> String {
+        let read = |name| fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        read("daemon.out") + &read("daemon.err")
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = wait_for("the daemon to stop", Duration::from_secs(15), || {
+            self.child.try_wait().ok().flatten()
+        });
+        assert!(
+            status.success(),
+            "the daemon exited with {status}: {}",
+            self.output()
+        );
+        self.output()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// chromedriver, for as long as the value lives.
+pub struct Driver(Child);
+
+impl Driver {
+    pub fn start() -> Driver {
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={DRIVER_PORT}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver) is needed for the end-to-end tests");
+        wait_for("chromedriver", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", DRIVER_PORT)).ok()
+        });
+        Driver(child)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Every file under `dir` with its bytes.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let bytes = fs::read(&path).unwrap();
+                files.push((path, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
