@@ -57,14 +57,18 @@ fn wait_call<T>(
         }
         if start.elapsed() > limit {
             let page = browser.eval(
-                "const p = window.appliance && window.appliance.pc; \
-                 return p ? [p.signalingState, p.iceConnectionState, p.connectionState] : null",
+                "const a = window.appliance || {}; const p = a.pc; \
+                 return [a.lastError || null, p ? [p.signalingState, p.iceConnectionState, p.connectionState] : null, \
+                   p && p.remoteDescription ? p.remoteDescription.sdp.split('\\r\\n').filter(l => /^(m=|a=ssrc|a=mid|a=msid|a=sendrecv|a=recvonly|a=sendonly|a=inactive)/.test(l)) : null, \
+                   p ? p.getTransceivers().map(t => [t.mid, t.direction, t.currentDirection, t.receiver.track.kind]) : null]",
             );
             let stats = browser.eval_async(
                 "const done = arguments[arguments.length - 1]; \
                  const p = window.appliance && window.appliance.pc; \
                  if (!p) return done(null); \
                  p.getStats().then(r => { const out = []; r.forEach(s => { \
+                   if (s.type.endsWith('candidate')) out.push([s.type, s.address, s.port, s.protocol]); \
+                   if (s.type === 'candidate-pair') out.push(['pair', s.state, s.nominated]); \
                    if (s.type === 'inbound-rtp') out.push([s.kind, s.packetsReceived, \
                      s.framesReceived, s.framesDecoded, s.keyFramesDecoded, s.pliCount, \
                      s.decoderImplementation, s.frameWidth]); }); \
@@ -101,31 +105,22 @@ fn join(browser: &Browser, link: &str) {
         .unwrap();
 }
 
-#[test]
-fn a_patient_is_admitted_sees_the_room_and_the_session_ends() {
-    if !in_own_network("a_patient_is_admitted_sees_the_room_and_the_session_ends") {
-        return;
-    }
-    let daemon = Daemon::start();
-    let before = snapshot(&daemon.state_dir());
-    let link = daemon.invite("1h");
-    let token = link.split_once('#').unwrap().1.to_owned();
-    let _driver = Driver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
-
+/// The whole call, as the patient and the room see it: the lobby shows black,
+/// the press opens the shutter and then the video, frames flow both ways, both
+/// sides show the same security code, and the long press ends it.
+fn call(browser: &Browser, daemon: &Daemon, link: &str) {
+    join(browser, link);
     // The lobby: waiting, media negotiated, and only black arrives.
-    join(&browser, &link);
-    wait_page(&browser, "waiting");
+    wait_page(browser, "waiting");
     let status = daemon.wait_status("state", "lobby");
     assert_eq!(status["waiting"], 1);
     assert_eq!(status["led"], "waiting");
     let (brightness, _) = wait_call(
         "video in the lobby",
-        &browser,
-        &daemon,
+        browser,
+        daemon,
         Duration::from_secs(30),
-        || remote_video(&browser).filter(|(_, frames)| *frames > 10),
+        || remote_video(browser).filter(|(_, frames)| *frames > 10),
     );
     assert!(
         brightness < 25.0,
@@ -137,34 +132,35 @@ fn a_patient_is_admitted_sees_the_room_and_the_session_ends() {
     // The press: the shutter opens, and only then video flows.
     let (ok, text) = daemon.cli(&["press"]);
     assert!(ok, "{text}");
-    wait_page(&browser, "live");
+    wait_page(browser, "live");
     let status = daemon.wait_status("state", "live");
     assert_eq!(status["shutter"], "open");
     assert_eq!(status["led"], "live");
     assert_eq!(status["camera_gate"], true);
     let (brightness, frames) = wait_call(
         "the room's video",
-        &browser,
-        &daemon,
+        browser,
+        daemon,
         Duration::from_secs(20),
-        || remote_video(&browser).filter(|(b, _)| *b > 60.0),
+        || remote_video(browser).filter(|(b, _)| *b > 60.0),
     );
     assert!(brightness > 60.0);
     wait_for("more frames", Duration::from_secs(10), || {
-        remote_video(&browser).filter(|(_, f)| *f > frames + 15)
+        remote_video(browser).filter(|(_, f)| *f > frames + 15)
     });
     let status = wait_call(
         "frames both ways",
-        &browser,
-        &daemon,
+        browser,
+        daemon,
         Duration::from_secs(20),
         || {
             let s = daemon.status();
-            (counter(&s, "video_frames_sent") > 30 && counter(&s, "video_frames_received") > 30)
+            (counter(&s, "video_frames_sent") > 30
+                && counter(&s, "video_frames_received") > 30
+                && counter(&s, "audio_frames_received") > 0)
                 .then_some(s)
         },
     );
-    assert!(counter(&status, "audio_frames_received") > 0, "{status}");
 
     // Both sides computed the same security code, each on its own.
     let page_code = wait_for("the page's security code", Duration::from_secs(10), || {
@@ -183,12 +179,33 @@ fn a_patient_is_admitted_sees_the_room_and_the_session_ends() {
     // A long press ends it: shutter closed, LED off, idle, the patient told.
     let (ok, text) = daemon.cli(&["press", "--long"]);
     assert!(ok, "{text}");
-    wait_page(&browser, "ended");
+    wait_page(browser, "ended");
     let status = daemon.wait_status("state", "idle");
     assert_eq!(status["shutter"], "closed");
     assert_eq!(status["led"], "off");
     assert_eq!(status["camera_gate"], false);
     assert_eq!(status["security_code"], Value::Null);
+}
+
+#[test]
+fn a_patient_is_admitted_sees_the_room_and_the_session_ends() {
+    if !in_own_network("a_patient_is_admitted_sees_the_room_and_the_session_ends") {
+        return;
+    }
+    let daemon = Daemon::start();
+    let before = snapshot(&daemon.state_dir());
+    let link = daemon.invite("1h");
+    let token = link.split_once('#').unwrap().1.to_owned();
+    let _driver = Driver::chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+
+    call(&browser, &daemon, &link);
+    assert!(
+        daemon
+            .output()
+            .contains("patient 1 joined the lobby (H264)")
+    );
 
     // Nothing about the session was stored, and nothing of it was logged.
     assert!(
@@ -206,12 +223,34 @@ fn a_patient_is_admitted_sees_the_room_and_the_session_ends() {
 }
 
 #[test]
+#[ignore = "Firefox ESR 153 gathers no ICE candidates in the test's network namespace \
+            (nICEr: \"Couldn't gather ICE candidates\", error 10), with loopback alone or \
+            with a veth address; run it with firefox-esr and geckodriver installed once fixed"]
+fn a_firefox_patient_without_h264_gets_vp8() {
+    if !in_own_network("a_firefox_patient_without_h264_gets_vp8") {
+        return;
+    }
+    support::add_test_interface();
+    let daemon = Daemon::start();
+    let link = daemon.invite("1h");
+    let _driver = Driver::firefox();
+    let browser = Browser::firefox(support::DRIVER_PORT).unwrap();
+    call(&browser, &daemon, &link);
+    drop(browser);
+    let output = daemon.stop();
+    assert!(
+        output.contains("patient 1 joined the lobby (Vp8)"),
+        "{output}"
+    );
+}
+
+#[test]
 fn bad_expired_and_reused_links_are_denied() {
     if !in_own_network("bad_expired_and_reused_links_are_denied") {
         return;
     }
     let daemon = Daemon::start();
-    let _driver = Driver::start();
+    let _driver = Driver::chromium();
     let profile = tempfile::tempdir().unwrap();
     let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
     let base = format!("https://127.0.0.1:{}/", support::PORT);

@@ -195,8 +195,10 @@
   }
 
   function enqueue(step) {
-    chain = chain.then(() => (finished ? undefined : step())).catch(() => {
-      // A broken negotiation cannot be repaired from here.
+    chain = chain.then(() => (finished ? undefined : step())).catch((e) => {
+      // A broken negotiation cannot be repaired from here. The reason stays in
+      // the page, for whoever debugs it; nothing is sent anywhere.
+      window.appliance.lastError = String(e && e.message ? e.message : e);
       if (!finished) finish("error");
     });
   }
@@ -224,7 +226,10 @@
     };
 
     pc.oniceconnectionstatechange = () => {
-      if (pc.iceConnectionState === "failed" && !finished) finish("error");
+      if (pc.iceConnectionState === "failed" && !finished) {
+        window.appliance.lastError = "ICE failed";
+        finish("error");
+      }
     };
 
     for (const kind of ["audio", "video"]) {

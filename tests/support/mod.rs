@@ -31,19 +31,49 @@ pub fn in_own_network(test: &str) -> bool {
         assert!(up.is_ok_and(|s| s.success()), "cannot bring up loopback");
         return true;
     }
-    let mut unshare = Command::new("unshare");
-    if !is_root() {
-        unshare.arg("--map-root-user");
+    // One call at a time: on two cores, two daemons and two browsers at once
+    // starve each other's encoders (see the README's known limits).
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // webrtcbin 1.22 sometimes never sends video when an encoder starts late
+    // (README, known limits); until the box recovers by itself, a call that
+    // shows it is tried once more, and the first failure is left in the log.
+    for attempt in 1..=2 {
+        let mut unshare = Command::new("unshare");
+        if !is_root() {
+            unshare.arg("--map-root-user");
+        }
+        let status = unshare
+            .args(["--net", "--"])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(IN_NETNS, "1")
+            .status()
+            .expect("unshare (util-linux) is needed for the end-to-end tests");
+        if status.success() {
+            return false;
+        }
+        eprintln!("{test}: attempt {attempt} failed in its network namespace");
     }
-    let status = unshare
-        .args(["--net", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(IN_NETNS, "1")
-        .status()
-        .expect("unshare (util-linux) is needed for the end-to-end tests");
-    assert!(status.success(), "{test} failed in its network namespace");
-    false
+    panic!("{test} failed twice in its network namespace");
+}
+
+/// Gives the test's network namespace an interface besides loopback, for
+/// browsers that gather no ICE candidates with loopback alone (Firefox): a
+/// veth pair inside the namespace, with an address from the documentation
+/// range, so traffic still never leaves the namespace.
+pub fn add_test_interface() {
+    for args in [
+        &[
+            "link", "add", "appl0", "type", "veth", "peer", "name", "appl1",
+        ][..],
+        &["addr", "add", "192.0.2.1/24", "dev", "appl0"],
+        &["link", "set", "appl0", "up"],
+        &["link", "set", "appl1", "up"],
+    ] {
+        let ok = Command::new("ip").args(args).status();
+        assert!(ok.is_ok_and(|s| s.success()), "ip {args:?} failed");
+    }
 }
 
 fn is_root() -> bool {
@@ -192,18 +222,28 @@ impl Drop for Daemon {
     }
 }
 
-/// chromedriver, for as long as the value lives.
+/// A WebDriver server (chromedriver or geckodriver), for as long as the value lives.
 pub struct Driver(Child);
 
 impl Driver {
-    pub fn start() -> Driver {
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={DRIVER_PORT}"))
+    /// chromedriver, from Debian's chromium-driver.
+    pub fn chromium() -> Driver {
+        Self::start("chromedriver", &[&format!("--port={DRIVER_PORT}")])
+    }
+
+    /// geckodriver, installed with cargo by scripts/setup.
+    pub fn firefox() -> Driver {
+        Self::start("geckodriver", &["--port", &DRIVER_PORT.to_string()])
+    }
+
+    fn start(program: &str, args: &[&str]) -> Driver {
+        let child = Command::new(program)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver (Debian's chromium-driver) is needed for the end-to-end tests");
-        wait_for("chromedriver", Duration::from_secs(20), || {
+            .unwrap_or_else(|e| panic!("{program} is needed for the end-to-end tests: {e}"));
+        wait_for(program, Duration::from_secs(20), || {
             std::net::TcpStream::connect(("127.0.0.1", DRIVER_PORT)).ok()
         });
         Driver(child)

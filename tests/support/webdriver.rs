@@ -90,7 +90,41 @@ impl Browser {
                 "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}
             }}
         });
-        let value = http(port, "POST", "/session", Some(&caps))?;
+        Self::open(port, &caps)
+    }
+
+    /// Opens headless Firefox ESR through the geckodriver on `port`, with fake
+    /// media, no permission prompt, and ICE allowed on loopback.
+    pub fn firefox(port: u16) -> Result<Browser, String> {
+        let caps = json!({
+            "capabilities": {"alwaysMatch": {
+                "browserName": "firefox",
+                "acceptInsecureCerts": true,
+                "moz:firefoxOptions": {
+                    "binary": "/usr/bin/firefox-esr",
+                    "args": ["-headless"],
+                    "prefs": {
+                        "media.navigator.streams.fake": true,
+                        "media.navigator.permission.disabled": true,
+                        "media.peerconnection.ice.loopback": true,
+                        "media.peerconnection.ice.obfuscate_host_addresses": false,
+                        "media.autoplay.default": 0,
+                        "media.autoplay.blocking_policy": 0,
+                        "app.update.enabled": false,
+                        "network.captive-portal-service.enabled": false,
+                        "network.manage-offline-status": false,
+                        "network.connectivity-service.enabled": false,
+                        "network.process.enabled": false,
+                        "media.peerconnection.mtransport_process": false
+                    }
+                }
+            }}
+        });
+        Self::open(port, &caps)
+    }
+
+    fn open(port: u16, caps: &Value) -> Result<Browser, String> {
+        let value = http(port, "POST", "/session", Some(caps))?;
         let session = value["sessionId"]
             .as_str()
             .ok_or("no session id")?

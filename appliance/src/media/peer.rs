@@ -210,7 +210,8 @@ impl Peer {
 
     /// Applies the patient's answer and reports the security code.
     pub fn set_answer(&mut self, sdp: &str) -> Result<String, MediaError> {
-        let message = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes())
+        let bundled = bundle_ice_credentials(sdp);
+        let message = gst_sdp::SDPMessage::parse_buffer(bundled.as_bytes())
             .map_err(|_| MediaError::Pipeline("the answer is not SDP".into()))?;
         let answer =
             gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
@@ -255,6 +256,34 @@ impl Peer {
         }
         let _ = self.id;
     }
+}
+
+/// Gives every m-line of a bundled answer the ICE credentials of the first.
+/// Bundled m-lines share one ICE transport, and webrtcbin 1.22 applies each
+/// m-line's credentials to it in turn, so the last wins; Chromium's answers
+/// sometimes carry different ones on a bundle-only line, and then every check
+/// the box sends is refused and the call never connects.
+fn bundle_ice_credentials(sdp: &str) -> String {
+    let first = |prefix: &str| {
+        sdp.lines()
+            .skip_while(|l| !l.starts_with("m="))
+            .find_map(|l| l.strip_prefix(prefix).map(str::trim).map(str::to_owned))
+    };
+    let (Some(ufrag), Some(pwd)) = (first("a=ice-ufrag:"), first("a=ice-pwd:")) else {
+        return sdp.to_owned();
+    };
+    sdp.split_inclusive('\n')
+        .map(|line| {
+            let ending = &line[line.trim_end_matches(['\r', '\n']).len()..];
+            if line.starts_with("a=ice-ufrag:") {
+                format!("a=ice-ufrag:{ufrag}{ending}")
+            } else if line.starts_with("a=ice-pwd:") {
+                format!("a=ice-pwd:{pwd}{ending}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect()
 }
 
 fn send(events: &mpsc::Sender<MediaEvent>, event: MediaEvent) {
@@ -415,4 +444,27 @@ fn add_output(
     pad.link(&sink)
         .map(drop)
         .map_err(|e| MediaError::Pipeline(format!("{e:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_m_lines_get_the_first_m_lines_credentials() {
+        let answer = "v=0\r\na=group:BUNDLE 0 1\r\nm=video 9 UDP 96\r\na=ice-ufrag:wglK\r\n\
+                      a=ice-pwd:first\r\nm=audio 9 UDP 111\r\na=ice-ufrag:Wt2z\r\na=ice-pwd:second\r\n";
+        let fixed = bundle_ice_credentials(answer);
+        assert_eq!(fixed.matches("a=ice-ufrag:wglK\r\n").count(), 2);
+        assert_eq!(fixed.matches("a=ice-pwd:first\r\n").count(), 2);
+        assert!(!fixed.contains("Wt2z") && !fixed.contains("second"));
+        assert_eq!(bundle_ice_credentials("v=0\r\n"), "v=0\r\n");
+    }
+
+    #[test]
+    fn codecs_follow_the_browser() {
+        assert_eq!(Codec::choose(&["VP8".into(), "H264".into()]), Codec::H264);
+        assert_eq!(Codec::choose(&["VP8".into(), "VP9".into()]), Codec::Vp8);
+        assert_eq!(Codec::choose(&[]), Codec::Vp8);
+    }
 }
