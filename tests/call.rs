@@ -119,7 +119,7 @@ fn call(browser: &Browser, daemon: &Daemon, link: &str) {
         "video in the lobby",
         browser,
         daemon,
-        Duration::from_secs(30),
+        Duration::from_secs(20),
         || remote_video(browser).filter(|(_, frames)| *frames > 10),
     );
     assert!(

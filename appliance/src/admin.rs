@@ -34,18 +34,11 @@ pub struct Context {
 
 impl Context {
     pub fn new(global: &Global) -> Self {
-        let state_dir = global.state_dir.clone().unwrap_or_else(|| {
-            // systemd joins several StateDirectory= entries with ':'; ours is the first.
-            std::env::var_os("STATE_DIRECTORY")
-                .and_then(|v| {
-                    v.to_string_lossy()
-                        .split(':')
-                        .next()
-                        .filter(|s| !s.is_empty())
-                        .map(PathBuf::from)
-                })
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
-        });
+        let state_dir = global
+            .state_dir
+            .clone()
+            .or_else(|| crate::notify::systemd_directory("STATE_DIRECTORY"))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
         let credentials_directory = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
         // A service that systemd gives credentials to must use them: only
         // outside such a service may a development key file stand in.

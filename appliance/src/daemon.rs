@@ -18,9 +18,7 @@ use crate::control::{self, MediaStatus, Reply, Request, SimFault, Status};
 use crate::invite::Invites;
 use crate::media::{Codec, Gate, Media, MediaCommand, MediaConfig, MediaEvent, Stats};
 use crate::notify;
-use crate::session::{
-    Command, Event, Fault, PatientView, PeerId, Screen, Session, ShutterKind, Timer,
-};
+use crate::session::{Command, Event, Fault, PatientView, PeerId, Session, ShutterKind, Timer};
 use crate::signalling::protocol::{IceServer, ServerMessage};
 use crate::signalling::{server, tls};
 
@@ -188,7 +186,6 @@ async fn serve(
         shutter_target: ShutterPosition::Closed,
         simulated: config.simulated,
         led: LedPattern::Off,
-        screen: Screen::Idle,
         public_url: config.public_url.clone(),
     };
     let start = room.session.start();
@@ -265,7 +262,6 @@ struct Room {
     shutter_target: ShutterPosition,
     simulated: bool,
     led: LedPattern,
-    screen: Screen,
     public_url: String,
 }
 
@@ -397,7 +393,8 @@ impl Room {
                     };
                     self.tell(peer, ServerMessage::State { state });
                 }
-                Command::Show(screen) => self.screen = screen,
+                // The TV screens are not drawn yet; the state is in `status`.
+                Command::Show(_) => {}
                 Command::StartTimer(Timer::Shutter, after) => {
                     self.timer += 1;
                     let generation = self.timer;

@@ -1,5 +1,6 @@
-//! systemd's readiness and watchdog protocol (sd_notify), written directly to
-//! `$NOTIFY_SOCKET`: a datagram per message, nothing when not under systemd.
+//! What systemd tells a service and hears from it: the readiness and watchdog
+//! protocol (sd_notify, a datagram per message to `$NOTIFY_SOCKET`, nothing
+//! when not under systemd) and the directories it makes for the service.
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -25,6 +26,14 @@ fn notify_to(path: &str, state: &str) -> bool {
         return false;
     };
     socket.send_to_addr(state.as_bytes(), &address).is_ok()
+}
+
+/// The directory systemd made for the service in `var` (`STATE_DIRECTORY`,
+/// `RUNTIME_DIRECTORY`): the first of its colon-separated list.
+pub fn systemd_directory(var: &str) -> Option<std::path::PathBuf> {
+    let value = std::env::var_os(var)?;
+    let first = value.to_string_lossy().split(':').next()?.to_owned();
+    (!first.is_empty()).then(|| first.into())
 }
 
 /// How often to ping the watchdog: half of `$WATCHDOG_USEC`, if set for us.

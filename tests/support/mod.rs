@@ -37,25 +37,31 @@ pub fn in_own_network(test: &str) -> bool {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // webrtcbin 1.22 sometimes never sends video when an encoder starts late
     // (README, known limits); until the box recovers by itself, a call that
-    // shows it is tried once more, and the first failure is left in the log.
-    for attempt in 1..=2 {
+    // shows it is tried again. A failed attempt's output is kept, indented.
+    const ATTEMPTS: u32 = 3;
+    for attempt in 1..=ATTEMPTS {
         let mut unshare = Command::new("unshare");
         if !is_root() {
             unshare.arg("--map-root-user");
         }
-        let status = unshare
+        let output = unshare
             .args(["--net", "--"])
             .arg(std::env::current_exe().unwrap())
             .args(["--exact", test, "--nocapture", "--test-threads=1"])
             .env(IN_NETNS, "1")
-            .status()
+            .output()
             .expect("unshare (util-linux) is needed for the end-to-end tests");
-        if status.success() {
+        if output.status.success() {
             return false;
         }
-        eprintln!("{test}: attempt {attempt} failed in its network namespace");
+        eprintln!("{test}: attempt {attempt} of {ATTEMPTS} failed:");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        for line in text.lines() {
+            eprintln!("  | {line}");
+        }
     }
-    panic!("{test} failed twice in its network namespace");
+    panic!("{test} failed {ATTEMPTS} times in its network namespace");
 }
 
 /// Gives the test's network namespace an interface besides loopback, for

@@ -21,14 +21,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default socket path: systemd's runtime directory, else /run/appliance.
 pub fn default_path() -> PathBuf {
-    std::env::var_os("RUNTIME_DIRECTORY")
-        .and_then(|v| {
-            v.to_string_lossy()
-                .split(':')
-                .next()
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from)
-        })
+    crate::notify::systemd_directory("RUNTIME_DIRECTORY")
         .unwrap_or_else(|| PathBuf::from("/run/appliance"))
         .join("control.sock")
 }

@@ -236,34 +236,24 @@ impl Media {
         let audio_tee = make("tee")?;
         audio_tee.set_property("allow-not-linked", true);
 
-        pipeline.add_many([
+        let video = [
             &video_src,
             &video_convert,
             &video_scale,
             &video_rate,
             &video_caps,
             &video_tee,
+        ];
+        let audio = [
             &audio_src,
             &audio_convert,
             &audio_resample,
             &mic_volume,
             &audio_tee,
-        ])?;
-        gst::Element::link_many([
-            &video_src,
-            &video_convert,
-            &video_scale,
-            &video_rate,
-            &video_caps,
-            &video_tee,
-        ])?;
-        gst::Element::link_many([
-            &audio_src,
-            &audio_convert,
-            &audio_resample,
-            &mic_volume,
-            &audio_tee,
-        ])?;
+        ];
+        pipeline.add_many(video.iter().chain(audio.iter()).copied())?;
+        gst::Element::link_many(video)?;
+        gst::Element::link_many(audio)?;
 
         // The gate: every frame on its way to the encoders passes here.
         let probe_gate = gate.clone();

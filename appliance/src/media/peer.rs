@@ -85,7 +85,6 @@ fn vp8_encoder(kbps: u32, framerate: u32, ssrc: u32) -> String {
 /// A patient's media.
 #[derive(Debug)]
 pub struct Peer {
-    id: PeerId,
     bin: gst::Bin,
     webrtcbin: gst::Element,
     tee_pads: [gst::Pad; 2],
@@ -200,7 +199,6 @@ impl Peer {
         bin.sync_state_with_parent()?;
         create_offer(id, &webrtcbin, events, &local_sdp);
         Ok(Peer {
-            id,
             bin,
             webrtcbin,
             tee_pads: [video_pad, audio_pad],
@@ -254,7 +252,6 @@ impl Peer {
         if let Ok(mut sdp) = self.local_sdp.lock() {
             *sdp = None;
         }
-        let _ = self.id;
     }
 }
 
