@@ -24,6 +24,13 @@ const IN_NETNS: &str = "APPLIANCE_E2E_IN_NETNS";
 /// anything else. Returns true in the namespace (go on with the test), false
 /// in the parent once the child passed.
 pub fn in_own_network(test: &str) -> bool {
+    run_in_own_network(&["--exact", test, "--nocapture", "--test-threads=1"], test)
+}
+
+/// Like [`in_own_network`], for a program that is not a test: reruns it with
+/// `args` in its own network namespace.
+pub fn run_in_own_network(args: &[&str], name: &str) -> bool {
+    let test = name;
     if std::env::var_os(IN_NETNS).is_some() {
         let up = Command::new("ip")
             .args(["link", "set", "lo", "up"])
@@ -47,11 +54,12 @@ pub fn in_own_network(test: &str) -> bool {
         let output = unshare
             .args(["--net", "--"])
             .arg(std::env::current_exe().unwrap())
-            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .args(args)
             .env(IN_NETNS, "1")
             .output()
             .expect("unshare (util-linux) is needed for the end-to-end tests");
         if output.status.success() {
+            print!("{}", String::from_utf8_lossy(&output.stdout));
             return false;
         }
         eprintln!("{test}: attempt {attempt} of {ATTEMPTS} failed:");
@@ -192,6 +200,11 @@ impl Daemon {
                 (s[field].as_str() == Some(value)).then_some(s)
             },
         )
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn state_dir(&self) -> PathBuf {
