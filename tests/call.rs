@@ -286,3 +286,34 @@ fn bad_expired_and_reused_links_are_denied() {
         "{output}"
     );
 }
+
+#[test]
+fn faults_show_on_the_led_and_clear_without_a_restart() {
+    if !in_own_network("faults_show_on_the_led_and_clear_without_a_restart") {
+        return;
+    }
+    let daemon = Daemon::start();
+    let (ok, text) = daemon.cli(&["sim", "camera", "unplug"]);
+    assert!(ok, "{text}");
+    let status = daemon.wait_status("state", "fault");
+    assert_eq!(status["led"], "fault");
+    assert_eq!(status["camera_gate"], false);
+    assert!(
+        status["faults"][0]
+            .as_str()
+            .is_some_and(|f| f.contains("camera is not connected")),
+        "{status}"
+    );
+    let (ok, text) = daemon.cli(&["sim", "camera", "plug"]);
+    assert!(ok, "{text}");
+    let status = daemon.wait_status("state", "idle");
+    assert_eq!(status["led"], "off");
+    assert_eq!(status["faults"], serde_json::json!([]));
+    // A jammed shutter is a fault too, and freeing it recovers.
+    assert!(daemon.cli(&["sim", "shutter", "jam"]).0);
+    assert_eq!(daemon.wait_status("state", "fault")["shutter"], "jammed");
+    assert!(daemon.cli(&["sim", "shutter", "free"]).0);
+    let status = daemon.wait_status("state", "idle");
+    assert_eq!(status["shutter"], "closed");
+    daemon.stop();
+}
