@@ -100,7 +100,9 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
         text("room.public_url").unwrap_or_else(|| daemon::default_public_url(args.listen));
 
     // First run: the room's TLS identity and invite key are configuration,
-    // made once and kept sealed in the store (nothing about a session).
+    // made once and kept sealed in the store (nothing about a session), in
+    // one atomic write.
+    let mut first_run = Vec::new();
     let identity = match (text("tls.certificate"), text("tls.private_key")) {
         (Some(certificate), Some(private_key)) => tls::Identity {
             certificate,
@@ -116,16 +118,14 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
             }
             names.dedup();
             let identity = tls::self_signed(names)?;
-            store.apply(vec![
-                (
-                    setting("tls.certificate")?,
-                    Some(Value::Text(identity.certificate.clone())),
-                ),
-                (
-                    setting("tls.private_key")?,
-                    Some(Value::Text(identity.private_key.to_string())),
-                ),
-            ])?;
+            first_run.push((
+                setting("tls.certificate")?,
+                Some(Value::Text(identity.certificate.clone())),
+            ));
+            first_run.push((
+                setting("tls.private_key")?,
+                Some(Value::Text(identity.private_key.to_string())),
+            ));
             eprintln!("appliance: made a self-signed TLS certificate for this room");
             identity
         }
@@ -140,13 +140,16 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
         None => {
             let mut key = zeroize::Zeroizing::new(vec![0u8; 32]);
             getrandom::fill(&mut key).context("the system random number generator failed")?;
-            store.set(
+            first_run.push((
                 setting("invite.signing_key")?,
-                Value::Text(BASE64.encode(key.as_slice())),
-            )?;
+                Some(Value::Text(BASE64.encode(key.as_slice()))),
+            ));
             key
         }
     };
+    if !first_run.is_empty() {
+        store.apply(first_run)?;
+    }
     drop(store);
 
     let (width, height) = text("video.resolution")
