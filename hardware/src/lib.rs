@@ -2,10 +2,53 @@
 //!
 //! This crate holds the room's vocabulary, shared by the session state machine,
 //! `status` and the drivers: where the shutter is and what the LED shows. The
-//! drivers (button, shutter, LED over embedded-hal, with `rppal` and simulated
-//! backends) are built on these names.
+//! drivers ([`button`], [`shutter`], [`led`]) are pure logic generic over the
+//! embedded-hal 1.0 traits, so a backend (`rppal` on the box, simulated pins in
+//! tests and `--sim`) only has to hand them pins. They never block, never spawn,
+//! never read a clock: the caller passes the time in, so tests control it. They
+//! never panic on a pin error: they return it, or report a fault, and they put
+//! their outputs in a safe state when dropped. [`sim`] is the simulated board.
 
 use std::fmt;
+
+use embedded_hal::digital::InputPin;
+
+pub mod button;
+pub mod led;
+pub mod shutter;
+pub mod sim;
+
+pub use button::{Button, ButtonError, ButtonEvent};
+pub use led::{Led, LedError};
+pub use shutter::{NoServo, Shutter, ShutterCommand, ShutterError, ShutterKind, ShutterSettings};
+
+/// Which level of a pin means "on": pressed, sensor made, LED lit.
+///
+/// A switch to ground with the Pi's internal pull-up (the usual wiring of the
+/// button and the shutter's sensors) is active-low.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActiveLevel {
+    /// Low means on: a switch to ground with a pull-up.
+    Low,
+    /// High means on: a switch to 3.3 V with a pull-down, or an LED from the pin to ground.
+    High,
+}
+
+impl ActiveLevel {
+    /// Reads `pin` and says whether it is at the active level.
+    pub(crate) fn is_active<P: InputPin>(self, pin: &mut P) -> Result<bool, P::Error> {
+        match self {
+            ActiveLevel::Low => pin.is_low(),
+            ActiveLevel::High => pin.is_high(),
+        }
+    }
+}
+
+/// What a backend's error says, kept as text so our errors need no type
+/// parameter and can cross threads and be logged as they are.
+pub(crate) fn detail<E: fmt::Debug>(error: &E) -> String {
+    format!("{error:?}")
+}
 
 /// Where the privacy shutter is, as its position sensors report it. The
 /// sensors are the truth, never the command sent to the motor.
