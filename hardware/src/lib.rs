@@ -7,19 +7,30 @@
 //! tests and `--sim`) only has to hand them pins. They never block, never spawn,
 //! never read a clock: the caller passes the time in, so tests control it. They
 //! never panic on a pin error: they return it, or report a fault, and they put
-//! their outputs in a safe state when dropped. [`sim`] is the simulated board.
+//! their outputs in a safe state when dropped. [`sim`] is the simulated board;
+//! `rpi` (cargo feature `rpi`) opens a Raspberry Pi's pins, mapped by [`pins`].
+//! [`cec`] wakes the TV over HDMI-CEC (the kernel device with feature `cec`);
+//! [`hw_test`] is the wiring check's list of steps.
 
 use std::fmt;
 
 use embedded_hal::digital::InputPin;
 
 pub mod button;
+pub mod cec;
+pub mod hw_test;
 pub mod led;
+pub mod pins;
+#[cfg(feature = "rpi")]
+pub mod rpi;
+mod rpi_error;
 pub mod shutter;
 pub mod sim;
 
 pub use button::{Button, ButtonError, ButtonEvent};
 pub use led::{Led, LedError};
+pub use pins::{PinError, PinMap};
+pub use rpi_error::RpiError;
 pub use shutter::{NoServo, Shutter, ShutterCommand, ShutterError, ShutterKind, ShutterSettings};
 
 /// Which level of a pin means "on": pressed, sensor made, LED lit.
