@@ -222,11 +222,19 @@ pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()>
                 println!("fault:         {fault}");
             }
             println!(
-                "media:         {} video frames sent, {} received, {} audio received, {} kbit/s",
+                "media:         {} video frames sent, {} received, {} audio received",
                 s.media.video_frames_sent,
                 s.media.video_frames_received,
                 s.media.audio_frames_received,
-                s.media.bitrate_kbps
+            );
+            let known = |v: Option<u64>, unit: &str| {
+                v.map_or_else(|| "unknown".to_owned(), |v| format!("{v} {unit}"))
+            };
+            println!(
+                "network:       video at {} kbit/s, path estimate {}, round trip {}",
+                s.media.bitrate_kbps,
+                known(s.media.estimate_kbps, "kbit/s"),
+                known(s.media.rtt_ms, "ms")
             );
         }
         Reply::Invite { link } => println!("{link}"),

@@ -211,8 +211,13 @@ async fn serve(
 
 async fn media_task(mut media: Media, mut commands: mpsc::Receiver<MediaCommand>) {
     let mut bus = media.bus().map(|b| b.stream());
+    // Congestion control estimates every 100 ms or so; the encoder follows a
+    // few times a second, which is what Chrome does too.
+    let mut adapt = tokio::time::interval(Duration::from_millis(250));
+    adapt.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
+            _ = adapt.tick() => media.adapt(),
             command = commands.recv() => {
                 match command {
                     None | Some(MediaCommand::Shutdown) => break,
@@ -526,7 +531,8 @@ impl Room {
                 video_frames_received: self.stats.video_frames_received.load(Relaxed),
                 audio_frames_received: self.stats.audio_frames_received.load(Relaxed),
                 bitrate_kbps: self.stats.bitrate_kbps.load(Relaxed),
-                rtt_ms: None,
+                estimate_kbps: Some(self.stats.estimate_kbps.load(Relaxed)).filter(|&e| e > 0),
+                rtt_ms: Some(self.stats.rtt_ms.load(Relaxed)).filter(|&r| r > 0),
             },
         }
     }

@@ -28,6 +28,7 @@
 
   let socket = null;
   let pc = null;
+  let peerArgs = null; // what the connection was made with, to make it anew
   let localStream = null;
   let mediaReady = Promise.resolve(null);
   let pendingIce = []; // remote candidates that came before the remote description
@@ -205,6 +206,7 @@
 
   function createPeer(stream, iceServers) {
     if (!window.RTCPeerConnection) throw new Error("no WebRTC");
+    peerArgs = [stream, iceServers];
     pc = new RTCPeerConnection({
       iceServers: Array.isArray(iceServers) ? iceServers : [],
       bundlePolicy: "max-bundle",
@@ -242,6 +244,15 @@
 
   async function answerOffer(sdp) {
     if (!pc) throw new Error("offer before welcome");
+    if (pc.remoteDescription) {
+      // A second offer comes from a fresh endpoint on the box (it restarts
+      // media that stopped flowing): new keys and addresses, so a new
+      // connection, with the same camera and microphone.
+      pc.onicecandidate = pc.ontrack = pc.oniceconnectionstatechange = null;
+      pc.close();
+      pendingIce.length = 0;
+      createPeer(...peerArgs);
+    }
     await pc.setRemoteDescription({ type: "offer", sdp });
     for (const init of pendingIce.splice(0)) await addIce(init);
     // Send the answer before applying it: applying it starts the browser's ICE

@@ -72,24 +72,6 @@ pub fn run_in_own_network(args: &[&str], name: &str) -> bool {
     panic!("{test} failed {ATTEMPTS} times in its network namespace");
 }
 
-/// Gives the test's network namespace an interface besides loopback, for
-/// browsers that gather no ICE candidates with loopback alone (Firefox): a
-/// veth pair inside the namespace, with an address from the documentation
-/// range, so traffic still never leaves the namespace.
-pub fn add_test_interface() {
-    for args in [
-        &[
-            "link", "add", "appl0", "type", "veth", "peer", "name", "appl1",
-        ][..],
-        &["addr", "add", "192.0.2.1/24", "dev", "appl0"],
-        &["link", "set", "appl0", "up"],
-        &["link", "set", "appl1", "up"],
-    ] {
-        let ok = Command::new("ip").args(args).status();
-        assert!(ok.is_ok_and(|s| s.success()), "ip {args:?} failed");
-    }
-}
-
 fn is_root() -> bool {
     fs::read_to_string("/proc/self/status")
         .ok()
@@ -124,7 +106,22 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Self::start_with(&[])
+    }
+
+    /// Starts it with settings set first (`appliance config set`).
+    pub fn start_with(settings: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
+        for (name, value) in settings {
+            let status = Command::new(env!("CARGO_BIN_EXE_appliance"))
+                .args(Self::global(dir.path()))
+                .args(["config", "set", name, value])
+                .env_remove("CREDENTIALS_DIRECTORY")
+                .stdin(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "config set {name} {value} failed");
+        }
         let out = fs::File::create(dir.path().join("daemon.out")).unwrap();
         let err = fs::File::create(dir.path().join("daemon.err")).unwrap();
         let mut daemon = Daemon {
@@ -252,7 +249,14 @@ impl Driver {
 
     /// geckodriver, installed with cargo by scripts/setup.
     pub fn firefox() -> Driver {
-        Self::start("geckodriver", &["--port", &DRIVER_PORT.to_string()])
+        // scripts/setup builds it with cargo install, which may not be on PATH.
+        let installed = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+            .map(|home| home.join("bin/geckodriver"))
+            .filter(|p| p.exists());
+        let program = installed.map_or_else(|| "geckodriver".into(), |p| p.display().to_string());
+        Self::start(&program, &["--port", &DRIVER_PORT.to_string()])
     }
 
     fn start(program: &str, args: &[&str]) -> Driver {

@@ -95,6 +95,12 @@ impl Browser {
 
     /// Opens headless Firefox ESR through the geckodriver on `port`, with fake
     /// media, no permission prompt, and ICE allowed on loopback.
+    ///
+    /// Firefox gathers every interface's address only for a page that may use
+    /// the camera; otherwise it offers just the "default" address, found by
+    /// routing towards the internet, which a namespace without a route lacks,
+    /// and gathers nothing. Fake streams do not count, so the camera
+    /// permission is granted by default here.
     pub fn firefox(port: u16) -> Result<Browser, String> {
         let caps = json!({
             "capabilities": {"alwaysMatch": {
@@ -106,16 +112,13 @@ impl Browser {
                     "prefs": {
                         "media.navigator.streams.fake": true,
                         "media.navigator.permission.disabled": true,
+                        "permissions.default.camera": 1,
                         "media.peerconnection.ice.loopback": true,
-                        "media.peerconnection.ice.obfuscate_host_addresses": false,
                         "media.autoplay.default": 0,
                         "media.autoplay.blocking_policy": 0,
                         "app.update.enabled": false,
                         "network.captive-portal-service.enabled": false,
-                        "network.manage-offline-status": false,
-                        "network.connectivity-service.enabled": false,
-                        "network.process.enabled": false,
-                        "media.peerconnection.mtransport_process": false
+                        "network.connectivity-service.enabled": false
                     }
                 }
             }}

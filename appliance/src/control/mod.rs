@@ -69,8 +69,13 @@ pub struct MediaStatus {
     pub video_frames_received: u64,
     /// Audio buffers received from the patient.
     pub audio_frames_received: u64,
-    /// The video encoder's target.
+    /// The video encoder's target, kbit/s: the configured cap, or less when
+    /// congestion control finds the path carries less.
     pub bitrate_kbps: u64,
+    /// What congestion control estimates the path to the patient carries
+    /// (audio and video), kbit/s; null until it has an estimate.
+    #[serde(default)]
+    pub estimate_kbps: Option<u64>,
     /// Round-trip time to the patient, when known.
     pub rtt_ms: Option<u64>,
 }

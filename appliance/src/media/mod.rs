@@ -7,6 +7,8 @@
 //! every video frame that reaches an encoder is black and the microphone is
 //! muted, and the remote tracks stay up so opening is immediate.
 
+mod congestion;
+mod flow;
 mod nice;
 mod peer;
 mod stamp;
@@ -42,6 +44,10 @@ impl From<gst::glib::BoolError> for MediaError {
         MediaError::Pipeline(e.to_string())
     }
 }
+
+/// How many times a patient's media is started anew after stalls before it
+/// counts as failed: a stall is rare, two in one call mean something else.
+const MAX_RESTARTS: u32 = 2;
 
 /// How media is set up.
 #[derive(Debug, Clone)]
@@ -140,6 +146,11 @@ pub struct Stats {
     pub audio_frames_received: AtomicU64,
     /// The encoder's current target, in kbit/s.
     pub bitrate_kbps: AtomicU64,
+    /// What congestion control estimates the path carries, in kbit/s; 0
+    /// while unknown.
+    pub estimate_kbps: AtomicU64,
+    /// The round-trip time to the patient, in ms; 0 while unknown.
+    pub rtt_ms: AtomicU64,
 }
 
 /// The camera gate: shut means black frames and a muted microphone.
@@ -357,6 +368,56 @@ impl Media {
                     p.add_ice_candidate(mline, &candidate);
                 }
             }
+        }
+    }
+
+    /// Follows the network: each patient's encoder gets its share of the
+    /// congestion estimate. `status` shows the figures of the patient who
+    /// came first (the one in the call while others wait).
+    pub fn adapt(&mut self) {
+        let cap = self.config.max_bitrate_kbps;
+        let mut figures = None;
+        let mut ids: Vec<_> = self.peers.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            if peer.stalled() {
+                self.restart(id);
+                continue;
+            }
+            let f = peer.adapt(cap);
+            figures.get_or_insert(f);
+        }
+        let (kbps, estimate, rtt) = figures.unwrap_or((cap, None, None));
+        self.stats
+            .bitrate_kbps
+            .store(u64::from(kbps), Ordering::Relaxed);
+        self.stats
+            .estimate_kbps
+            .store(estimate.unwrap_or(0), Ordering::Relaxed);
+        self.stats.rtt_ms.store(rtt.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Starts a patient's media anew after a stall: a fresh `webrtcbin` whose
+    /// offer goes to the page like the first (the page then makes a new
+    /// connection). After [`MAX_RESTARTS`] the patient's media has failed.
+    fn restart(&mut self, id: PeerId) {
+        let Some(old) = self.peers.remove(&id) else {
+            return;
+        };
+        let (codec, restarts) = (old.codec(), old.restarts + 1);
+        old.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
+        if restarts > MAX_RESTARTS {
+            eprintln!("appliance: video to patient {id} stopped flowing again; giving up");
+            let _ = self.events.try_send(MediaEvent::Failed(id));
+            return;
+        }
+        eprintln!("appliance: video to patient {id} stopped flowing; negotiating anew");
+        self.handle(MediaCommand::Start { peer: id, codec });
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.restarts = restarts;
         }
     }
 

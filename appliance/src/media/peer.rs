@@ -4,11 +4,13 @@
 //! a counter; they capture weak references so a stopped peer is freed.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use gst::prelude::*;
 use tokio::sync::mpsc;
 
+use super::congestion::{self, Estimate};
+use super::flow::Flow;
 use super::{Gate, MediaConfig, MediaError, MediaEvent, Stats, nice};
 use crate::session::PeerId;
 use crate::signalling::protocol::security_code;
@@ -42,13 +44,13 @@ fn h264_encoder(kbps: u32, framerate: u32, ssrc: u32) -> String {
     let has = |name| gst::ElementFactory::find(name).is_some();
     let encoder = if has("v4l2h264enc") {
         format!(
-            "v4l2h264enc extra-controls=\"controls,repeat_sequence_header=1,video_bitrate={},h264_i_frame_period={}\"",
+            "v4l2h264enc name=encoder extra-controls=\"controls,repeat_sequence_header=1,video_bitrate={},h264_i_frame_period={}\"",
             kbps * 1000,
             framerate * 2
         )
     } else if has("vah264enc") {
         format!(
-            "vah264enc bitrate={kbps} key-int-max={} rate-control=cbr",
+            "vah264enc name=encoder bitrate={kbps} key-int-max={} rate-control=cbr",
             framerate * 2
         )
     } else {
@@ -64,21 +66,39 @@ fn h264_encoder(kbps: u32, framerate: u32, ssrc: u32) -> String {
     format!(
         "{encoder} ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream ! \
          h264parse config-interval=-1 ! \
-         rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=96 ssrc={ssrc} ! \
+         rtph264pay name=video_pay config-interval=-1 aggregate-mode=zero-latency pt=96 ssrc={ssrc} ! \
          capssetter caps=\"application/x-rtp,profile-level-id=(string)42e01f\" ! \
          application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,\
-         packetization-mode=(string)1,ssrc=(uint){ssrc}"
+         packetization-mode=(string)1,{}",
+        rtp_fields(ssrc)
     )
+}
+
+/// The video RTP caps every codec shares: the SSRC, and transport-wide
+/// congestion control feedback with its header extension when the estimator
+/// is there. webrtcbin makes the offer from these caps before any buffer
+/// flows, so what the payloader would add later must be in them already.
+fn rtp_fields(ssrc: u32) -> String {
+    let mut fields = format!("ssrc=(uint){ssrc}");
+    if congestion::register() {
+        fields += &format!(
+            ",rtcp-fb-transport-cc=(boolean)true,extmap-{}=(string)\"{}\"",
+            congestion::TWCC_ID,
+            congestion::TWCC_URI
+        );
+    }
+    fields
 }
 
 fn vp8_encoder(kbps: u32, framerate: u32, ssrc: u32) -> String {
     format!(
         "vp8enc deadline=1 cpu-used=8 end-usage=cbr target-bitrate={} keyframe-max-dist={} \
          error-resilient=partitions lag-in-frames=0 name=encoder ! \
-         rtpvp8pay pt=96 ssrc={ssrc} ! \
-         application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000,ssrc=(uint){ssrc}",
+         rtpvp8pay name=video_pay pt=96 ssrc={ssrc} ! \
+         application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000,{}",
         kbps * 1000,
-        framerate * 2
+        framerate * 2,
+        rtp_fields(ssrc)
     )
 }
 
@@ -89,6 +109,18 @@ pub struct Peer {
     webrtcbin: gst::Element,
     tee_pads: [gst::Pad; 2],
     local_sdp: Arc<std::sync::Mutex<Option<String>>>,
+    encoder: Option<gst::Element>,
+    /// What congestion control last estimated for this patient's transport.
+    estimate: Arc<Estimate>,
+    /// The encoder's current target, kbit/s.
+    video_kbps: u32,
+    /// The round-trip time the browser last reported, ms; 0 while unknown.
+    rtt_ms: Arc<AtomicU64>,
+    codec: Codec,
+    video_ssrc: u32,
+    flow: Flow,
+    /// How many times this patient's media was started anew after a stall.
+    pub restarts: u32,
 }
 
 impl Peer {
@@ -121,7 +153,7 @@ impl Peer {
             "webrtcbin name=webrtc bundle-policy=max-bundle \
              queue name=video_in max-size-buffers=2 leaky=downstream ! {video_chain} ! webrtc. \
              queue name=audio_in max-size-time=100000000 leaky=downstream ! audioconvert ! \
-             audioresample ! opusenc frame-size=20 ! rtpopuspay pt=111 ssrc={audio_ssrc} ! \
+             audioresample ! opusenc frame-size=20 ! rtpopuspay name=audio_pay pt=111 ssrc={audio_ssrc} ! \
              application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,\
              ssrc=(uint){audio_ssrc} ! webrtc."
         );
@@ -156,14 +188,41 @@ impl Peer {
             }
         }
 
+        // Transport-wide sequence numbers on the video's packets, and an
+        // estimator that reads the browser's feedback on them. Not on the
+        // audio's: Firefox accepts the extension for video only, and numbered
+        // audio packets it ignores look like losses, which drive the estimate
+        // to its floor.
+        let estimate = Arc::new(Estimate::default());
+        if congestion::register() {
+            congestion::add_twcc(&by_name("video_pay")?)?;
+            congestion::attach(&webrtcbin, config.max_bitrate_kbps, &estimate);
+        }
+
+        // Whether video flows: frames in here, packets out in the statistics.
+        let flow = Flow::new(std::time::Instant::now());
+        let counters = Arc::downgrade(flow.counters());
+        by_name("video_in")?
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::Pipeline("queue without sink".into()))?
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if let Some(c) = counters.upgrade() {
+                    c.frames_in.fetch_add(1, Ordering::Relaxed);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        let counters = Arc::downgrade(flow.counters());
+        webrtcbin.connect_notify(Some("ice-connection-state"), move |webrtc, _| {
+            use gst_webrtc::WebRTCICEConnectionState as Ice;
+            let state = webrtc.property::<Ice>("ice-connection-state");
+            if let Some(c) = counters.upgrade() {
+                let up = matches!(state, Ice::Connected | Ice::Completed);
+                c.connected.store(up, Ordering::Relaxed);
+            }
+        });
+
         // Frames sent: counted after the gate, only while it is open.
-        if let Some(encoder_src) = bin
-            .iterate_recurse()
-            .into_iter()
-            .flatten()
-            .find(|e| e.name().starts_with("rtph264pay") || e.name().starts_with("rtpvp8pay"))
-            .and_then(|pay| pay.static_pad("sink"))
-        {
+        if let Some(encoder_src) = by_name("video_pay")?.static_pad("sink") {
             let gate = gate.clone();
             let stats = Arc::downgrade(stats);
             encoder_src.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
@@ -199,11 +258,90 @@ impl Peer {
         bin.sync_state_with_parent()?;
         create_offer(id, &webrtcbin, events, &local_sdp);
         Ok(Peer {
+            encoder: bin.by_name("encoder"),
             bin,
             webrtcbin,
             tee_pads: [video_pad, audio_pad],
             local_sdp,
+            estimate,
+            video_kbps: config.max_bitrate_kbps,
+            rtt_ms: Arc::new(AtomicU64::new(0)),
+            codec,
+            video_ssrc,
+            flow,
+            restarts: 0,
         })
+    }
+
+    /// The video codec this patient's browser and the box use.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// Whether frames go in and no packet has come out for a while (see
+    /// [`super::flow`]); then this patient's media must be started anew.
+    pub fn stalled(&mut self) -> bool {
+        self.flow.stalled(std::time::Instant::now())
+    }
+
+    /// Gives the video encoder its share of the latest estimate, and asks
+    /// webrtcbin for the round-trip time. Returns the encoder's target
+    /// (kbit/s), the estimate (kbit/s) and the round-trip time (ms), the
+    /// last two once known.
+    pub fn adapt(&mut self, max_video_kbps: u32) -> (u32, Option<u64>, Option<u64>) {
+        let estimate = self.estimate.bps();
+        if let (Some(bps), Some(encoder)) = (estimate, &self.encoder) {
+            let kbps = congestion::video_kbps(bps, max_video_kbps);
+            // Small steps are noise, and x264 restarts its rate control on
+            // every change.
+            if kbps.abs_diff(self.video_kbps) * 20 > self.video_kbps
+                && congestion::set_encoder_kbps(encoder, kbps)
+            {
+                self.video_kbps = kbps;
+            }
+        }
+        self.request_stats();
+        let rtt = Some(self.rtt_ms.load(Ordering::Relaxed)).filter(|&r| r > 0);
+        (self.video_kbps, estimate.map(|b| b / 1000), rtt)
+    }
+
+    /// Reads the round-trip time from the browser's receiver reports, and
+    /// how many video packets went out.
+    fn request_stats(&self) {
+        let rtt = Arc::downgrade(&self.rtt_ms);
+        let counters = Arc::downgrade(self.flow.counters());
+        let video_ssrc = self.video_ssrc;
+        let promise = gst::Promise::with_change_func(move |reply| {
+            let (Ok(Some(stats)), Some(rtt), Some(counters)) =
+                (reply, rtt.upgrade(), counters.upgrade())
+            else {
+                return;
+            };
+            for (_, value) in stats.iter() {
+                let Ok(s) = value.get::<gst::Structure>() else {
+                    continue;
+                };
+                match s.name().as_str() {
+                    "remote-inbound-rtp" => {
+                        if let Ok(seconds) = s.get::<f64>("round-trip-time")
+                            && seconds.is_finite()
+                            && seconds > 0.0
+                        {
+                            let ms = (seconds * 1000.0).round().max(1.0) as u64;
+                            rtt.store(ms, Ordering::Relaxed);
+                        }
+                    }
+                    "outbound-rtp" if s.get::<u32>("ssrc").ok() == Some(video_ssrc) => {
+                        if let Ok(packets) = s.get::<u64>("packets-sent") {
+                            counters.packets_out.store(packets, Ordering::Relaxed);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        self.webrtcbin
+            .emit_by_name::<()>("get-stats", &[&None::<gst::Pad>, &promise]);
     }
 
     /// Applies the patient's answer and reports the security code.

@@ -1,0 +1,128 @@
+//! Whether a patient's video is flowing: frames go into their `webrtcbin`,
+//! and packets come out of it.
+//!
+//! GStreamer 1.22's `webrtcbin` sometimes takes one frame from an encoder that
+//! started late (the box under CPU load) and then never sends another, while
+//! everything upstream carries on. The media task checks each patient's
+//! [`Flow`] a few times a second; a stall is answered by renegotiating with a
+//! fresh `webrtcbin`. GStreamer callbacks only bump the counters here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long frames may go in with no packet coming out, once connected. Long
+/// enough for the DTLS handshake after ICE connects and for a keyframe under
+/// load; short enough that the patient barely notices the repair.
+pub const STALL_AFTER: Duration = Duration::from_secs(3);
+
+/// Frames that must have gone in during that time: at least one second's
+/// worth at 30 fps, so a camera that stops (a fault of its own) is not taken
+/// for a stalled `webrtcbin`.
+const FRAMES_IN_A_STALL: u64 = 30;
+
+/// Counters of one patient's video, updated from GStreamer's threads.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Raw frames that reached the patient's encoder branch.
+    pub frames_in: AtomicU64,
+    /// Video RTP packets sent, as `webrtcbin`'s statistics report them.
+    pub packets_out: AtomicU64,
+    /// ICE connected (or completed).
+    pub connected: AtomicBool,
+}
+
+/// The watch over one patient's video.
+#[derive(Debug)]
+pub struct Flow {
+    counters: Arc<Counters>,
+    /// Packets and frames when packets last moved (or before connecting).
+    since: (u64, u64, Instant),
+}
+
+impl Flow {
+    /// Starts watching, with nothing seen yet.
+    pub fn new(now: Instant) -> Flow {
+        Flow {
+            counters: Arc::new(Counters::default()),
+            since: (0, 0, now),
+        }
+    }
+
+    /// The counters, for the callbacks to update.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// True when, connected, frames have kept going in for [`STALL_AFTER`]
+    /// and not one packet has come out.
+    pub fn stalled(&mut self, now: Instant) -> bool {
+        let packets = self.counters.packets_out.load(Ordering::Relaxed);
+        let frames = self.counters.frames_in.load(Ordering::Relaxed);
+        if packets != self.since.0 || !self.counters.connected.load(Ordering::Relaxed) {
+            self.since = (packets, frames, now);
+            return false;
+        }
+        now.duration_since(self.since.2) >= STALL_AFTER
+            && frames.saturating_sub(self.since.1) >= FRAMES_IN_A_STALL
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(flow: &mut Flow, start: Instant, ms: u64, frames: u64, packets: u64) -> bool {
+        let c = flow.counters();
+        c.frames_in.fetch_add(frames, Ordering::Relaxed);
+        c.packets_out.fetch_add(packets, Ordering::Relaxed);
+        flow.stalled(start + Duration::from_millis(ms))
+    }
+
+    #[test]
+    fn frames_in_and_no_packets_out_for_three_seconds_is_a_stall() {
+        let start = Instant::now();
+        let mut flow = Flow::new(start);
+        flow.counters().connected.store(true, Ordering::Relaxed);
+        assert!(!step(&mut flow, start, 0, 1, 1));
+        assert!(!step(&mut flow, start, 1000, 30, 0));
+        assert!(!step(&mut flow, start, 2900, 30, 0));
+        assert!(step(&mut flow, start, 3000, 30, 0));
+    }
+
+    #[test]
+    fn packets_that_keep_coming_are_no_stall() {
+        let start = Instant::now();
+        let mut flow = Flow::new(start);
+        flow.counters().connected.store(true, Ordering::Relaxed);
+        for second in 0..20 {
+            assert!(!step(&mut flow, start, second * 1000, 30, 25));
+        }
+    }
+
+    #[test]
+    fn nothing_counts_before_ice_connects() {
+        let start = Instant::now();
+        let mut flow = Flow::new(start);
+        for second in 0..10 {
+            assert!(!step(&mut flow, start, second * 1000, 30, 0));
+        }
+        flow.counters().connected.store(true, Ordering::Relaxed);
+        assert!(
+            !step(&mut flow, start, 10_000, 30, 0),
+            "the clock starts now"
+        );
+        assert!(step(&mut flow, start, 13_000, 30, 0));
+    }
+
+    #[test]
+    fn a_camera_that_stops_is_not_a_stall() {
+        let start = Instant::now();
+        let mut flow = Flow::new(start);
+        flow.counters().connected.store(true, Ordering::Relaxed);
+        assert!(!step(&mut flow, start, 0, 5, 5));
+        for second in 1..10 {
+            assert!(!step(&mut flow, start, second * 1000, 0, 0));
+        }
+    }
+}
