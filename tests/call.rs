@@ -342,6 +342,66 @@ fn the_bitrate_follows_the_network() {
 }
 
 #[test]
+fn video_that_stops_leaving_the_box_is_renegotiated() {
+    if !in_own_network("video_that_stops_leaving_the_box_is_renegotiated") {
+        return;
+    }
+    let daemon = Daemon::start();
+    let link = daemon.invite("1h");
+    let _driver = Driver::chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    join(&browser, &link);
+    wait_page(&browser, "waiting");
+    assert!(daemon.cli(&["press"]).0);
+    wait_page(&browser, "live");
+    let twenty = Duration::from_secs(20);
+    wait_call("the room's video", &browser, &daemon, twenty, || {
+        remote_video(&browser).filter(|(b, f)| *b > 60.0 && *f > 30)
+    });
+    let first_code = daemon.status()["security_code"].clone();
+    browser
+        .eval("window.firstPc = window.appliance.pc")
+        .unwrap();
+
+    // The box's video stops on its way out: within seconds the box notices,
+    // offers again, the page connects anew, and the room shows again.
+    assert!(daemon.cli(&["sim", "media", "stall"]).0);
+    wait_call("a new connection", &browser, &daemon, twenty, || {
+        browser
+            .eval("return window.appliance.pc !== window.firstPc")
+            .ok()
+            .filter(|v| v == &Value::Bool(true))
+    });
+    wait_call("the room's video again", &browser, &daemon, twenty, || {
+        remote_video(&browser).filter(|(b, f)| *b > 60.0 && *f > 30)
+    });
+    let status = daemon.status();
+    assert_eq!(status["state"], "live", "the session carried on");
+    assert!(
+        daemon
+            .output()
+            .contains("video to patient 1 stopped flowing; negotiating anew")
+    );
+
+    // New keys, a new code, still computed equal on both sides.
+    let box_code = wait_call("the new code", &browser, &daemon, twenty, || {
+        let code = daemon.status()["security_code"].clone();
+        (code != first_code && code.is_string()).then_some(code)
+    });
+    let page_code = wait_call("the page's new code", &browser, &daemon, twenty, || {
+        browser
+            .eval("return document.getElementById('security-code').textContent")
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .filter(|t| t.contains(box_code.as_str().unwrap()))
+    });
+    assert!(page_code.contains(box_code.as_str().unwrap()));
+    drop(browser);
+    daemon.stop();
+}
+
+#[test]
 fn a_firefox_patient_without_h264_gets_vp8() {
     if !in_own_network("a_firefox_patient_without_h264_gets_vp8") {
         return;

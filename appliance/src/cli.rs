@@ -107,6 +107,14 @@ pub enum SimCommand {
         #[arg(value_parser = ["unplug", "plug"])]
         action: String,
     },
+    /// The patient's video stops leaving the box while the camera runs, as
+    /// when GStreamer's WebRTC endpoint hangs (stall); the box must notice
+    /// and negotiate anew.
+    Media {
+        /// stall.
+        #[arg(value_parser = ["stall"])]
+        action: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -491,6 +491,9 @@ impl Room {
             }
             SimFault::CameraUnplug => self.event(Event::FaultRaised(Fault::CameraMissing)),
             SimFault::CameraPlug => self.event(Event::FaultCleared(Fault::CameraMissing)),
+            SimFault::MediaStall => {
+                let _ = self.media.try_send(MediaCommand::SimStall);
+            }
         }
     }
 

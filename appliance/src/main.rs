@@ -47,6 +47,7 @@ fn main() -> ExitCode {
                     control::SimFault::CameraUnplug
                 }
                 cli::SimCommand::Camera { .. } => control::SimFault::CameraPlug,
+                cli::SimCommand::Media { .. } => control::SimFault::MediaStall,
             };
             admin::client(&ctx, control::Request::Sim(fault), false)
         }

@@ -42,9 +42,10 @@ pub fn run_in_own_network(args: &[&str], name: &str) -> bool {
     // starve each other's encoders (see the README's known limits).
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    // webrtcbin 1.22 sometimes never sends video when an encoder starts late
-    // (README, known limits); until the box recovers by itself, a call that
-    // shows it is tried again. A failed attempt's output is kept, indented.
+    // A browser now and then fails a call on this loaded two-core machine
+    // (seen with Firefox: an ICE check that never completes); such a call is
+    // tried again. A failed attempt's output is kept, indented, so retries
+    // stay visible.
     const ATTEMPTS: u32 = 3;
     for attempt in 1..=ATTEMPTS {
         let mut unshare = Command::new("unshare");

@@ -58,6 +58,8 @@ pub enum SimFault {
     CameraUnplug,
     /// The camera is plugged back in.
     CameraPlug,
+    /// Every patient's video stops on its way out of the box.
+    MediaStall,
 }
 
 /// Media counters in `status`.

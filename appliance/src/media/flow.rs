@@ -1,19 +1,20 @@
-//! Whether a patient's video is flowing: frames go into their `webrtcbin`,
-//! and packets come out of it.
+//! Whether a patient's video is flowing: frames reach their encoder, and
+//! packets go on into their `webrtcbin`.
 //!
-//! GStreamer 1.22's `webrtcbin` sometimes takes one frame from an encoder that
-//! started late (the box under CPU load) and then never sends another, while
-//! everything upstream carries on. The media task checks each patient's
-//! [`Flow`] a few times a second; a stall is answered by renegotiating with a
-//! fresh `webrtcbin`. GStreamer callbacks only bump the counters here.
+//! A safety net: if anything between the encoder and `webrtcbin` hangs (an
+//! encoder, a hardware encoder's driver, `webrtcbin` itself), the camera
+//! carries on (the queue before the encoder drops what cannot go on) and the
+//! patient sees a frozen picture. The media task checks each patient's
+//! [`Flow`] a few times a second; a stall is answered by negotiating anew with
+//! a fresh `webrtcbin`. GStreamer callbacks only bump the counters here.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long frames may go in with no packet coming out, once connected. Long
-/// enough for the DTLS handshake after ICE connects and for a keyframe under
-/// load; short enough that the patient barely notices the repair.
+/// How long frames may go in with no packet going on, once the answer is
+/// applied. Long enough for a keyframe under load; short enough that the
+/// patient barely notices the repair.
 pub const STALL_AFTER: Duration = Duration::from_secs(3);
 
 /// Frames that must have gone in during that time: at least one second's
@@ -26,10 +27,10 @@ const FRAMES_IN_A_STALL: u64 = 30;
 pub struct Counters {
     /// Raw frames that reached the patient's encoder branch.
     pub frames_in: AtomicU64,
-    /// Video RTP packets sent, as `webrtcbin`'s statistics report them.
+    /// Video RTP packets that went into `webrtcbin`.
     pub packets_out: AtomicU64,
-    /// ICE connected (or completed).
-    pub connected: AtomicBool,
+    /// The patient's answer is applied: media should flow from now on.
+    pub answered: AtomicBool,
 }
 
 /// The watch over one patient's video.
@@ -54,12 +55,12 @@ impl Flow {
         &self.counters
     }
 
-    /// True when, connected, frames have kept going in for [`STALL_AFTER`]
-    /// and not one packet has come out.
+    /// True when, answered, frames have kept going in for [`STALL_AFTER`]
+    /// and not one packet has gone on.
     pub fn stalled(&mut self, now: Instant) -> bool {
         let packets = self.counters.packets_out.load(Ordering::Relaxed);
         let frames = self.counters.frames_in.load(Ordering::Relaxed);
-        if packets != self.since.0 || !self.counters.connected.load(Ordering::Relaxed) {
+        if packets != self.since.0 || !self.counters.answered.load(Ordering::Relaxed) {
             self.since = (packets, frames, now);
             return false;
         }
@@ -83,7 +84,7 @@ mod tests {
     fn frames_in_and_no_packets_out_for_three_seconds_is_a_stall() {
         let start = Instant::now();
         let mut flow = Flow::new(start);
-        flow.counters().connected.store(true, Ordering::Relaxed);
+        flow.counters().answered.store(true, Ordering::Relaxed);
         assert!(!step(&mut flow, start, 0, 1, 1));
         assert!(!step(&mut flow, start, 1000, 30, 0));
         assert!(!step(&mut flow, start, 2900, 30, 0));
@@ -94,20 +95,20 @@ mod tests {
     fn packets_that_keep_coming_are_no_stall() {
         let start = Instant::now();
         let mut flow = Flow::new(start);
-        flow.counters().connected.store(true, Ordering::Relaxed);
+        flow.counters().answered.store(true, Ordering::Relaxed);
         for second in 0..20 {
             assert!(!step(&mut flow, start, second * 1000, 30, 25));
         }
     }
 
     #[test]
-    fn nothing_counts_before_ice_connects() {
+    fn nothing_counts_before_the_answer() {
         let start = Instant::now();
         let mut flow = Flow::new(start);
         for second in 0..10 {
             assert!(!step(&mut flow, start, second * 1000, 30, 0));
         }
-        flow.counters().connected.store(true, Ordering::Relaxed);
+        flow.counters().answered.store(true, Ordering::Relaxed);
         assert!(
             !step(&mut flow, start, 10_000, 30, 0),
             "the clock starts now"
@@ -119,7 +120,7 @@ mod tests {
     fn a_camera_that_stops_is_not_a_stall() {
         let start = Instant::now();
         let mut flow = Flow::new(start);
-        flow.counters().connected.store(true, Ordering::Relaxed);
+        flow.counters().answered.store(true, Ordering::Relaxed);
         assert!(!step(&mut flow, start, 0, 5, 5));
         for second in 1..10 {
             assert!(!step(&mut flow, start, second * 1000, 0, 0));

@@ -94,6 +94,9 @@ pub enum MediaCommand {
     Gate,
     /// The daemon is stopping: drop everything.
     Shutdown,
+    /// Simulation: every patient's video stops on its way out, as when
+    /// webrtcbin stalls.
+    SimStall,
     /// An ICE candidate from the patient.
     Ice {
         /// The patient.
@@ -314,6 +317,11 @@ impl Media {
         match command {
             MediaCommand::Gate => self.apply_gate(),
             MediaCommand::Shutdown => self.shutdown(),
+            MediaCommand::SimStall => {
+                if self.config.simulated {
+                    self.peers.values().for_each(peer::Peer::stall);
+                }
+            }
             MediaCommand::Start { peer, codec } => {
                 if self.peers.contains_key(&peer) {
                     return;

@@ -117,7 +117,6 @@ pub struct Peer {
     /// The round-trip time the browser last reported, ms; 0 while unknown.
     rtt_ms: Arc<AtomicU64>,
     codec: Codec,
-    video_ssrc: u32,
     flow: Flow,
     /// How many times this patient's media was started anew after a stall.
     pub restarts: u32,
@@ -211,15 +210,25 @@ impl Peer {
                 }
                 gst::PadProbeReturn::Ok
             });
+        // Packets out: counted where they enter webrtcbin, in this thread.
+        // Its own statistics and state notifications come from its task
+        // thread, which is the one that hangs.
         let counters = Arc::downgrade(flow.counters());
-        webrtcbin.connect_notify(Some("ice-connection-state"), move |webrtc, _| {
-            use gst_webrtc::WebRTCICEConnectionState as Ice;
-            let state = webrtc.property::<Ice>("ice-connection-state");
-            if let Some(c) = counters.upgrade() {
-                let up = matches!(state, Ice::Connected | Ice::Completed);
-                c.connected.store(up, Ordering::Relaxed);
-            }
-        });
+        webrtc_sink_of(&by_name("video_pay")?, &webrtcbin)
+            .ok_or_else(|| MediaError::Pipeline("video not linked to webrtcbin".into()))?
+            .add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, info| {
+                    let n = match &info.data {
+                        Some(gst::PadProbeData::BufferList(list)) => list.len() as u64,
+                        _ => 1,
+                    };
+                    if let Some(c) = counters.upgrade() {
+                        c.packets_out.fetch_add(n, Ordering::Relaxed);
+                    }
+                    gst::PadProbeReturn::Ok
+                },
+            );
 
         // Frames sent: counted after the gate, only while it is open.
         if let Some(encoder_src) = by_name("video_pay")?.static_pad("sink") {
@@ -238,7 +247,11 @@ impl Peer {
         let local_sdp = Arc::new(std::sync::Mutex::new(None));
         connect_signals(id, &webrtcbin, &bin, config.headless, stats, events);
 
+        // Playing before it is linked: a live source whose first buffer meets
+        // a pad that is still flushing stops its task for good, and then no
+        // one gets video (or sound) until the daemon restarts.
         pipeline.add(&bin)?;
+        bin.sync_state_with_parent()?;
         let video_pad = video_tee
             .request_pad_simple("src_%u")
             .ok_or_else(|| MediaError::Pipeline("no video tee pad".into()))?;
@@ -255,7 +268,6 @@ impl Peer {
         };
         link(&video_pad, "video_sink")?;
         link(&audio_pad, "audio_sink")?;
-        bin.sync_state_with_parent()?;
         create_offer(id, &webrtcbin, events, &local_sdp);
         Ok(Peer {
             encoder: bin.by_name("encoder"),
@@ -267,10 +279,24 @@ impl Peer {
             video_kbps: config.max_bitrate_kbps,
             rtt_ms: Arc::new(AtomicU64::new(0)),
             codec,
-            video_ssrc,
             flow,
             restarts: 0,
         })
+    }
+
+    /// Simulation: drops every video packet before webrtcbin from now on.
+    pub fn stall(&self) {
+        if let Some(pad) = self
+            .bin
+            .by_name("video_pay")
+            .and_then(|p| p.static_pad("src"))
+        {
+            // Payloaders push packets in lists as well as one by one.
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                |_, _| gst::PadProbeReturn::Drop,
+            );
+        }
     }
 
     /// The video codec this patient's browser and the box use.
@@ -300,44 +326,27 @@ impl Peer {
                 self.video_kbps = kbps;
             }
         }
-        self.request_stats();
+        self.request_rtt();
         let rtt = Some(self.rtt_ms.load(Ordering::Relaxed)).filter(|&r| r > 0);
         (self.video_kbps, estimate.map(|b| b / 1000), rtt)
     }
 
-    /// Reads the round-trip time from the browser's receiver reports, and
-    /// how many video packets went out.
-    fn request_stats(&self) {
+    /// Reads the round-trip time from the browser's receiver reports.
+    fn request_rtt(&self) {
         let rtt = Arc::downgrade(&self.rtt_ms);
-        let counters = Arc::downgrade(self.flow.counters());
-        let video_ssrc = self.video_ssrc;
         let promise = gst::Promise::with_change_func(move |reply| {
-            let (Ok(Some(stats)), Some(rtt), Some(counters)) =
-                (reply, rtt.upgrade(), counters.upgrade())
-            else {
+            let (Ok(Some(stats)), Some(rtt)) = (reply, rtt.upgrade()) else {
                 return;
             };
-            for (_, value) in stats.iter() {
-                let Ok(s) = value.get::<gst::Structure>() else {
-                    continue;
-                };
-                match s.name().as_str() {
-                    "remote-inbound-rtp" => {
-                        if let Ok(seconds) = s.get::<f64>("round-trip-time")
-                            && seconds.is_finite()
-                            && seconds > 0.0
-                        {
-                            let ms = (seconds * 1000.0).round().max(1.0) as u64;
-                            rtt.store(ms, Ordering::Relaxed);
-                        }
-                    }
-                    "outbound-rtp" if s.get::<u32>("ssrc").ok() == Some(video_ssrc) => {
-                        if let Ok(packets) = s.get::<u64>("packets-sent") {
-                            counters.packets_out.store(packets, Ordering::Relaxed);
-                        }
-                    }
-                    _ => {}
-                }
+            let seconds = stats.iter().find_map(|(_, value)| {
+                let s = value.get::<gst::Structure>().ok()?;
+                (s.name() == "remote-inbound-rtp")
+                    .then(|| s.get::<f64>("round-trip-time").ok())
+                    .flatten()
+            });
+            if let Some(seconds) = seconds.filter(|s| s.is_finite() && *s > 0.0) {
+                let ms = (seconds * 1000.0).round().max(1.0) as u64;
+                rtt.store(ms, Ordering::Relaxed);
             }
         });
         self.webrtcbin
@@ -346,6 +355,7 @@ impl Peer {
 
     /// Applies the patient's answer and reports the security code.
     pub fn set_answer(&mut self, sdp: &str) -> Result<String, MediaError> {
+        self.flow.counters().answered.store(true, Ordering::Relaxed);
         let bundled = bundle_ice_credentials(sdp);
         let message = gst_sdp::SDPMessage::parse_buffer(bundled.as_bytes())
             .map_err(|_| MediaError::Pipeline("the answer is not SDP".into()))?;
@@ -391,6 +401,22 @@ impl Peer {
             *sdp = None;
         }
     }
+}
+
+/// The webrtcbin sink pad that `element`'s output reaches, through the
+/// elements linked one to one after it.
+fn webrtc_sink_of(element: &gst::Element, webrtcbin: &gst::Element) -> Option<gst::Pad> {
+    let mut pad = element.static_pad("src")?;
+    // A handful of elements at most stand between a payloader and webrtcbin.
+    for _ in 0..8 {
+        let peer = pad.peer()?;
+        let owner = peer.parent_element()?;
+        if &owner == webrtcbin {
+            return Some(peer);
+        }
+        pad = owner.static_pad("src")?;
+    }
+    None
 }
 
 /// Gives every m-line of a bundled answer the ICE credentials of the first.
