@@ -401,6 +401,121 @@ fn video_that_stops_leaving_the_box_is_renegotiated() {
     daemon.stop();
 }
 
+/// A virtual X display for the TV window, on a display number Xvfb picks
+/// (a fixed one may be held by a stale lock file), stopped on drop.
+struct Display {
+    server: std::process::Child,
+    name: String,
+}
+
+impl Display {
+    fn start() -> Display {
+        use std::io::BufRead;
+        let mut server = std::process::Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x720x24"])
+            .args(["-nolisten", "tcp"])
+            // No reset when the last client leaves: a sink that tries the
+            // display and closes (xvimagesink, without XVideo here) would
+            // leave the next one (ximagesink) a server that is resetting.
+            .arg("-noreset")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("Xvfb (package xvfb) is needed for the TV window test");
+        // Xvfb writes the number once it is ready, or exits (end of file).
+        let mut number = String::new();
+        std::io::BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut number)
+            .unwrap();
+        assert!(!number.trim().is_empty(), "Xvfb did not start");
+        Display {
+            server,
+            name: format!(":{}", number.trim()),
+        }
+    }
+
+    /// The whole screen as grey levels, grabbed through GStreamer.
+    fn grab(&self) -> Vec<u8> {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let status = std::process::Command::new("gst-launch-1.0")
+            .args(["-q", "ximagesrc", &format!("display-name={}", self.name)])
+            .args([
+                "num-buffers=1",
+                "use-damage=false",
+                "!",
+                "videoconvert",
+                "!",
+            ])
+            .args(["video/x-raw,format=GRAY8", "!", "filesink"])
+            .arg(format!("location={}", file.path().display()))
+            .status()
+            .expect("gst-launch-1.0 (package gstreamer1.0-tools) is needed");
+        assert!(status.success(), "could not grab the screen");
+        std::fs::read(file.path()).unwrap()
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        // SIGTERM, so that Xvfb removes its lock file and socket.
+        let _ = std::process::Command::new("kill")
+            .arg(self.server.id().to_string())
+            .status();
+        let _ = self.server.wait();
+    }
+}
+
+/// The share of the screen's pixels that are not black.
+fn lit(screen: &[u8]) -> f64 {
+    screen.iter().filter(|&&p| p > 40).count() as f64 / screen.len().max(1) as f64
+}
+
+#[test]
+fn without_headless_the_patient_shows_in_a_window_on_the_tv() {
+    if !in_own_network("without_headless_the_patient_shows_in_a_window_on_the_tv") {
+        return;
+    }
+    let display = Display::start();
+    let daemon = Daemon::start_on_display(&display.name);
+    let idle = lit(&display.grab());
+    assert!(
+        idle < 0.01,
+        "the TV shows {idle:.3} lit before anyone joins"
+    );
+
+    let link = daemon.invite("1h");
+    let _driver = Driver::chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    join(&browser, &link);
+    wait_page(&browser, "waiting");
+    assert!(daemon.cli(&["press"]).0);
+    wait_page(&browser, "live");
+    wait_call(
+        "the patient's video at the box",
+        &browser,
+        &daemon,
+        Duration::from_secs(20),
+        || (counter(&daemon.status(), "video_frames_received") > 30).then_some(()),
+    );
+    // Chromium's fake camera is a bright picture, in a window of its size.
+    let shown = wait_call(
+        "the patient on the TV",
+        &browser,
+        &daemon,
+        Duration::from_secs(10),
+        // Chromium may start sending at 320x180: a window of that size
+        // lights 6 % of the screen.
+        || Some(lit(&display.grab())).filter(|l| *l > 0.04),
+    );
+    println!(
+        "the patient's window lights {:.0} % of the TV",
+        shown * 100.0
+    );
+    drop(browser);
+    daemon.stop();
+}
+
 #[test]
 fn a_firefox_patient_without_h264_gets_vp8() {
     if !in_own_network("a_firefox_patient_without_h264_gets_vp8") {

@@ -112,6 +112,15 @@ impl Daemon {
 
     /// Starts it with settings set first (`appliance config set`).
     pub fn start_with(settings: &[(&str, &str)]) -> Daemon {
+        Self::launch(settings, None)
+    }
+
+    /// Starts it with a TV: the patient's video in a window on `display`.
+    pub fn start_on_display(display: &str) -> Daemon {
+        Self::launch(&[], Some(display))
+    }
+
+    fn launch(settings: &[(&str, &str)], display: Option<&str>) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         for (name, value) in settings {
             let status = Command::new(env!("CARGO_BIN_EXE_appliance"))
@@ -119,23 +128,28 @@ impl Daemon {
                 .args(["config", "set", name, value])
                 .env_remove("CREDENTIALS_DIRECTORY")
                 .stdin(Stdio::null())
+                .stdout(Stdio::null())
                 .status()
                 .unwrap();
             assert!(status.success(), "config set {name} {value} failed");
         }
         let out = fs::File::create(dir.path().join("daemon.out")).unwrap();
         let err = fs::File::create(dir.path().join("daemon.err")).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_appliance"));
+        command
+            .args(Self::global(dir.path()))
+            .args(["run", "--sim", "--ice-address", "127.0.0.1"])
+            .args(["--listen", &format!("127.0.0.1:{PORT}")])
+            .args(["--sim-shutter-travel-ms", "300"])
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .stdout(out)
+            .stderr(err);
+        match display {
+            Some(display) => command.env("DISPLAY", display),
+            None => command.arg("--headless"),
+        };
         let mut daemon = Daemon {
-            child: Command::new(env!("CARGO_BIN_EXE_appliance"))
-                .args(Self::global(dir.path()))
-                .args(["run", "--sim", "--headless", "--ice-address", "127.0.0.1"])
-                .args(["--listen", &format!("127.0.0.1:{PORT}")])
-                .args(["--sim-shutter-travel-ms", "300"])
-                .env_remove("CREDENTIALS_DIRECTORY")
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .unwrap(),
+            child: command.spawn().unwrap(),
             dir,
         };
         wait_for("the daemon to answer", Duration::from_secs(30), || {
