@@ -12,6 +12,7 @@ mod flow;
 mod nice;
 mod peer;
 mod stamp;
+mod tv;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -179,6 +180,7 @@ pub struct Media {
     pipeline: gst::Pipeline,
     video_tee: gst::Element,
     audio_tee: gst::Element,
+    tv_mixer: gst::Element,
     mic_volume: gst::Element,
     gate: Gate,
     stats: Arc<Stats>,
@@ -243,8 +245,12 @@ impl Media {
         let video_tee = make("tee")?;
         video_tee.set_property("allow-not-linked", true);
 
+        // The speakers first: the microphone's echo canceller looks for
+        // their probe when it starts.
+        let tv_mixer = tv::speakers(&pipeline, config.headless)?;
         let audio_convert = make("audioconvert")?;
         let audio_resample = make("audioresample")?;
+        let [room_audio, echo_canceller] = tv::echo_canceller()?;
         let mic_volume = make("volume")?;
         mic_volume.set_property("mute", true);
         let audio_tee = make("tee")?;
@@ -262,6 +268,8 @@ impl Media {
             &audio_src,
             &audio_convert,
             &audio_resample,
+            &room_audio,
+            &echo_canceller,
             &mic_volume,
             &audio_tee,
         ];
@@ -293,6 +301,7 @@ impl Media {
             pipeline,
             video_tee,
             audio_tee,
+            tv_mixer,
             mic_volume,
             gate,
             stats,
@@ -333,6 +342,7 @@ impl Media {
                     &self.pipeline,
                     &self.video_tee,
                     &self.audio_tee,
+                    &self.tv_mixer,
                     &self.gate,
                     &self.stats,
                     &self.events,

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::congestion::{self, Estimate};
 use super::flow::Flow;
+use super::tv::{self, VoiceSlot};
 use super::{Gate, MediaConfig, MediaError, MediaEvent, Stats, nice};
 use crate::session::PeerId;
 use crate::signalling::protocol::security_code;
@@ -120,6 +121,9 @@ pub struct Peer {
     flow: Flow,
     /// How many times this patient's media was started anew after a stall.
     pub restarts: u32,
+    /// The patient's voice on the TV's speakers.
+    voice: VoiceSlot,
+    tv_mixer: gst::Element,
 }
 
 impl Peer {
@@ -133,6 +137,7 @@ impl Peer {
         pipeline: &gst::Pipeline,
         video_tee: &gst::Element,
         audio_tee: &gst::Element,
+        tv_mixer: &gst::Element,
         gate: &Gate,
         stats: &Arc<Stats>,
         events: &mpsc::Sender<MediaEvent>,
@@ -245,7 +250,16 @@ impl Peer {
         }
 
         let local_sdp = Arc::new(std::sync::Mutex::new(None));
-        connect_signals(id, &webrtcbin, &bin, config.headless, stats, events);
+        let voice = VoiceSlot::default();
+        connect_signals(
+            id,
+            &webrtcbin,
+            &bin,
+            config.headless,
+            (tv_mixer, &voice),
+            stats,
+            events,
+        );
 
         // Playing before it is linked: a live source whose first buffer meets
         // a pad that is still flushing stops its task for good, and then no
@@ -281,6 +295,8 @@ impl Peer {
             codec,
             flow,
             restarts: 0,
+            voice,
+            tv_mixer: tv_mixer.clone(),
         })
     }
 
@@ -395,6 +411,7 @@ impl Peer {
             }
             tee.release_request_pad(pad);
         }
+        tv::release_voice(&self.tv_mixer, &self.voice);
         let _ = self.bin.set_state(gst::State::Null);
         let _ = pipeline.remove(&self.bin);
         if let Ok(mut sdp) = self.local_sdp.lock() {
@@ -504,9 +521,11 @@ fn connect_signals(
     webrtcbin: &gst::Element,
     bin: &gst::Bin,
     headless: bool,
+    (mixer, voice): (&gst::Element, &VoiceSlot),
     stats: &Arc<Stats>,
     events: &mpsc::Sender<MediaEvent>,
 ) {
+    let (mixer, voice) = (mixer.downgrade(), voice.clone());
     let tx = events.clone();
     webrtcbin.connect("on-ice-candidate", false, move |values| {
         let mline = values.get(1)?.get::<u32>().ok()?;
@@ -546,15 +565,12 @@ fn connect_signals(
         };
         let stats = stats.clone();
         let bin_weak = bin.downgrade();
+        let (mixer, voice) = (mixer.clone(), voice.clone());
         decodebin.connect_pad_added(move |_, pad| {
             let Some(bin) = bin_weak.upgrade() else {
                 return;
             };
-            let is_video = pad
-                .current_caps()
-                .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
-                .unwrap_or(false);
-            if let Err(e) = add_output(&bin, pad, is_video, headless, &stats) {
+            if let Err(e) = tv::play_patient(&bin, pad, headless, &mixer, &voice, &stats) {
                 eprintln!("appliance: cannot play the patient's media: {e}");
             }
         });
@@ -566,45 +582,6 @@ fn connect_signals(
             let _ = pad.link(&sink);
         }
     });
-}
-
-fn add_output(
-    bin: &gst::Bin,
-    pad: &gst::Pad,
-    is_video: bool,
-    headless: bool,
-    stats: &std::sync::Weak<Stats>,
-) -> Result<(), MediaError> {
-    let description = match (is_video, headless) {
-        (true, true) => "queue ! fakesink name=out sync=false",
-        (true, false) => "queue ! videoconvert ! autovideosink name=out sync=false",
-        (false, true) => "queue ! fakesink name=out sync=false",
-        (false, false) => "queue ! audioconvert ! audioresample ! autoaudiosink name=out",
-    };
-    let output = gst::parse::bin_from_description(description, true)
-        .map_err(|e| MediaError::Pipeline(e.to_string()))?;
-    let stats = stats.clone();
-    if let Some(sink) = output.static_pad("sink") {
-        sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            if let Some(stats) = stats.upgrade() {
-                let counter = if is_video {
-                    &stats.video_frames_received
-                } else {
-                    &stats.audio_frames_received
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            gst::PadProbeReturn::Ok
-        });
-    }
-    bin.add(&output)?;
-    output.sync_state_with_parent()?;
-    let sink = output
-        .static_pad("sink")
-        .ok_or_else(|| MediaError::Pipeline("no sink".into()))?;
-    pad.link(&sink)
-        .map(drop)
-        .map_err(|e| MediaError::Pipeline(format!("{e:?}")))
 }
 
 #[cfg(test)]

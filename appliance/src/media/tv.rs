@@ -1,0 +1,256 @@
+//! The TV: where what the patient sends goes, and the echo canceller that
+//! keeps the patient's voice, played into the room, out of the microphone.
+//!
+//! The TV's speakers are one mixer for the whole pipeline, through a
+//! `webrtcechoprobe`; the microphone goes through `webrtcdsp`, which reads
+//! the probe to subtract what the speakers played. The patient's video goes
+//! to a window (a null sink when headless). Called from the patient's bin as
+//! its decoders appear; the callbacks capture weak references only.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+
+use gst::prelude::*;
+
+use super::{MediaError, Stats};
+
+/// The echo probe's name: `webrtcdsp` finds its probe by name, process-wide.
+const ECHO_PROBE: &str = "tv_echo";
+
+/// What the canceller and the probe work on: the echo canceller handles
+/// 16-bit interleaved audio at one rate on both sides.
+const ROOM_AUDIO: &str = "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1";
+
+/// Builds the TV's speakers into `pipeline`: a mixer that runs on silence
+/// until a patient's voice joins it, the echo probe, and the sound output (a
+/// clocked null sink when headless, so that the probe still sees real time).
+/// Returns the mixer, whose `sink_%u` pads take patients' voices.
+pub fn speakers(pipeline: &gst::Pipeline, headless: bool) -> Result<gst::Element, MediaError> {
+    let output = if headless {
+        "fakesink sync=true"
+    } else {
+        "autoaudiosink"
+    };
+    let description = format!(
+        "audiotestsrc wave=silence is-live=true ! audiomixer name=tv_mix ! audioconvert ! \
+         audioresample ! {ROOM_AUDIO} ! webrtcechoprobe name={ECHO_PROBE} ! audioconvert ! \
+         audioresample ! {output}"
+    );
+    let bin = gst::parse::bin_from_description_with_name(&description, false, "tv_speakers")
+        .map_err(|e| MediaError::Pipeline(format!("cannot build the TV's sound: {e}")))?;
+    let mixer = bin
+        .by_name("tv_mix")
+        .ok_or_else(|| MediaError::Pipeline("no TV mixer".into()))?;
+    pipeline.add(&bin)?;
+    Ok(mixer)
+}
+
+/// The microphone's processing, to put between the microphone and the rest:
+/// the format the canceller needs, then echo cancellation against the TV's
+/// speakers, noise suppression and gain control.
+pub fn echo_canceller() -> Result<[gst::Element; 2], MediaError> {
+    let caps = ROOM_AUDIO
+        .parse::<gst::Caps>()
+        .map_err(|e| MediaError::Pipeline(e.to_string()))?;
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property("caps", caps)
+        .build()
+        .map_err(|_| MediaError::MissingElement("capsfilter"))?;
+    let dsp = gst::ElementFactory::make("webrtcdsp")
+        .property("probe", ECHO_PROBE)
+        .build()
+        .map_err(|_| MediaError::MissingElement("webrtcdsp (gstreamer1.0-plugins-bad)"))?;
+    Ok([filter, dsp])
+}
+
+/// The patient's voice on the TV's speakers: the mixer pad it holds and the
+/// speakers' entry to it, to give back when the patient's media stops.
+pub type VoiceSlot = Arc<Mutex<Option<(gst::Pad, gst::GhostPad)>>>;
+
+/// Plays what the patient sends as webrtcbin's decoders produce it: video to
+/// the window (or a null sink), audio into the TV's mixer. Counts both.
+pub fn play_patient(
+    bin: &gst::Bin,
+    pad: &gst::Pad,
+    headless: bool,
+    mixer: &gst::glib::WeakRef<gst::Element>,
+    voice: &VoiceSlot,
+    stats: &Weak<Stats>,
+) -> Result<(), MediaError> {
+    let is_video = pad
+        .current_caps()
+        .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+        .unwrap_or(false);
+    let description = match (is_video, headless) {
+        (true, true) => "queue ! fakesink sync=false",
+        (true, false) => "queue ! videoconvert ! autovideosink sync=false",
+        (false, _) => "queue ! audioconvert ! audioresample",
+    };
+    let output = gst::parse::bin_from_description(description, true)
+        .map_err(|e| MediaError::Pipeline(e.to_string()))?;
+    let sink = output
+        .static_pad("sink")
+        .ok_or_else(|| MediaError::Pipeline("no sink".into()))?;
+    let stats = stats.clone();
+    sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        if let Some(stats) = stats.upgrade() {
+            let counter = if is_video {
+                &stats.video_frames_received
+            } else {
+                &stats.audio_frames_received
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    bin.add(&output)?;
+    if !is_video && let Err(e) = to_speakers(bin, &output, mixer, voice) {
+        // Unheard rather than unlinked: an unlinked pad would stop the
+        // patient's video too.
+        eprintln!("appliance: the patient's voice cannot reach the TV: {e}");
+        let sink = gst::ElementFactory::make("fakesink")
+            .build()
+            .map_err(|_| MediaError::MissingElement("fakesink"))?;
+        output.add(&sink)?;
+        if let Some(src) = output.static_pad("src") {
+            let _ = output.remove_pad(&src);
+        }
+        let last = output
+            .iterate_sorted()
+            .into_iter()
+            .flatten()
+            .find(|e| e.name().starts_with("audioresample"));
+        if let Some(last) = last {
+            last.link(&sink)?;
+        }
+    }
+    output.sync_state_with_parent()?;
+    pad.link(&sink)
+        .map(drop)
+        .map_err(|e| MediaError::Pipeline(format!("{e:?}")))
+}
+
+/// Links the patient's decoded voice out of their bin into the TV's mixer.
+fn to_speakers(
+    bin: &gst::Bin,
+    output: &gst::Bin,
+    mixer: &gst::glib::WeakRef<gst::Element>,
+    voice: &VoiceSlot,
+) -> Result<(), MediaError> {
+    let mixer = mixer
+        .upgrade()
+        .ok_or_else(|| MediaError::Pipeline("the TV's sound is gone".into()))?;
+    let src = output
+        .static_pad("src")
+        .ok_or_else(|| MediaError::Pipeline("no voice output".into()))?;
+    let ghost = gst::GhostPad::builder_with_target(&src)?
+        .name("voice")
+        .build();
+    bin.add_pad(&ghost)?;
+    // The mixer sits in the speakers' bin: the voice enters it through a
+    // pad of that bin's own.
+    let speakers = mixer
+        .parent()
+        .and_then(|p| p.downcast::<gst::Bin>().ok())
+        .ok_or_else(|| MediaError::Pipeline("the TV mixer has no bin".into()))?;
+    let mixer_pad = mixer
+        .request_pad_simple("sink_%u")
+        .ok_or_else(|| MediaError::Pipeline("no TV mixer pad".into()))?;
+    let entry = gst::GhostPad::builder_with_target(&mixer_pad)?.build();
+    entry.set_active(true)?;
+    speakers.add_pad(&entry)?;
+    if let Ok(mut slot) = voice.lock() {
+        *slot = Some((mixer_pad, entry.clone()));
+    }
+    ghost
+        .link(&entry)
+        .map(drop)
+        .map_err(|e| MediaError::Pipeline(format!("cannot play the patient's voice: {e:?}")))
+}
+
+/// Gives the patient's mixer pad back, once their media stops.
+pub fn release_voice(mixer: &gst::Element, voice: &VoiceSlot) {
+    let pads = voice.lock().ok().and_then(|mut slot| slot.take());
+    if let Some((pad, entry)) = pads {
+        if let Some(peer) = entry.peer() {
+            let _ = peer.unlink(&entry);
+        }
+        if let Some(speakers) = entry.parent().and_then(|p| p.downcast::<gst::Bin>().ok()) {
+            let _ = speakers.remove_pad(&entry);
+        }
+        mixer.release_request_pad(&pad);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The room's echo, as the box hears it: the far end (the patient's
+    /// voice) plays through the probe, and the microphone picks the same
+    /// signal up 50 ms later. Returns the microphone's level after the
+    /// canceller in dB, averaged over the last seconds of `seconds`.
+    fn echo_level(cancel: bool, seconds: u64) -> f64 {
+        gst::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        let far = format!(
+            "audiotestsrc wave=pink-noise is-live=true volume=0.3 ! {ROOM_AUDIO} ! tee name=t \
+             t. ! queue ! webrtcechoprobe name={ECHO_PROBE} ! fakesink sync=true \
+             t. ! queue name=echo ! webrtcdsp name=dsp probe={ECHO_PROBE} \
+             noise-suppression=false gain-control=false high-pass-filter=false ! \
+             level interval=500000000 post-messages=true ! fakesink sync=true"
+        );
+        let bin = gst::parse::bin_from_description(&far, false).unwrap();
+        pipeline.add(&bin).unwrap();
+        bin.by_name("dsp")
+            .unwrap()
+            .set_property("echo-cancel", cancel);
+        // The microphone hears the speakers 50 ms after they play.
+        bin.by_name("echo")
+            .unwrap()
+            .static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, |_, info| {
+                if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
+                    let buffer = buffer.make_mut();
+                    if let Some(pts) = buffer.pts() {
+                        buffer.set_pts(pts + gst::ClockTime::from_mseconds(50));
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            });
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let bus = pipeline.bus().unwrap();
+        let mut levels = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while std::time::Instant::now() < deadline {
+            let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+                continue;
+            };
+            if let gst::MessageView::Element(e) = message.view()
+                && let Some(s) = e.structure()
+                && s.name() == "level"
+                && let Ok(rms) = s.get::<gst::glib::ValueArray>("rms")
+                && let Some(db) = rms.first().and_then(|v| v.get::<f64>().ok())
+            {
+                levels.push(db);
+            }
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        let tail = &levels[levels.len().saturating_sub(4)..];
+        assert!(!tail.is_empty(), "no level measured");
+        tail.iter().sum::<f64>() / tail.len() as f64
+    }
+
+    #[test]
+    fn the_patients_voice_from_the_speakers_is_cancelled_in_the_microphone() {
+        let open = echo_level(false, 4);
+        let cancelled = echo_level(true, 8);
+        println!("echo: {open:.1} dB without the canceller, {cancelled:.1} dB with it");
+        assert!(
+            open - cancelled >= 10.0,
+            "the echo fell by only {:.1} dB ({open:.1} -> {cancelled:.1})",
+            open - cancelled
+        );
+    }
+}
