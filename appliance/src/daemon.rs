@@ -354,6 +354,9 @@ impl Room {
             MediaEvent::SecurityCode { peer, code } => {
                 self.codes.insert(peer, code);
             }
+            MediaEvent::Renegotiating(peer) => {
+                self.codes.remove(&peer);
+            }
             MediaEvent::Failed(peer) => self.event(Event::MediaFailed(peer)),
         }
     }

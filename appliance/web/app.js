@@ -251,6 +251,11 @@
       pc.onicecandidate = pc.ontrack = pc.oniceconnectionstatechange = null;
       pc.close();
       pendingIce.length = 0;
+      // The old code named the old connection: nothing is shown until the
+      // new one has its own.
+      els.security.hidden = true;
+      els.securityCode.textContent = "";
+      window.appliance.securityCode = null;
       createPeer(...peerArgs);
     }
     await pc.setRemoteDescription({ type: "offer", sdp });

@@ -1,5 +1,6 @@
-//! Simulated pins for `appliance run --sim` and for tests: the room's button,
-//! shutter and LED without a Raspberry Pi.
+//! Simulated pins for tests, and (once the daemon drives the room through
+//! these drivers; today it simulates its shutter itself) for `appliance run
+//! --sim`: the room's button, shutter and LED without a Raspberry Pi.
 //!
 //! A [`SimBoard`] is shared state; its pins implement the embedded-hal traits,
 //! so the real drivers run on them unchanged. The board has no clock and no

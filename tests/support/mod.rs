@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod display;
 pub mod webdriver;
 
 use std::fs;

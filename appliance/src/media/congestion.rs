@@ -32,11 +32,15 @@ const AUDIO_KBPS: u32 = 64;
 pub const MIN_VIDEO_KBPS: u32 = 150;
 
 /// Registers `rtpgccbwe` with GStreamer, once per process. False when it
-/// cannot be, and calls then run at the configured bitrate.
+/// cannot be, or the header extension it needs is missing; calls then run at
+/// the configured bitrate, without the extension in their offers.
 pub fn register() -> bool {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     *REGISTERED.get_or_init(|| match gstrsrtp::plugin_register_static() {
-        Ok(()) => gst::ElementFactory::find("rtpgccbwe").is_some(),
+        Ok(()) => {
+            gst::ElementFactory::find("rtpgccbwe").is_some()
+                && gst_rtp::RTPHeaderExtension::create_from_uri(TWCC_URI).is_some()
+        }
         Err(e) => {
             eprintln!("appliance: congestion control unavailable, bitrate stays fixed: {e}");
             false

@@ -135,6 +135,9 @@ pub enum MediaEvent {
         /// Six digits, "123 456".
         code: String,
     },
+    /// The patient's media is being negotiated anew: the old security code
+    /// no longer holds.
+    Renegotiating(PeerId),
     /// Media with the patient failed for good.
     Failed(PeerId),
 }
@@ -289,6 +292,24 @@ impl Media {
                 }
                 gst::PadProbeReturn::Ok
             });
+        // And every stretch of microphone sound: silence while shut, checked
+        // per buffer like the video, so that the microphone does not depend
+        // on the media task getting round to the mute (it may be busy, even
+        // stuck, tearing a patient's media down).
+        let probe_gate = gate.clone();
+        audio_tee
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::Pipeline("tee has no sink pad".into()))?
+            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if !probe_gate.is_open()
+                    && let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut()
+                    && let Ok(mut map) = buffer.make_mut().map_writable()
+                {
+                    // Signed 16-bit samples (tv::ROOM_AUDIO): zero is silence.
+                    map.fill(0);
+                }
+                gst::PadProbeReturn::Ok
+            });
 
         stats
             .bitrate_kbps
@@ -433,6 +454,7 @@ impl Media {
             return;
         }
         eprintln!("appliance: video to patient {id} stopped flowing; negotiating anew");
+        let _ = self.events.try_send(MediaEvent::Renegotiating(id));
         self.handle(MediaCommand::Start { peer: id, codec });
         if let Some(peer) = self.peers.get_mut(&id) {
             peer.restarts = restarts;

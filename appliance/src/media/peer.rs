@@ -1,7 +1,8 @@
 //! One patient's media: encoders fed from the gated sources, a webrtcbin that
-//! offers send and receive, and decoders for what the patient sends. Every
-//! GStreamer callback here only turns its input into a [`MediaEvent`] or bumps
-//! a counter; they capture weak references so a stopped peer is freed.
+//! offers send and receive, and decoders for what the patient sends. GStreamer
+//! callbacks here turn their input into a [`MediaEvent`], bump a counter or
+//! store a figure (the congestion estimator is made when webrtcbin asks for
+//! it); they capture weak references so a stopped peer is freed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -203,7 +204,7 @@ impl Peer {
             congestion::attach(&webrtcbin, config.max_bitrate_kbps, &estimate);
         }
 
-        // Whether video flows: frames in here, packets out in the statistics.
+        // Whether video flows: frames in here, packets into webrtcbin below.
         let flow = Flow::new(std::time::Instant::now());
         let counters = Arc::downgrade(flow.counters());
         by_name("video_in")?
@@ -236,10 +237,10 @@ impl Peer {
             );
 
         // Frames sent: counted after the gate, only while it is open.
-        if let Some(encoder_src) = by_name("video_pay")?.static_pad("sink") {
+        if let Some(payloader_sink) = by_name("video_pay")?.static_pad("sink") {
             let gate = gate.clone();
             let stats = Arc::downgrade(stats);
-            encoder_src.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            payloader_sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
                 if gate.is_open()
                     && let Some(stats) = stats.upgrade()
                 {
@@ -266,28 +267,21 @@ impl Peer {
         // one gets video (or sound) until the daemon restarts.
         pipeline.add(&bin)?;
         bin.sync_state_with_parent()?;
-        let video_pad = video_tee
-            .request_pad_simple("src_%u")
-            .ok_or_else(|| MediaError::Pipeline("no video tee pad".into()))?;
-        let audio_pad = audio_tee
-            .request_pad_simple("src_%u")
-            .ok_or_else(|| MediaError::Pipeline("no audio tee pad".into()))?;
-        let link = |src: &gst::Pad, sink: &str| -> Result<(), MediaError> {
-            let sink = bin
-                .static_pad(sink)
-                .ok_or_else(|| MediaError::Pipeline("no ghost pad".into()))?;
-            src.link(&sink).map(drop).map_err(|e| {
-                MediaError::Pipeline(format!("cannot link the patient's media: {e:?}"))
-            })
+        let tee_pads = match link_to_tees(&bin, video_tee, audio_tee) {
+            Ok(pads) => pads,
+            Err(e) => {
+                // Not left running: a webrtcbin and an encoder cost a core.
+                let _ = bin.set_state(gst::State::Null);
+                let _ = pipeline.remove(&bin);
+                return Err(e);
+            }
         };
-        link(&video_pad, "video_sink")?;
-        link(&audio_pad, "audio_sink")?;
         create_offer(id, &webrtcbin, events, &local_sdp);
         Ok(Peer {
             encoder: bin.by_name("encoder"),
             bin,
             webrtcbin,
-            tee_pads: [video_pad, audio_pad],
+            tee_pads,
             local_sdp,
             estimate,
             video_kbps: config.max_bitrate_kbps,
@@ -417,6 +411,43 @@ impl Peer {
         if let Ok(mut sdp) = self.local_sdp.lock() {
             *sdp = None;
         }
+    }
+}
+
+/// Links the patient's bin to the camera's and the microphone's tees; on
+/// failure gives back whatever tee pads it took.
+fn link_to_tees(
+    bin: &gst::Bin,
+    video_tee: &gst::Element,
+    audio_tee: &gst::Element,
+) -> Result<[gst::Pad; 2], MediaError> {
+    let mut taken: Vec<(gst::Pad, &gst::Element)> = Vec::new();
+    for (tee, sink) in [(video_tee, "video_sink"), (audio_tee, "audio_sink")] {
+        let linked = tee
+            .request_pad_simple("src_%u")
+            .ok_or_else(|| MediaError::Pipeline("no tee pad".into()))
+            .and_then(|pad| {
+                taken.push((pad.clone(), tee));
+                let sink = bin
+                    .static_pad(sink)
+                    .ok_or_else(|| MediaError::Pipeline("no ghost pad".into()))?;
+                pad.link(&sink).map(drop).map_err(|e| {
+                    MediaError::Pipeline(format!("cannot link the patient's media: {e:?}"))
+                })
+            });
+        if let Err(e) = linked {
+            for (pad, tee) in taken {
+                if let Some(peer) = pad.peer() {
+                    let _ = pad.unlink(&peer);
+                }
+                tee.release_request_pad(&pad);
+            }
+            return Err(e);
+        }
+    }
+    match <[(gst::Pad, &gst::Element); 2]>::try_from(taken) {
+        Ok([(video, _), (audio, _)]) => Ok([video, audio]),
+        Err(_) => Err(MediaError::Pipeline("tee pads missing".into())),
     }
 }
 

@@ -19,7 +19,7 @@ const ECHO_PROBE: &str = "tv_echo";
 
 /// What the canceller and the probe work on: the echo canceller handles
 /// 16-bit interleaved audio at one rate on both sides.
-const ROOM_AUDIO: &str = "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1";
+pub const ROOM_AUDIO: &str = "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1";
 
 /// Builds the TV's speakers into `pipeline`: a mixer that runs on silence
 /// until a patient's voice joins it, the echo probe, and the sound output (a

@@ -1,4 +1,4 @@
-//! The simulated board under the real drivers, as the daemon runs it with `--sim`.
+//! The simulated board under the real drivers.
 
 use super::*;
 use crate::{Button, ButtonEvent, Led, LedPattern, Shutter, ShutterPosition};
