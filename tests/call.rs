@@ -487,6 +487,44 @@ fn without_headless_the_patient_shows_in_a_window_on_the_tv() {
 }
 
 #[test]
+fn stopping_the_daemon_mid_call_closes_the_shutter_and_puts_the_led_out() {
+    if !in_own_network("stopping_the_daemon_mid_call_closes_the_shutter_and_puts_the_led_out") {
+        return;
+    }
+    // The simulated room's commands, outside the state directory.
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("room.log");
+    let daemon = Daemon::start_logged(&log);
+    let link = daemon.invite("1h");
+    let _driver = Driver::chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    join(&browser, &link);
+    wait_page(&browser, "waiting");
+    assert!(daemon.cli(&["press"]).0);
+    daemon.wait_status("state", "live");
+
+    // systemd stops the box (SIGTERM) in the middle of the session.
+    let output = daemon.stop();
+    assert!(output.contains("stopped; camera gated, shutter closed, LED off"));
+    let commands = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = commands.lines().collect();
+    let live = lines.iter().rposition(|l| *l == "led live");
+    assert!(live.is_some(), "the LED never showed live: {lines:?}");
+    let last_shutter = lines.iter().rev().find(|l| l.starts_with("shutter "));
+    let last_led = lines.iter().rev().find(|l| l.starts_with("led "));
+    assert_eq!(last_shutter, Some(&"shutter close"), "{lines:?}");
+    assert!(
+        matches!(last_led, Some(&"led off") | Some(&"led fault")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().rposition(|l| *l == "shutter close") > live,
+        "the shutter was not closed after the call went live: {lines:?}"
+    );
+}
+
+#[test]
 fn a_firefox_patient_without_h264_gets_vp8() {
     if !in_own_network("a_firefox_patient_without_h264_gets_vp8") {
         return;

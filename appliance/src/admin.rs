@@ -163,6 +163,10 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
         .and_then(|v| v.as_list())
         .map(<[String]>::to_vec)
         .unwrap_or_default();
+    if let Some(path) = &args.sim_log {
+        crate::sim_log::open(path)
+            .with_context(|| format!("cannot open the simulation log {}", path.display()))?;
+    }
     let config = daemon::DaemonConfig {
         simulated: args.sim,
         listen: args.listen,

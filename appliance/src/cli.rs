@@ -135,6 +135,10 @@ pub struct RunArgs {
     /// How long the simulated shutter takes to open or close, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 400)]
     pub sim_shutter_travel_ms: u64,
+    /// Append every command the simulated shutter and LED get to FILE, one
+    /// per line (for tests; keep it outside the state directory).
+    #[arg(long, value_name = "FILE", requires = "sim")]
+    pub sim_log: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

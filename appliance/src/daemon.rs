@@ -21,6 +21,7 @@ use crate::notify;
 use crate::session::{Command, Event, Fault, PatientView, PeerId, Session, ShutterKind, Timer};
 use crate::signalling::protocol::{IceServer, ServerMessage};
 use crate::signalling::{server, tls};
+use crate::sim_log;
 
 /// Inputs to the session task. Bounded: a burst of button presses and
 /// signalling fits easily; a full queue means the task is stuck, and senders
@@ -113,6 +114,8 @@ async fn serve(
         if let Some(gate) = PANIC_GATE.get() {
             gate.set(false);
         }
+        sim_log::record("shutter close");
+        sim_log::record("led fault");
         previous(info);
     }));
 
@@ -378,6 +381,7 @@ impl Room {
                 Command::Shutter { open } => self.move_shutter(open),
                 Command::Led(pattern) => {
                     self.led = pattern;
+                    sim_log::record(&format!("led {pattern}"));
                     eprintln!("appliance: LED {pattern}");
                 }
                 Command::StartMedia(peer) => {
@@ -423,6 +427,11 @@ impl Room {
         if !self.simulated {
             return;
         }
+        sim_log::record(if open {
+            "shutter open"
+        } else {
+            "shutter close"
+        });
         let (moving, arrived) = if open {
             (ShutterPosition::Opening, ShutterPosition::Open)
         } else {
@@ -546,11 +555,13 @@ impl Room {
     /// On the way out: camera gated, shutter closed, LED off, every patient told.
     fn safe_state(&mut self) {
         self.gate.set(false);
+        self.move_shutter(false);
         for peer in self.peers.keys().copied().collect::<Vec<_>>() {
             self.tell(peer, ServerMessage::State { state: "ended" });
             let _ = self.media.try_send(MediaCommand::Stop(peer));
         }
         self.led = LedPattern::Off;
+        sim_log::record("led off");
         eprintln!("appliance: LED {}", self.led);
     }
 }

@@ -12,6 +12,7 @@ mod media;
 mod notify;
 mod session;
 mod signalling;
+mod sim_log;
 
 use std::process::ExitCode;
 

@@ -113,15 +113,20 @@ impl Daemon {
 
     /// Starts it with settings set first (`appliance config set`).
     pub fn start_with(settings: &[(&str, &str)]) -> Daemon {
-        Self::launch(settings, None)
+        Self::launch(settings, None, &[])
+    }
+
+    /// Starts it with the simulated room's command log in `log`.
+    pub fn start_logged(log: &Path) -> Daemon {
+        Self::launch(&[], None, &["--sim-log", &log.display().to_string()])
     }
 
     /// Starts it with a TV: the patient's video in a window on `display`.
     pub fn start_on_display(display: &str) -> Daemon {
-        Self::launch(&[], Some(display))
+        Self::launch(&[], Some(display), &[])
     }
 
-    fn launch(settings: &[(&str, &str)], display: Option<&str>) -> Daemon {
+    fn launch(settings: &[(&str, &str)], display: Option<&str>, args: &[&str]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         for (name, value) in settings {
             let status = Command::new(env!("CARGO_BIN_EXE_appliance"))
@@ -142,6 +147,7 @@ impl Daemon {
             .args(["run", "--sim", "--ice-address", "127.0.0.1"])
             .args(["--listen", &format!("127.0.0.1:{PORT}")])
             .args(["--sim-shutter-travel-ms", "300"])
+            .args(args)
             .env_remove("CREDENTIALS_DIRECTORY")
             .stdout(out)
             .stderr(err);
