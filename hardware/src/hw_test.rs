@@ -162,16 +162,21 @@ impl Step {
                 "both sensors read made at once: one of them is stuck, or both are on one switch"
                     .into(),
             ),
-            (Expect::Sensors { open, .. }, Seen::Sensors { open: o, closed: c })
-                if o != c && o != open =>
-            {
-                Err(format!(
-                    "the sensors read the other way round: swap the settings \
+            // Only a shutter expected closed that reads open says the sensors
+            // are swapped (the first step starts from closed); one expected
+            // open that still reads closed simply did not move.
+            (
+                Expect::Sensors { open: false, .. },
+                Seen::Sensors {
+                    open: true,
+                    closed: false,
+                },
+            ) => Err(format!(
+                "the sensors read the other way round: swap the settings \
                      hardware.pins.shutter_open_sensor and hardware.pins.shutter_closed_sensor \
                      (now GPIO {} and {}), or their wires",
-                    map.shutter_open_sensor, map.shutter_closed_sensor
-                ))
-            }
+                map.shutter_open_sensor, map.shutter_closed_sensor
+            )),
             (Expect::Sensors { open, .. }, Seen::Sensors { .. }) => {
                 let (setting, gpio) = if open {
                     ("hardware.pins.shutter_open_sensor", map.shutter_open_sensor)
@@ -299,7 +304,21 @@ mod tests {
             .unwrap_err()
         };
         assert!(judge(true, true, ShutterKind::Manual).contains("both sensors"));
-        assert!(judge(false, true, ShutterKind::Manual).contains("other way round"));
+        // Still closed when it should be open: it did not move; not swapped.
+        let e = judge(false, true, ShutterKind::Motorized);
+        assert!(!e.contains("other way round"), "{e}");
+        assert!(e.contains("did not move"), "{e}");
+        let swapped = Step::ShutterClosed
+            .judge(
+                Seen::Sensors {
+                    open: true,
+                    closed: false,
+                },
+                &MAP,
+                ShutterKind::Manual,
+            )
+            .unwrap_err();
+        assert!(swapped.contains("other way round"), "{swapped}");
         let e = judge(false, false, ShutterKind::Manual);
         assert!(
             e.contains("shutter_open_sensor (GPIO 23, header pin 16)"),

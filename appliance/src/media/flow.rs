@@ -22,6 +22,11 @@ pub const STALL_AFTER: Duration = Duration::from_secs(3);
 /// for a stalled `webrtcbin`.
 const FRAMES_IN_A_STALL: u64 = 30;
 
+/// How long a page has to answer an offer. Pages answer within a second or
+/// two; one that does not is broken or gone, and its patient must not sit in
+/// the lobby, or a call, with no media.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
 /// Counters of one patient's video, updated from GStreamer's threads.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -39,6 +44,8 @@ pub struct Flow {
     counters: Arc<Counters>,
     /// Packets and frames when packets last moved (or before connecting).
     since: (u64, u64, Instant),
+    /// When the offer went out.
+    started: Instant,
 }
 
 impl Flow {
@@ -47,12 +54,19 @@ impl Flow {
         Flow {
             counters: Arc::new(Counters::default()),
             since: (0, 0, now),
+            started: now,
         }
     }
 
     /// The counters, for the callbacks to update.
     pub fn counters(&self) -> &Arc<Counters> {
         &self.counters
+    }
+
+    /// True when the page has not answered within [`ANSWER_WITHIN`].
+    pub fn unanswered(&self, now: Instant) -> bool {
+        !self.counters.answered.load(Ordering::Relaxed)
+            && now.duration_since(self.started) >= ANSWER_WITHIN
     }
 
     /// True when, answered, frames have kept going in for [`STALL_AFTER`]
@@ -114,6 +128,16 @@ mod tests {
             "the clock starts now"
         );
         assert!(step(&mut flow, start, 13_000, 30, 0));
+    }
+
+    #[test]
+    fn an_offer_left_unanswered_is_noticed() {
+        let start = Instant::now();
+        let flow = Flow::new(start);
+        assert!(!flow.unanswered(start + Duration::from_secs(9)));
+        assert!(flow.unanswered(start + ANSWER_WITHIN));
+        flow.counters().answered.store(true, Ordering::Relaxed);
+        assert!(!flow.unanswered(start + Duration::from_secs(60)));
     }
 
     #[test]

@@ -422,6 +422,14 @@ impl Media {
             let Some(peer) = self.peers.get_mut(&id) else {
                 continue;
             };
+            if peer.abandoned() {
+                eprintln!("appliance: patient {id} did not answer the offer; ending");
+                if let Some(p) = self.peers.remove(&id) {
+                    p.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
+                }
+                let _ = self.events.try_send(MediaEvent::Failed(id));
+                continue;
+            }
             if peer.stalled() {
                 self.restart(id);
                 continue;

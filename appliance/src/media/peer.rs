@@ -320,6 +320,11 @@ impl Peer {
         self.flow.stalled(std::time::Instant::now())
     }
 
+    /// Whether the page left the offer unanswered for too long.
+    pub fn abandoned(&self) -> bool {
+        self.flow.unanswered(std::time::Instant::now())
+    }
+
     /// Gives the video encoder its share of the latest estimate, and asks
     /// webrtcbin for the round-trip time. Returns the encoder's target
     /// (kbit/s), the estimate (kbit/s) and the round-trip time (ms), the
