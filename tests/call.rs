@@ -128,6 +128,32 @@ fn join(browser: &Browser, link: &str) {
         .unwrap();
 }
 
+/// A patient (headless Chromium) who joined and was admitted: the call is
+/// live. Dropped in field order: the browser's session first, then the
+/// driver.
+struct Patient {
+    browser: Browser,
+    _profile: tempfile::TempDir,
+    _driver: Driver,
+}
+
+fn admitted_patient(daemon: &Daemon) -> Patient {
+    let link = daemon.invite("1h");
+    let driver = Driver::chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    join(&browser, &link);
+    wait_page(&browser, "waiting");
+    assert!(daemon.cli(&["press"]).0);
+    wait_page(&browser, "live");
+    daemon.wait_status("state", "live");
+    Patient {
+        browser,
+        _profile: profile,
+        _driver: driver,
+    }
+}
+
 /// The whole call, as the patient and the room see it: the lobby shows black,
 /// the press opens the shutter and then the video, frames flow both ways, both
 /// sides show the same security code, and the long press ends it.
@@ -321,29 +347,23 @@ fn the_bitrate_follows_the_network() {
     }
     const CAP: u64 = 1200;
     let daemon = Daemon::start_with(&[("video.max_bitrate_kbps", "1200")]);
-    let link = daemon.invite("1h");
-    let _driver = Driver::chromium();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
-    join(&browser, &link);
-    wait_page(&browser, "waiting");
-    assert!(daemon.cli(&["press"]).0);
-    wait_page(&browser, "live");
+    let patient = admitted_patient(&daemon);
+    let browser = &patient.browser;
     wait_call(
         "the room's video",
-        &browser,
+        browser,
         &daemon,
         Duration::from_secs(20),
-        || remote_video(&browser).filter(|(b, _)| *b > 60.0),
+        || remote_video(browser).filter(|(b, _)| *b > 60.0),
     );
     // An open path: congestion control has an estimate, the video runs at
     // the cap, and the browser's reports give a round-trip time.
     let twenty = Duration::from_secs(20);
-    wait_call("an estimate at the cap", &browser, &daemon, twenty, || {
+    wait_call("an estimate at the cap", browser, &daemon, twenty, || {
         (media(&daemon, "estimate_kbps")? >= CAP && media(&daemon, "bitrate_kbps")? == CAP)
             .then_some(())
     });
-    wait_call("a round-trip time", &browser, &daemon, twenty, || {
+    wait_call("a round-trip time", browser, &daemon, twenty, || {
         media(&daemon, "rtt_ms")
     });
 
@@ -352,7 +372,7 @@ fn the_bitrate_follows_the_network() {
     narrow_media_path("400kbit");
     let narrow = wait_call(
         "the bitrate to fall",
-        &browser,
+        browser,
         &daemon,
         Duration::from_secs(30),
         || media(&daemon, "bitrate_kbps").filter(|&b| b <= CAP / 2),
@@ -363,14 +383,14 @@ fn the_bitrate_follows_the_network() {
     open_media_path();
     wait_call(
         "the bitrate to recover",
-        &browser,
+        browser,
         &daemon,
         Duration::from_secs(90),
         || media(&daemon, "bitrate_kbps").filter(|&b| b * 10 >= CAP * 9),
     );
     let status = daemon.status();
     assert_eq!(status["state"], "live", "the call carried on throughout");
-    drop(browser);
+    drop(patient);
     daemon.stop();
 }
 
@@ -380,17 +400,11 @@ fn video_that_stops_leaving_the_box_is_renegotiated() {
         return;
     }
     let daemon = Daemon::start();
-    let link = daemon.invite("1h");
-    let _driver = Driver::chromium();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
-    join(&browser, &link);
-    wait_page(&browser, "waiting");
-    assert!(daemon.cli(&["press"]).0);
-    wait_page(&browser, "live");
+    let patient = admitted_patient(&daemon);
+    let browser = &patient.browser;
     let twenty = Duration::from_secs(20);
-    wait_call("the room's video", &browser, &daemon, twenty, || {
-        remote_video(&browser).filter(|(b, f)| *b > 60.0 && *f > 30)
+    wait_call("the room's video", browser, &daemon, twenty, || {
+        remote_video(browser).filter(|(b, f)| *b > 60.0 && *f > 30)
     });
     let first_code = daemon.status()["security_code"].clone();
     assert!(first_code.is_string(), "no security code before the stall");
@@ -401,14 +415,14 @@ fn video_that_stops_leaving_the_box_is_renegotiated() {
     // The box's video stops on its way out: within seconds the box notices,
     // offers again, the page connects anew, and the room shows again.
     assert!(daemon.cli(&["sim", "media", "stall"]).0);
-    wait_call("a new connection", &browser, &daemon, twenty, || {
+    wait_call("a new connection", browser, &daemon, twenty, || {
         browser
             .eval("return window.appliance.pc !== window.firstPc")
             .ok()
             .filter(|v| v == &Value::Bool(true))
     });
-    wait_call("the room's video again", &browser, &daemon, twenty, || {
-        remote_video(&browser).filter(|(b, f)| *b > 60.0 && *f > 30)
+    wait_call("the room's video again", browser, &daemon, twenty, || {
+        remote_video(browser).filter(|(b, f)| *b > 60.0 && *f > 30)
     });
     let status = daemon.status();
     assert_eq!(status["state"], "live", "the session carried on");
@@ -419,11 +433,11 @@ fn video_that_stops_leaving_the_box_is_renegotiated() {
     );
 
     // New keys, a new code, still computed equal on both sides.
-    let box_code = wait_call("the new code", &browser, &daemon, twenty, || {
+    let box_code = wait_call("the new code", browser, &daemon, twenty, || {
         let code = daemon.status()["security_code"].clone();
         (code != first_code && code.is_string()).then_some(code)
     });
-    let page_code = wait_call("the page's new code", &browser, &daemon, twenty, || {
+    let page_code = wait_call("the page's new code", browser, &daemon, twenty, || {
         browser
             .eval("return document.getElementById('security-code').textContent")
             .ok()
@@ -431,7 +445,7 @@ fn video_that_stops_leaving_the_box_is_renegotiated() {
             .filter(|t| t.contains(box_code.as_str().unwrap()))
     });
     assert!(!page_code.contains(first_code.as_str().unwrap()));
-    drop(browser);
+    drop(patient);
     daemon.stop();
 }
 
@@ -453,17 +467,11 @@ fn without_headless_the_patient_shows_in_a_window_on_the_tv() {
         "the TV shows {idle:.3} lit before anyone joins"
     );
 
-    let link = daemon.invite("1h");
-    let _driver = Driver::chromium();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
-    join(&browser, &link);
-    wait_page(&browser, "waiting");
-    assert!(daemon.cli(&["press"]).0);
-    wait_page(&browser, "live");
+    let patient = admitted_patient(&daemon);
+    let browser = &patient.browser;
     wait_call(
         "the patient's video at the box",
-        &browser,
+        browser,
         &daemon,
         Duration::from_secs(20),
         || (counter(&daemon.status(), "video_frames_received") > 30).then_some(()),
@@ -471,7 +479,7 @@ fn without_headless_the_patient_shows_in_a_window_on_the_tv() {
     // Chromium's fake camera is a bright picture, in a window of its size.
     let shown = wait_call(
         "the patient on the TV",
-        &browser,
+        browser,
         &daemon,
         Duration::from_secs(10),
         // Chromium may start sending at 320x180: a window of that size
@@ -482,7 +490,7 @@ fn without_headless_the_patient_shows_in_a_window_on_the_tv() {
         "the patient's window lights {:.0} % of the TV",
         shown * 100.0
     );
-    drop(browser);
+    drop(patient);
     daemon.stop();
 }
 
@@ -495,14 +503,8 @@ fn stopping_the_daemon_mid_call_closes_the_shutter_and_puts_the_led_out() {
     let log_dir = tempfile::tempdir().unwrap();
     let log = log_dir.path().join("room.log");
     let daemon = Daemon::start_logged(&log);
-    let link = daemon.invite("1h");
-    let _driver = Driver::chromium();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
-    join(&browser, &link);
-    wait_page(&browser, "waiting");
-    assert!(daemon.cli(&["press"]).0);
-    daemon.wait_status("state", "live");
+    // The patient stays connected until the box stops.
+    let _patient = admitted_patient(&daemon);
 
     // systemd stops the box (SIGTERM) in the middle of the session.
     let output = daemon.stop();

@@ -240,14 +240,7 @@ fn pin(setting: &str, gpio: u8) -> String {
 mod tests {
     use super::*;
 
-    const MAP: PinMap = PinMap {
-        button: 17,
-        shutter_servo: 18,
-        shutter_open_sensor: 23,
-        shutter_closed_sensor: 24,
-        led_red: 5,
-        led_green: 6,
-    };
+    const MAP: PinMap = crate::pins::EXAMPLE_PINS;
 
     #[test]
     fn the_walk_covers_every_part_and_ends_safe() {

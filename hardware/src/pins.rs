@@ -37,17 +37,20 @@ pub struct PinMap {
     pub led_green: u8,
 }
 
+/// The wiring of the provisioning example and of hardware/README.md.
+pub const EXAMPLE_PINS: PinMap = PinMap {
+    button: 17,
+    shutter_servo: 18,
+    shutter_open_sensor: 23,
+    shutter_closed_sensor: 24,
+    led_red: 5,
+    led_green: 6,
+};
+
 impl Default for PinMap {
-    /// The wiring of the provisioning example and of hardware/README.md.
+    /// [`EXAMPLE_PINS`].
     fn default() -> Self {
-        PinMap {
-            button: 17,
-            shutter_servo: 18,
-            shutter_open_sensor: 23,
-            shutter_closed_sensor: 24,
-            led_red: 5,
-            led_green: 6,
-        }
+        EXAMPLE_PINS
     }
 }
 
