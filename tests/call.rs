@@ -455,8 +455,8 @@ fn lit(screen: &[u8]) -> f64 {
 }
 
 #[test]
-fn without_headless_the_patient_shows_in_a_window_on_the_tv() {
-    if !in_own_network("without_headless_the_patient_shows_in_a_window_on_the_tv") {
+fn the_tv_shows_the_patient_only_once_let_in() {
+    if !in_own_network("the_tv_shows_the_patient_only_once_let_in") {
         return;
     }
     let display = Display::start();
@@ -467,15 +467,30 @@ fn without_headless_the_patient_shows_in_a_window_on_the_tv() {
         "the TV shows {idle:.3} lit before anyone joins"
     );
 
-    let patient = admitted_patient(&daemon);
-    let browser = &patient.browser;
+    // A waiting patient's picture reaches the box but not the room: the
+    // therapist has not let them in.
+    let link = daemon.invite("1h");
+    let _driver = Driver::chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = &Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    join(browser, &link);
+    wait_page(browser, "waiting");
     wait_call(
-        "the patient's video at the box",
+        "the waiting patient's video at the box",
         browser,
         &daemon,
         Duration::from_secs(20),
         || (counter(&daemon.status(), "video_frames_received") > 30).then_some(()),
     );
+    std::thread::sleep(Duration::from_secs(1));
+    let lobby = lit(&display.grab());
+    assert!(
+        lobby < 0.01,
+        "the TV shows a waiting patient ({lobby:.3} lit)"
+    );
+
+    assert!(daemon.cli(&["press"]).0);
+    wait_page(browser, "live");
     // Chromium's fake camera is a bright picture, in a window of its size.
     let shown = wait_call(
         "the patient on the TV",
@@ -490,7 +505,6 @@ fn without_headless_the_patient_shows_in_a_window_on_the_tv() {
         "the patient's window lights {:.0} % of the TV",
         shown * 100.0
     );
-    drop(patient);
     daemon.stop();
 }
 

@@ -18,7 +18,9 @@ use crate::control::{self, MediaStatus, Reply, Request, SimFault, Status};
 use crate::invite::Invites;
 use crate::media::{Codec, Gate, Media, MediaCommand, MediaConfig, MediaEvent, Stats};
 use crate::notify;
-use crate::session::{Command, Event, Fault, PatientView, PeerId, Session, ShutterKind, Timer};
+use crate::session::{
+    Command, Event, Fault, PatientView, PeerId, Session, ShutterKind, State, Timer,
+};
 use crate::signalling::protocol::{IceServer, ServerMessage};
 use crate::signalling::{server, tls};
 use crate::sim_log;
@@ -190,6 +192,7 @@ async fn serve(
         simulated: config.simulated,
         led: LedPattern::Off,
         public_url: config.public_url.clone(),
+        on_tv: None,
     };
     let start = room.session.start();
     room.execute(start);
@@ -271,6 +274,8 @@ struct Room {
     simulated: bool,
     led: LedPattern,
     public_url: String,
+    /// The patient seen and heard in the room, as last told to media.
+    on_tv: Option<PeerId>,
 }
 
 impl Room {
@@ -338,6 +343,14 @@ impl Room {
     fn event(&mut self, event: Event) {
         let commands = self.session.handle(event);
         self.execute(commands);
+        // Seen and heard in the room: only the patient in a live call.
+        let on_tv = (self.session.state() == State::Live)
+            .then(|| self.session.current_peer())
+            .flatten();
+        if on_tv != self.on_tv {
+            self.on_tv = on_tv;
+            let _ = self.media.try_send(MediaCommand::OnTv(on_tv));
+        }
     }
 
     fn media_event(&mut self, event: MediaEvent) {

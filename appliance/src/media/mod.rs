@@ -93,6 +93,9 @@ pub enum MediaCommand {
     },
     /// The camera gate changed: apply it to the microphone.
     Gate,
+    /// Who is seen and heard in the room: the patient in a live call, or
+    /// nobody.
+    OnTv(Option<PeerId>),
     /// The daemon is stopping: drop everything.
     Shutdown,
     /// Simulation: every patient's video stops on its way out, as when
@@ -189,6 +192,7 @@ pub struct Media {
     stats: Arc<Stats>,
     events: mpsc::Sender<MediaEvent>,
     peers: HashMap<PeerId, peer::Peer>,
+    on_tv: Option<PeerId>,
 }
 
 fn make(factory: &'static str) -> Result<gst::Element, MediaError> {
@@ -328,6 +332,7 @@ impl Media {
             stats,
             events,
             peers: HashMap::new(),
+            on_tv: None,
         })
     }
 
@@ -346,6 +351,12 @@ impl Media {
     pub fn handle(&mut self, command: MediaCommand) {
         match command {
             MediaCommand::Gate => self.apply_gate(),
+            MediaCommand::OnTv(shown) => {
+                self.on_tv = shown;
+                for (id, p) in &self.peers {
+                    p.show_on_tv(Some(*id) == shown);
+                }
+            }
             MediaCommand::Shutdown => self.shutdown(),
             MediaCommand::SimStall => {
                 if self.config.simulated {
@@ -369,6 +380,8 @@ impl Media {
                     &self.events,
                 ) {
                     Ok(p) => {
+                        // A patient's media started anew keeps their place.
+                        p.show_on_tv(self.on_tv == Some(peer));
                         self.peers.insert(peer, p);
                     }
                     Err(e) => {

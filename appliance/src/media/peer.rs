@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::congestion::{self, Estimate};
 use super::flow::Flow;
-use super::tv::{self, VoiceSlot};
+use super::tv::{self, OnTv, VoiceSlot};
 use super::{Gate, MediaConfig, MediaError, MediaEvent, Stats, nice};
 use crate::session::PeerId;
 use crate::signalling::protocol::security_code;
@@ -124,6 +124,7 @@ pub struct Peer {
     pub restarts: u32,
     /// The patient's voice on the TV's speakers.
     voice: VoiceSlot,
+    on_tv: OnTv,
     tv_mixer: gst::Element,
 }
 
@@ -252,12 +253,13 @@ impl Peer {
 
         let local_sdp = Arc::new(std::sync::Mutex::new(None));
         let voice = VoiceSlot::default();
+        let on_tv = OnTv::default();
         connect_signals(
             id,
             &webrtcbin,
             &bin,
             config.headless,
-            (tv_mixer, &voice),
+            (tv_mixer, &voice, &on_tv),
             stats,
             events,
         );
@@ -290,6 +292,7 @@ impl Peer {
             flow,
             restarts: 0,
             voice,
+            on_tv,
             tv_mixer: tv_mixer.clone(),
         })
     }
@@ -307,6 +310,11 @@ impl Peer {
                 |_, _| gst::PadProbeReturn::Drop,
             );
         }
+    }
+
+    /// Puts this patient on the TV (seen and heard in the room) or off it.
+    pub fn show_on_tv(&self, shown: bool) {
+        tv::show(&self.bin, &self.on_tv, shown);
     }
 
     /// The video codec this patient's browser and the box use.
@@ -557,11 +565,11 @@ fn connect_signals(
     webrtcbin: &gst::Element,
     bin: &gst::Bin,
     headless: bool,
-    (mixer, voice): (&gst::Element, &VoiceSlot),
+    (mixer, voice, on_tv): (&gst::Element, &VoiceSlot, &OnTv),
     stats: &Arc<Stats>,
     events: &mpsc::Sender<MediaEvent>,
 ) {
-    let (mixer, voice) = (mixer.downgrade(), voice.clone());
+    let (mixer, voice, on_tv) = (mixer.downgrade(), voice.clone(), on_tv.clone());
     let tx = events.clone();
     webrtcbin.connect("on-ice-candidate", false, move |values| {
         let mline = values.get(1)?.get::<u32>().ok()?;
@@ -601,12 +609,13 @@ fn connect_signals(
         };
         let stats = stats.clone();
         let bin_weak = bin.downgrade();
-        let (mixer, voice) = (mixer.clone(), voice.clone());
+        let (mixer, voice, on_tv) = (mixer.clone(), voice.clone(), on_tv.clone());
         decodebin.connect_pad_added(move |_, pad| {
             let Some(bin) = bin_weak.upgrade() else {
                 return;
             };
-            if let Err(e) = tv::play_patient(&bin, pad, headless, &mixer, &voice, &stats) {
+            let shared = (&voice, &on_tv);
+            if let Err(e) = tv::play_patient(&bin, pad, headless, &mixer, shared, &stats) {
                 eprintln!("appliance: cannot play the patient's media: {e}");
             }
         });

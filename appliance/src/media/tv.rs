@@ -4,10 +4,14 @@
 //! The TV's speakers are one mixer for the whole pipeline, through a
 //! `webrtcechoprobe`; the microphone goes through `webrtcdsp`, which reads
 //! the probe to subtract what the speakers played. The patient's video goes
-//! to a window (a null sink when headless). Called from the patient's bin as
-//! its decoders appear; the callbacks capture weak references only.
+//! to a window (a null sink when headless). Only the patient in a live call
+//! is seen and heard in the room: everyone else's picture and voice stop at
+//! a valve before the TV, so nobody in the room hears a waiting patient (nor
+//! a waiting patient anything of another's session). Called from the
+//! patient's bin as its decoders appear; the callbacks capture weak
+//! references only.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use gst::prelude::*;
@@ -63,6 +67,26 @@ pub fn echo_canceller() -> Result<[gst::Element; 2], MediaError> {
     Ok([filter, dsp])
 }
 
+/// Whether this patient is on the TV (live): shared with the callbacks that
+/// build the patient's outputs.
+pub type OnTv = Arc<AtomicBool>;
+
+/// The valve in front of each of a patient's outputs.
+const VALVE: &str = "tv_valve";
+
+/// Puts the patient on the TV or takes them off it: their picture and voice
+/// pass the valves, or stop there.
+pub fn show(bin: &gst::Bin, on_tv: &OnTv, shown: bool) {
+    // Stored first: an output made from now on reads it after joining the
+    // bin, so it is either found here or reads the new value itself.
+    on_tv.store(shown, Ordering::SeqCst);
+    for valve in bin.iterate_recurse().into_iter().flatten() {
+        if valve.name() == VALVE {
+            valve.set_property("drop", !shown);
+        }
+    }
+}
+
 /// The patient's voice on the TV's speakers: the mixer pad it holds and the
 /// speakers' entry to it, to give back when the patient's media stops.
 pub type VoiceSlot = Arc<Mutex<Option<(gst::Pad, gst::GhostPad)>>>;
@@ -74,19 +98,20 @@ pub fn play_patient(
     pad: &gst::Pad,
     headless: bool,
     mixer: &gst::glib::WeakRef<gst::Element>,
-    voice: &VoiceSlot,
+    (voice, on_tv): (&VoiceSlot, &OnTv),
     stats: &Weak<Stats>,
 ) -> Result<(), MediaError> {
     let is_video = pad
         .current_caps()
         .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
         .unwrap_or(false);
-    let description = match (is_video, headless) {
-        (true, true) => "queue ! fakesink sync=false",
-        (true, false) => "queue ! videoconvert ! autovideosink sync=false",
-        (false, _) => "queue ! audioconvert ! audioresample",
+    let last = match (is_video, headless) {
+        (true, true) => "fakesink sync=false",
+        (true, false) => "videoconvert ! autovideosink sync=false",
+        (false, _) => "audioconvert ! audioresample",
     };
-    let output = gst::parse::bin_from_description(description, true)
+    let description = format!("queue ! valve name={VALVE} drop=true ! {last}");
+    let output = gst::parse::bin_from_description(&description, true)
         .map_err(|e| MediaError::Pipeline(e.to_string()))?;
     let sink = output
         .static_pad("sink")
@@ -125,6 +150,9 @@ pub fn play_patient(
         }
     }
     output.sync_state_with_parent()?;
+    if let Some(valve) = output.by_name(VALVE) {
+        valve.set_property("drop", !on_tv.load(Ordering::SeqCst));
+    }
     pad.link(&sink)
         .map(drop)
         .map_err(|e| MediaError::Pipeline(format!("{e:?}")))
