@@ -509,6 +509,56 @@ fn the_tv_shows_the_patient_only_once_let_in() {
 }
 
 #[test]
+fn a_shutter_that_jams_while_opening_is_a_fault_with_no_camera_frames() {
+    if !in_own_network("a_shutter_that_jams_while_opening_is_a_fault_with_no_camera_frames") {
+        return;
+    }
+    let daemon = Daemon::start();
+    let link = daemon.invite("1h");
+    let _driver = Driver::chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = &Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    join(browser, &link);
+    wait_page(browser, "waiting");
+    // The press starts the shutter; it sticks on its way (300 ms of travel).
+    assert!(daemon.cli(&["press"]).0);
+    assert!(daemon.cli(&["sim", "shutter", "jam"]).0);
+    let status = daemon.wait_status("state", "fault");
+    // The patient is told plainly, and never saw the room.
+    wait_page(browser, "error");
+    assert_eq!(status["shutter"], "jammed");
+    assert_eq!(status["led"], "fault");
+    assert_eq!(status["camera_gate"], false);
+    assert!(
+        status["faults"][0]
+            .as_str()
+            .is_some_and(|f| f.contains("shutter is stuck")),
+        "{status}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        counter(&daemon.status(), "video_frames_sent"),
+        0,
+        "camera frames left the box with the shutter jammed"
+    );
+    // Freed, it recovers without a restart, and the camera stays dark until
+    // the shutter is sensed open in a live session again.
+    assert!(daemon.cli(&["sim", "shutter", "free"]).0);
+    let status = wait_for("the fault to clear", Duration::from_secs(20), || {
+        let s = daemon.status();
+        (s["state"] != "fault").then_some(s)
+    });
+    assert_eq!(status["faults"], serde_json::json!([]), "{status}");
+    // The fault ended the session (the patient was told); the room is idle,
+    // the shutter back closed.
+    assert_eq!(status["state"], "idle", "{status}");
+    assert_eq!(status["shutter"], "closed", "{status}");
+    assert_eq!(status["led"], "off", "{status}");
+    assert_eq!(status["camera_gate"], false);
+    daemon.stop();
+}
+
+#[test]
 fn stopping_the_daemon_mid_call_closes_the_shutter_and_puts_the_led_out() {
     if !in_own_network("stopping_the_daemon_mid_call_closes_the_shutter_and_puts_the_led_out") {
         return;
