@@ -321,3 +321,14 @@ fn every_command_explains_itself() {
     assert!(config.contains("ice.turn_shared_secret (secret)"));
     assert!(!a.state.exists(), "help must not touch the state directory");
 }
+
+#[test]
+fn the_simulation_log_exists_only_in_simulation() {
+    let a = Appliance::new();
+    let log = a.root.join("room.log");
+    let o = a.run(&["run", "--sim-log", &log.display().to_string()]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("--sim"), "{}", stderr(&o));
+    assert!(!log.exists(), "a real box must never write the room's log");
+    assert!(!a.state.exists());
+}
