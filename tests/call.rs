@@ -137,21 +137,27 @@ struct Patient {
     _driver: Driver,
 }
 
-fn admitted_patient(daemon: &Daemon) -> Patient {
+/// A patient who followed a new link and waits in the lobby.
+fn waiting_patient(daemon: &Daemon) -> Patient {
     let link = daemon.invite("1h");
     let driver = Driver::chromium();
     let profile = tempfile::tempdir().unwrap();
     let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
     join(&browser, &link);
     wait_page(&browser, "waiting");
-    assert!(daemon.cli(&["press"]).0);
-    wait_page(&browser, "live");
-    daemon.wait_status("state", "live");
     Patient {
         browser,
         _profile: profile,
         _driver: driver,
     }
+}
+
+fn admitted_patient(daemon: &Daemon) -> Patient {
+    let patient = waiting_patient(daemon);
+    assert!(daemon.cli(&["press"]).0);
+    wait_page(&patient.browser, "live");
+    daemon.wait_status("state", "live");
+    patient
 }
 
 /// The whole call, as the patient and the room see it: the lobby shows black,
@@ -469,12 +475,8 @@ fn the_tv_shows_the_patient_only_once_let_in() {
 
     // A waiting patient's picture reaches the box but not the room: the
     // therapist has not let them in.
-    let link = daemon.invite("1h");
-    let _driver = Driver::chromium();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = &Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
-    join(browser, &link);
-    wait_page(browser, "waiting");
+    let patient = waiting_patient(&daemon);
+    let browser = &patient.browser;
     wait_call(
         "the waiting patient's video at the box",
         browser,
@@ -514,12 +516,8 @@ fn a_shutter_that_jams_while_opening_is_a_fault_with_no_camera_frames() {
         return;
     }
     let daemon = Daemon::start();
-    let link = daemon.invite("1h");
-    let _driver = Driver::chromium();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = &Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
-    join(browser, &link);
-    wait_page(browser, "waiting");
+    let patient = waiting_patient(&daemon);
+    let browser = &patient.browser;
     // The press starts the shutter; it sticks on its way (300 ms of travel).
     assert!(daemon.cli(&["press"]).0);
     assert!(daemon.cli(&["sim", "shutter", "jam"]).0);

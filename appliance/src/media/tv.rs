@@ -136,18 +136,9 @@ pub fn play_patient(
         let sink = gst::ElementFactory::make("fakesink")
             .build()
             .map_err(|_| MediaError::MissingElement("fakesink"))?;
-        output.add(&sink)?;
-        if let Some(src) = output.static_pad("src") {
-            let _ = output.remove_pad(&src);
-        }
-        let last = output
-            .iterate_sorted()
-            .into_iter()
-            .flatten()
-            .find(|e| e.name().starts_with("audioresample"));
-        if let Some(last) = last {
-            last.link(&sink)?;
-        }
+        bin.add(&sink)?;
+        output.link(&sink)?;
+        sink.sync_state_with_parent()?;
     }
     output.sync_state_with_parent()?;
     if let Some(valve) = output.by_name(VALVE) {
@@ -168,13 +159,6 @@ fn to_speakers(
     let mixer = mixer
         .upgrade()
         .ok_or_else(|| MediaError::Pipeline("the TV's sound is gone".into()))?;
-    let src = output
-        .static_pad("src")
-        .ok_or_else(|| MediaError::Pipeline("no voice output".into()))?;
-    let ghost = gst::GhostPad::builder_with_target(&src)?
-        .name("voice")
-        .build();
-    bin.add_pad(&ghost)?;
     // The mixer sits in the speakers' bin: the voice enters it through a
     // pad of that bin's own.
     let speakers = mixer
@@ -190,10 +174,22 @@ fn to_speakers(
     if let Ok(mut slot) = voice.lock() {
         *slot = Some((mixer_pad, entry.clone()));
     }
-    ghost
-        .link(&entry)
-        .map(drop)
-        .map_err(|e| MediaError::Pipeline(format!("cannot play the patient's voice: {e:?}")))
+    // Last, so that on any failure the output's own pad is still free for
+    // the caller's fallback.
+    let src = output
+        .static_pad("src")
+        .ok_or_else(|| MediaError::Pipeline("no voice output".into()))?;
+    let ghost = gst::GhostPad::builder_with_target(&src)?
+        .name("voice")
+        .build();
+    bin.add_pad(&ghost)?;
+    if let Err(e) = ghost.link(&entry) {
+        let _ = bin.remove_pad(&ghost);
+        return Err(MediaError::Pipeline(format!(
+            "cannot play the patient's voice: {e:?}"
+        )));
+    }
+    Ok(())
 }
 
 /// Gives the patient's mixer pad back, once their media stops.
