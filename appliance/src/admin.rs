@@ -19,6 +19,7 @@ use crate::control::{self, Reply, Request};
 use crate::daemon;
 use crate::exit::{Cancelled, InvalidInput};
 use crate::media::MediaConfig;
+use crate::room_io::Backend;
 use crate::session::ShutterKind;
 use crate::signalling::protocol::IceServer;
 use crate::signalling::tls;
@@ -90,12 +91,34 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
     };
     let int =
         |name: &str, default: i64| values.get(name).and_then(|v| v.as_int()).unwrap_or(default);
-    if !args.sim && text("hardware.backend").as_deref() != Some("sim") {
-        return Err(InvalidInput(
-            "the room's hardware drivers are not built yet: run with --sim".into(),
-        )
-        .into());
-    }
+    let pin = |name: &str, example: u8| {
+        values
+            .get(name)
+            .and_then(|v| v.as_int())
+            .and_then(|n| u8::try_from(n).ok())
+            .unwrap_or(example)
+    };
+    let backend = if args.sim || text("hardware.backend").as_deref() == Some("sim") {
+        Backend::Sim {
+            travel: std::time::Duration::from_millis(args.sim_shutter_travel_ms),
+        }
+    } else {
+        let example = appliance_hardware::pins::EXAMPLE_PINS;
+        Backend::Rpi(appliance_hardware::PinMap {
+            button: pin("hardware.pins.button", example.button),
+            shutter_servo: pin("hardware.pins.shutter_servo", example.shutter_servo),
+            shutter_open_sensor: pin(
+                "hardware.pins.shutter_open_sensor",
+                example.shutter_open_sensor,
+            ),
+            shutter_closed_sensor: pin(
+                "hardware.pins.shutter_closed_sensor",
+                example.shutter_closed_sensor,
+            ),
+            led_red: pin("hardware.pins.led_red", example.led_red),
+            led_green: pin("hardware.pins.led_green", example.led_green),
+        })
+    };
     let public_url =
         text("room.public_url").unwrap_or_else(|| daemon::default_public_url(args.listen));
 
@@ -171,7 +194,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
         simulated: args.sim,
         listen: args.listen,
         control: ctx.control.clone(),
-        shutter_travel: std::time::Duration::from_millis(args.sim_shutter_travel_ms),
+        backend,
         room: text("room.name").unwrap_or_else(|| "Consulting room".into()),
         public_url,
         shutter_kind: match text("shutter.kind").as_deref() {

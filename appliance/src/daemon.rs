@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use appliance_hardware::{LedPattern, ShutterPosition};
+use appliance_hardware::{ButtonEvent, LedPattern, ShutterPosition};
 use futures_util::StreamExt;
 use gst::prelude::*;
 use tokio::sync::{mpsc, oneshot};
@@ -18,6 +18,7 @@ use crate::control::{self, MediaStatus, Reply, Request, SimFault, Status};
 use crate::invite::Invites;
 use crate::media::{Codec, Gate, Media, MediaCommand, MediaConfig, MediaEvent, Stats};
 use crate::notify;
+use crate::room_io::{Backend, RoomCommand, RoomIo};
 use crate::session::{
     Command, Event, Fault, PatientView, PeerId, Session, ShutterKind, State, Timer,
 };
@@ -54,8 +55,12 @@ pub enum Input {
     Media(MediaEvent),
     /// A timer fired; stale generations are ignored.
     Timer(u64),
-    /// The simulated shutter arrived; stale generations are ignored.
-    ShutterArrived(u64, ShutterPosition),
+    /// The shutter's sensors changed (from the room's hardware thread).
+    ShutterSensed(ShutterPosition),
+    /// The button was pressed.
+    Button(ButtonEvent),
+    /// A hardware fault began (true) or ended (false).
+    Fault(Fault, bool),
     /// A control request.
     Control(Request, oneshot::Sender<Reply>),
     /// SIGTERM or SIGINT.
@@ -71,8 +76,8 @@ pub struct DaemonConfig {
     pub listen: SocketAddr,
     /// The control socket.
     pub control: std::path::PathBuf,
-    /// How long the simulated shutter takes to move.
-    pub shutter_travel: Duration,
+    /// Where the button, shutter and LED are.
+    pub backend: Backend,
     /// The room's name.
     pub room: String,
     /// The base of patient links.
@@ -131,6 +136,8 @@ async fn serve(
     )?;
     let (media_tx, media_rx) = mpsc::channel(MEDIA_COMMANDS);
     let (inputs_tx, inputs) = mpsc::channel(INPUTS);
+    let io = RoomIo::start(&config.backend, config.shutter_kind, inputs_tx.clone())
+        .context("cannot start the room's button, shutter and LED")?;
     let invites = Arc::new(Mutex::new(Invites::new(invite_key)));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -176,7 +183,8 @@ async fn serve(
     });
 
     let mut room = Room {
-        session: Session::new(config.shutter_kind, ShutterPosition::Closed),
+        // Not known until the sensors settle; never assumed open.
+        session: Session::new(config.shutter_kind, ShutterPosition::Closing),
         peers: HashMap::new(),
         codes: HashMap::new(),
         media: media_tx,
@@ -185,10 +193,7 @@ async fn serve(
         invites,
         inputs: inputs_tx,
         timer: 0,
-        shutter_move: 0,
-        shutter_travel: config.shutter_travel,
-        shutter_jammed: false,
-        shutter_target: ShutterPosition::Closed,
+        io,
         simulated: config.simulated,
         led: LedPattern::Off,
         public_url: config.public_url.clone(),
@@ -265,12 +270,8 @@ struct Room {
     invites: Arc<Mutex<Invites>>,
     inputs: mpsc::Sender<Input>,
     timer: u64,
-    shutter_move: u64,
-    shutter_travel: Duration,
-    /// The simulated shutter is stuck: it reports jammed and goes nowhere.
-    shutter_jammed: bool,
-    /// Where the simulated shutter was last sent.
-    shutter_target: ShutterPosition,
+    /// The room's hardware thread.
+    io: RoomIo,
     simulated: bool,
     led: LedPattern,
     public_url: String,
@@ -327,11 +328,11 @@ impl Room {
                     self.event(Event::TimerFired(Timer::Shutter));
                 }
             }
-            Input::ShutterArrived(generation, position) => {
-                if generation == self.shutter_move {
-                    self.event(Event::ShutterSensed(position));
-                }
-            }
+            Input::ShutterSensed(position) => self.event(Event::ShutterSensed(position)),
+            Input::Button(ButtonEvent::Press) => self.event(Event::ShortPress),
+            Input::Button(ButtonEvent::LongPress) => self.event(Event::LongPress),
+            Input::Fault(fault, true) => self.event(Event::FaultRaised(fault)),
+            Input::Fault(fault, false) => self.event(Event::FaultCleared(fault)),
             Input::Control(request, reply) => {
                 let _ = reply.send(self.control(request));
             }
@@ -391,11 +392,10 @@ impl Room {
                     self.gate.set(open);
                     let _ = self.media.try_send(MediaCommand::Gate);
                 }
-                Command::Shutter { open } => self.move_shutter(open),
+                Command::Shutter { open } => self.room(RoomCommand::Shutter { open }),
                 Command::Led(pattern) => {
                     self.led = pattern;
-                    sim_log::record(&format!("led {pattern}"));
-                    eprintln!("appliance: LED {pattern}");
+                    self.room(RoomCommand::Led(pattern));
                 }
                 Command::StartMedia(peer) => {
                     if let Some(link) = self.peers.get(&peer) {
@@ -434,39 +434,6 @@ impl Room {
         }
     }
 
-    /// The simulated motorized shutter: it reports leaving its position at
-    /// once and arriving after its travel time.
-    fn move_shutter(&mut self, open: bool) {
-        if !self.simulated {
-            return;
-        }
-        sim_log::record(if open {
-            "shutter open"
-        } else {
-            "shutter close"
-        });
-        let (moving, arrived) = if open {
-            (ShutterPosition::Opening, ShutterPosition::Open)
-        } else {
-            (ShutterPosition::Closing, ShutterPosition::Closed)
-        };
-        self.shutter_target = arrived;
-        if self.shutter_jammed || self.session.shutter() == arrived {
-            return;
-        }
-        self.shutter_move += 1;
-        let generation = self.shutter_move;
-        self.event(Event::ShutterSensed(moving));
-        let inputs = self.inputs.clone();
-        let travel = self.shutter_travel;
-        tokio::spawn(async move {
-            tokio::time::sleep(travel).await;
-            let _ = inputs
-                .send(Input::ShutterArrived(generation, arrived))
-                .await;
-        });
-    }
-
     fn control(&mut self, request: Request) -> Reply {
         match request {
             Request::Status => Reply::Status(self.status()),
@@ -480,11 +447,8 @@ impl Room {
                         message: "this box has a real button: press it".into(),
                     };
                 }
-                self.event(if long {
-                    Event::LongPress
-                } else {
-                    Event::ShortPress
-                });
+                // Through the simulated pin and the real button driver.
+                self.room(RoomCommand::Press { long });
                 Reply::Ok
             }
             Request::Sim(fault) => {
@@ -501,18 +465,14 @@ impl Room {
 
     fn inject(&mut self, fault: SimFault) {
         match fault {
-            SimFault::ShutterJam => {
-                self.shutter_jammed = true;
-                self.shutter_move += 1;
-                self.event(Event::ShutterSensed(ShutterPosition::Jammed));
-            }
+            // Blocked, the shutter stays where it is; the driver notices
+            // when it next fails to reach its sensor in time.
+            SimFault::ShutterJam => self.room(RoomCommand::Jam(true)),
+            // Freed: the simulation knows the obstacle is gone, as the
+            // therapist's press would say on a real box.
             SimFault::ShutterFree => {
-                if self.shutter_jammed {
-                    self.shutter_jammed = false;
-                    // Freed, it finishes the move it was last sent on.
-                    let target = self.shutter_target;
-                    self.event(Event::ShutterSensed(target));
-                }
+                self.room(RoomCommand::Jam(false));
+                self.event(Event::FaultCleared(Fault::ShutterJammed));
             }
             SimFault::CameraUnplug => self.event(Event::FaultRaised(Fault::CameraMissing)),
             SimFault::CameraPlug => self.event(Event::FaultCleared(Fault::CameraMissing)),
@@ -565,17 +525,26 @@ impl Room {
         }
     }
 
-    /// On the way out: camera gated, shutter closed, LED off, every patient told.
+    /// On the way out: camera gated, every patient told, then the room's
+    /// thread stopped, which closes the shutter and puts the LED out.
     fn safe_state(&mut self) {
         self.gate.set(false);
-        self.move_shutter(false);
         for peer in self.peers.keys().copied().collect::<Vec<_>>() {
             self.tell(peer, ServerMessage::State { state: "ended" });
             let _ = self.media.try_send(MediaCommand::Stop(peer));
         }
+        self.io.stop();
         self.led = LedPattern::Off;
-        sim_log::record("led off");
         eprintln!("appliance: LED {}", self.led);
+    }
+
+    /// Hands a command to the room's thread. A queue of 64 that is full
+    /// means that thread is stuck; the session's state stays the truth and
+    /// the next command tries again.
+    fn room(&self, command: RoomCommand) {
+        if !self.io.send(command) {
+            eprintln!("appliance: the room's hardware thread did not take a command");
+        }
     }
 }
 

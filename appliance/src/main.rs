@@ -10,6 +10,7 @@ mod exit;
 mod invite;
 mod media;
 mod notify;
+mod room_io;
 mod session;
 mod signalling;
 mod sim_log;

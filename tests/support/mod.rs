@@ -121,6 +121,11 @@ impl Daemon {
         Self::launch(&[], None, &["--sim-log", &log.display().to_string()])
     }
 
+    /// Starts it with more arguments to `run --sim`.
+    pub fn start_args(args: &[&str]) -> Daemon {
+        Self::launch(&[], None, args)
+    }
+
     /// Starts it with a TV: the patient's video in a window on `display`.
     pub fn start_on_display(display: &str) -> Daemon {
         Self::launch(&[], Some(display), &[])
@@ -146,8 +151,11 @@ impl Daemon {
             .args(Self::global(dir.path()))
             .args(["run", "--sim", "--ice-address", "127.0.0.1"])
             .args(["--listen", &format!("127.0.0.1:{PORT}")])
-            .args(["--sim-shutter-travel-ms", "300"])
-            .args(args)
+            .args(args);
+        if !args.contains(&"--sim-shutter-travel-ms") {
+            command.args(["--sim-shutter-travel-ms", "300"]);
+        }
+        command
             .env_remove("CREDENTIALS_DIRECTORY")
             .stdout(out)
             .stderr(err);

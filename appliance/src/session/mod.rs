@@ -78,6 +78,8 @@ pub enum Fault {
     ShutterJammed,
     /// The camera is gone.
     CameraMissing,
+    /// The button is held down for good, or its pin cannot be read.
+    Button,
 }
 
 impl Fault {
@@ -87,8 +89,13 @@ impl Fault {
             Fault::ShutterTimeout => {
                 "The camera shutter did not move. Check that nothing blocks it."
             }
-            Fault::ShutterJammed => "The camera shutter is stuck. Check that nothing blocks it.",
+            Fault::ShutterJammed => {
+                "The camera shutter is stuck. Check that nothing blocks it, then press the button."
+            }
             Fault::CameraMissing => "The camera is not connected. Check its cable.",
+            Fault::Button => {
+                "The button is stuck or cannot be read. Check that nothing presses on it and its cable."
+            }
         }
     }
 }
@@ -229,6 +236,11 @@ pub struct Session {
     lobby: VecDeque<Patient>,
     faults: Vec<Fault>,
     gate_open: bool,
+    /// The shutter was sensed moving since it last jammed. A jam ends by
+    /// itself only when the shutter then moves and reaches closed: one that
+    /// never left its sensor (stuck while opening) would otherwise read
+    /// closed again at once and hide that it cannot open.
+    moved_since_jam: bool,
 }
 
 impl Session {
@@ -242,6 +254,7 @@ impl Session {
             lobby: VecDeque::new(),
             faults: Vec::new(),
             gate_open: false,
+            moved_since_jam: false,
         }
     }
 
@@ -314,7 +327,13 @@ impl Session {
             }
             Event::FaultCleared(fault) => {
                 self.faults.retain(|f| *f != fault);
-                if self.state == State::Fault && self.faults.is_empty() {
+                // A freed shutter still on its way back recovers once sensed
+                // closed (see `sensed`), never before.
+                let shutter_fault = matches!(fault, Fault::ShutterJammed | Fault::ShutterTimeout);
+                if self.state == State::Fault
+                    && self.faults.is_empty()
+                    && (!shutter_fault || self.shutter == ShutterPosition::Closed)
+                {
                     self.recover(&mut out);
                 }
             }
@@ -332,6 +351,14 @@ impl Session {
 
     fn short_press(&mut self, out: &mut Vec<Command>) {
         match self.state {
+            // "Press the button" after a shutter fault: try again, from closed.
+            State::Fault if self.shutter == ShutterPosition::Closed => {
+                self.faults
+                    .retain(|f| !matches!(f, Fault::ShutterJammed | Fault::ShutterTimeout));
+                if self.faults.is_empty() {
+                    self.recover(out);
+                }
+            }
             State::Lobby => {
                 let Some(patient) = self.lobby.pop_front() else {
                     return;
@@ -385,16 +412,22 @@ impl Session {
             if !self.faults.contains(&Fault::ShutterJammed) {
                 self.faults.push(Fault::ShutterJammed);
             }
+            self.moved_since_jam = false;
             self.enter_fault(Fault::ShutterJammed, out);
             return;
         }
         if self.state == State::Fault {
-            // A real position ends a jam; a shutter sensed closed also ends a
-            // timeout. Recovery waits for every other fault to end too.
+            if position != ShutterPosition::Closed {
+                self.moved_since_jam = true;
+                return;
+            }
+            // Sensed closed: that ends a timeout, and a jam if the shutter
+            // moved to get here. Recovery waits for every other fault too.
+            let moved = self.moved_since_jam;
             self.faults.retain(|f| match f {
-                Fault::ShutterJammed => false,
-                Fault::ShutterTimeout => position != ShutterPosition::Closed,
-                Fault::CameraMissing => true,
+                Fault::ShutterJammed => !moved,
+                Fault::ShutterTimeout => false,
+                Fault::CameraMissing | Fault::Button => true,
             });
             if self.faults.is_empty() {
                 self.recover(out);

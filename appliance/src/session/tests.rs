@@ -184,9 +184,71 @@ fn a_jam_while_live_gates_at_once_and_recovers_to_the_lobby() {
     let out = s.handle(Event::ShutterSensed(Jammed));
     assert_eq!(out[0], Command::CameraGate { open: false });
     assert_eq!(s.state(), State::Fault);
+    // Freed, it moves and reaches closed: that ends the jam by itself.
+    s.handle(Event::ShutterSensed(ShutterPosition::Closing));
+    assert_eq!(s.state(), State::Fault);
     s.handle(Event::ShutterSensed(Closed));
     assert_eq!(s.state(), State::Lobby);
     assert_eq!(s.waiting(), 1);
+}
+
+#[test]
+fn a_shutter_stuck_while_opening_stays_a_fault_until_the_press() {
+    let mut s = motorized();
+    s.handle(joined(1, "Ada"));
+    s.handle(joined(2, "Bo"));
+    s.handle(Event::ShortPress);
+    let out = s.handle(Event::ShutterSensed(Jammed));
+    assert!(out.contains(&Command::Shutter { open: false }));
+    assert!(out.contains(&Command::Notify(1, PatientView::Error)));
+    // It never left its closed sensor: closed again at once, still a fault.
+    s.handle(Event::ShutterSensed(Closed));
+    assert_eq!(s.state(), State::Fault);
+    assert_eq!(s.faults(), &[Fault::ShutterJammed]);
+    assert_eq!(s.led(), LedPattern::Fault);
+    // "Check that nothing blocks it, then press the button."
+    s.handle(Event::ShortPress);
+    assert_eq!(s.state(), State::Lobby);
+    assert_eq!(s.waiting(), 1);
+    assert!(s.faults().is_empty());
+}
+
+#[test]
+fn the_press_does_not_clear_a_shutter_fault_before_it_is_closed_or_other_faults() {
+    let mut s = live();
+    s.handle(Event::ShutterSensed(Jammed));
+    s.handle(Event::ShortPress);
+    assert_eq!(s.state(), State::Fault, "jammed, not sensed closed");
+    s.handle(Event::FaultRaised(Fault::Button));
+    s.handle(Event::ShutterSensed(Closed));
+    s.handle(Event::ShortPress);
+    assert_eq!(s.state(), State::Fault);
+    assert_eq!(s.faults(), &[Fault::Button]);
+    s.handle(Event::FaultCleared(Fault::Button));
+    assert_eq!(s.state(), State::Idle);
+}
+
+#[test]
+fn a_freed_jam_clears_when_told() {
+    let mut s = motorized();
+    s.handle(joined(1, "Ada"));
+    s.handle(Event::ShortPress);
+    s.handle(Event::ShutterSensed(Jammed));
+    s.handle(Event::ShutterSensed(Closed));
+    s.handle(Event::FaultCleared(Fault::ShutterJammed));
+    assert_eq!(s.state(), State::Idle);
+
+    // Freed half way, it is back to idle only once sensed closed.
+    s.handle(joined(2, "Bo"));
+    s.handle(Event::ShortPress);
+    s.handle(Event::ShutterSensed(ShutterPosition::Opening));
+    s.handle(Event::ShutterSensed(Jammed));
+    s.handle(Event::FaultCleared(Fault::ShutterJammed));
+    assert_eq!(s.state(), State::Fault);
+    s.handle(Event::ShutterSensed(ShutterPosition::Closing));
+    assert_eq!(s.state(), State::Fault);
+    s.handle(Event::ShutterSensed(Closed));
+    assert_eq!(s.state(), State::Idle);
 }
 
 #[test]
@@ -249,6 +311,8 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (1u64..4).prop_map(Event::MediaFailed),
         1 => Just(Event::FaultRaised(Fault::CameraMissing)),
         1 => Just(Event::FaultCleared(Fault::CameraMissing)),
+        1 => prop_oneof![Just(Fault::Button), Just(Fault::ShutterJammed)].prop_map(Event::FaultRaised),
+        1 => prop_oneof![Just(Fault::Button), Just(Fault::ShutterJammed)].prop_map(Event::FaultCleared),
         1 => Just(Event::TimerFired(Timer::Shutter)),
     ]
 }
