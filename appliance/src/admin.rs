@@ -91,34 +91,8 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
     };
     let int =
         |name: &str, default: i64| values.get(name).and_then(|v| v.as_int()).unwrap_or(default);
-    let pin = |name: &str, example: u8| {
-        values
-            .get(name)
-            .and_then(|v| v.as_int())
-            .and_then(|n| u8::try_from(n).ok())
-            .unwrap_or(example)
-    };
-    let backend = if args.sim || text("hardware.backend").as_deref() == Some("sim") {
-        Backend::Sim {
-            travel: std::time::Duration::from_millis(args.sim_shutter_travel_ms),
-        }
-    } else {
-        let example = appliance_hardware::pins::EXAMPLE_PINS;
-        Backend::Rpi(appliance_hardware::PinMap {
-            button: pin("hardware.pins.button", example.button),
-            shutter_servo: pin("hardware.pins.shutter_servo", example.shutter_servo),
-            shutter_open_sensor: pin(
-                "hardware.pins.shutter_open_sensor",
-                example.shutter_open_sensor,
-            ),
-            shutter_closed_sensor: pin(
-                "hardware.pins.shutter_closed_sensor",
-                example.shutter_closed_sensor,
-            ),
-            led_red: pin("hardware.pins.led_red", example.led_red),
-            led_green: pin("hardware.pins.led_green", example.led_green),
-        })
-    };
+    let (backend, shutter_kind, _) = room_hardware(&values, args.sim, args.sim_shutter_travel_ms);
+    backend.check()?;
     let public_url =
         text("room.public_url").unwrap_or_else(|| daemon::default_public_url(args.listen));
 
@@ -197,10 +171,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
         backend,
         room: text("room.name").unwrap_or_else(|| "Consulting room".into()),
         public_url,
-        shutter_kind: match text("shutter.kind").as_deref() {
-            Some("manual") => ShutterKind::Manual,
-            _ => ShutterKind::Motorized,
-        },
+        shutter_kind,
         media: MediaConfig {
             simulated: args.sim,
             headless: args.headless,
@@ -419,4 +390,81 @@ pub fn settings_help() -> String {
         help.push_str(&format!("  {}{secret}\n      {}\n", s.name, s.help));
     }
     help
+}
+
+/// The room's hardware from the settings: the backend (simulated when
+/// `sim`, or when `hardware.backend` says so), the shutter's kind, the pins.
+fn room_hardware(
+    values: &std::collections::BTreeMap<&'static str, Value>,
+    sim: bool,
+    travel_ms: u64,
+) -> (Backend, ShutterKind, appliance_hardware::PinMap) {
+    let example = appliance_hardware::pins::EXAMPLE_PINS;
+    let pin = |name: &str, example: u8| {
+        values
+            .get(name)
+            .and_then(|v| v.as_int())
+            .and_then(|n| u8::try_from(n).ok())
+            .unwrap_or(example)
+    };
+    let map = appliance_hardware::PinMap {
+        button: pin("hardware.pins.button", example.button),
+        shutter_servo: pin("hardware.pins.shutter_servo", example.shutter_servo),
+        shutter_open_sensor: pin(
+            "hardware.pins.shutter_open_sensor",
+            example.shutter_open_sensor,
+        ),
+        shutter_closed_sensor: pin(
+            "hardware.pins.shutter_closed_sensor",
+            example.shutter_closed_sensor,
+        ),
+        led_red: pin("hardware.pins.led_red", example.led_red),
+        led_green: pin("hardware.pins.led_green", example.led_green),
+    };
+    let text = |name: &str| values.get(name).and_then(|v| v.as_text());
+    let backend = if sim || text("hardware.backend") == Some("sim") {
+        Backend::Sim {
+            travel: std::time::Duration::from_millis(travel_ms),
+        }
+    } else {
+        Backend::Rpi(map)
+    };
+    let kind = match text("shutter.kind") {
+        Some("manual") => ShutterKind::Manual,
+        _ => ShutterKind::Motorized,
+    };
+    (backend, kind, map)
+}
+
+/// `appliance hw-test`: the wiring check, on the configured pins (or the
+/// simulated board with `sim`). Refused while the appliance runs: it owns
+/// the pins then.
+pub fn hw_test(ctx: &Context, sim: bool) -> anyhow::Result<()> {
+    if std::os::unix::net::UnixStream::connect(&ctx.control).is_ok() {
+        return Err(InvalidInput(
+            "the appliance is running and drives the button, shutter and LED: stop it first \
+             (systemctl stop appliance), then run the wiring check"
+                .into(),
+        )
+        .into());
+    }
+    let values = match ctx.open(false) {
+        Ok(store) => store.values()?,
+        // The simulated board needs no settings; a real one does.
+        Err(_) if sim => Default::default(),
+        Err(e) => return Err(e.context("the wiring check reads the pins from the settings")),
+    };
+    let (backend, kind, map) = room_hardware(&values, sim, 300);
+    let mut out = io::stdout();
+    let failed = crate::hw_test::run(
+        &backend,
+        kind,
+        map,
+        Box::new(io::BufReader::new(io::stdin())),
+        &mut out,
+    )?;
+    if failed > 0 {
+        anyhow::bail!("the wiring check found {failed} problem(s); see the steps above");
+    }
+    Ok(())
 }

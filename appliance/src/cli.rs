@@ -68,6 +68,16 @@ pub enum Command {
         #[arg(long)]
         long: bool,
     },
+    /// Check the room's wiring: walks through the button, the shutter's
+    /// sensors (and servo), and the LED, asking you to act or confirm at each
+    /// step. Stop the appliance first (systemctl stop appliance). With --sim,
+    /// on the simulated board, where each button step reads what the hand
+    /// does (press, hold or none) from standard input.
+    HwTest {
+        /// Use the simulated board.
+        #[arg(long)]
+        sim: bool,
+    },
     /// Inject a fault into the simulated room (simulation only).
     #[command(subcommand)]
     Sim(SimCommand),

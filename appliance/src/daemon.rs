@@ -126,6 +126,10 @@ async fn serve(
         previous(info);
     }));
 
+    // The room first: its pins are what a wrong setup most often gets wrong.
+    let (inputs_tx, inputs) = mpsc::channel(INPUTS);
+    let io = RoomIo::start(&config.backend, config.shutter_kind, inputs_tx.clone())
+        .context("cannot start the room's button, shutter and LED")?;
     let stats = Arc::new(Stats::default());
     let (media_events_tx, mut media_events) = mpsc::channel(MEDIA_EVENTS);
     let media = Media::start(
@@ -135,9 +139,6 @@ async fn serve(
         media_events_tx,
     )?;
     let (media_tx, media_rx) = mpsc::channel(MEDIA_COMMANDS);
-    let (inputs_tx, inputs) = mpsc::channel(INPUTS);
-    let io = RoomIo::start(&config.backend, config.shutter_kind, inputs_tx.clone())
-        .context("cannot start the room's button, shutter and LED")?;
     let invites = Arc::new(Mutex::new(Invites::new(invite_key)));
 
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -7,6 +7,7 @@ mod cli;
 mod control;
 mod daemon;
 mod exit;
+mod hw_test;
 mod invite;
 mod media;
 mod notify;
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
             };
             admin::client(&ctx, control::Request::Sim(fault), false)
         }
+        Command::HwTest { sim } => admin::hw_test(&ctx, sim),
         Command::Provision { file } => admin::provision(&ctx, &file),
         Command::Config(c) => admin::config(&ctx, c),
         Command::Reset { factory: _, yes } => admin::reset(&ctx, yes),

@@ -81,6 +81,20 @@ pub enum Backend {
     Rpi(appliance_hardware::PinMap),
 }
 
+impl Backend {
+    /// Whether this build can drive the backend at all: checked before
+    /// anything else starts, so a wrong build says so first.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match self {
+            Backend::Rpi(_) if !cfg!(feature = "rpi") => anyhow::bail!(NO_RPI),
+            _ => Ok(()),
+        }
+    }
+}
+
+const NO_RPI: &str = "hardware.backend is rppal, but this build has no Raspberry Pi support \
+                      (build with --features rpi, or run with --sim)";
+
 /// The handle the session task keeps. Dropping it ends the thread, which
 /// leaves the room in its safe state; [`RoomIo::stop`] also waits for that.
 #[derive(Debug)]
@@ -92,93 +106,159 @@ pub struct RoomIo {
     sim: Option<SimBoard>,
 }
 
+/// The three drivers on one backend's pins, and the simulated board behind
+/// them, if simulated.
+pub struct Drivers<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> {
+    /// The button.
+    pub button: Button<B>,
+    /// The shutter, motorized or manual.
+    pub shutter: Shutter<S, M>,
+    /// The LED.
+    pub led: Led<L>,
+    /// The simulated board, if the pins are simulated.
+    pub sim: Option<SimBoard>,
+}
+
+/// What to do with a backend's drivers, whatever their pin types: the pin
+/// types differ by backend and by shutter kind, so the caller's code is
+/// generic and [`open`] picks the instance.
+pub trait WithDrivers {
+    /// What the work gives back.
+    type Output;
+    /// Does the work.
+    fn with<B, S, M, L>(self, drivers: Drivers<B, S, M, L>) -> anyhow::Result<Self::Output>
+    where
+        B: InputPin + Send + 'static,
+        S: InputPin + Send + 'static,
+        M: SetDutyCycle + Send + 'static,
+        L: OutputPin + Send + 'static;
+}
+
+/// Opens the backend's pins and hands `work` the drivers. Errors are the
+/// backend's, in words for IT (a missing GPIO chip, no permission on
+/// /dev/gpiomem, a pin without PWM).
+pub fn open<W: WithDrivers>(
+    backend: &Backend,
+    kind: ShutterKind,
+    work: W,
+) -> anyhow::Result<W::Output> {
+    let settings = ShutterSettings::default();
+    let now = Instant::now();
+    match backend {
+        Backend::Sim { travel } => {
+            let board = SimBoard::new(settings, *travel);
+            let button = Button::new(board.button(), settings.sensor_active);
+            // The simulated LED is wired from the pin to ground.
+            let led = Led::new(board.led_red(), board.led_green(), ActiveLevel::High, now)?;
+            let sim = Some(board.clone());
+            match kind {
+                ShutterKind::Motorized => {
+                    let shutter = Shutter::motorized(
+                        board.open_sensor(),
+                        board.closed_sensor(),
+                        board.servo(),
+                        settings,
+                        now,
+                    )?;
+                    work.with(Drivers {
+                        button,
+                        shutter,
+                        led,
+                        sim,
+                    })
+                }
+                ShutterKind::Manual => {
+                    let shutter =
+                        Shutter::manual(board.open_sensor(), board.closed_sensor(), settings);
+                    work.with(Drivers {
+                        button,
+                        shutter,
+                        led,
+                        sim,
+                    })
+                }
+            }
+        }
+        #[cfg(feature = "rpi")]
+        Backend::Rpi(map) => {
+            let hw_kind = match kind {
+                ShutterKind::Motorized => appliance_hardware::ShutterKind::Motorized,
+                ShutterKind::Manual => appliance_hardware::ShutterKind::Manual,
+            };
+            let pins = appliance_hardware::rpi::open(map, hw_kind)?;
+            let button = Button::new(pins.button, ActiveLevel::Low);
+            let led = Led::new(pins.led_red, pins.led_green, ActiveLevel::High, now)?;
+            match pins.servo {
+                Some(servo) => {
+                    let shutter = Shutter::motorized(
+                        pins.open_sensor,
+                        pins.closed_sensor,
+                        servo,
+                        settings,
+                        now,
+                    )?;
+                    work.with(Drivers {
+                        button,
+                        shutter,
+                        led,
+                        sim: None,
+                    })
+                }
+                None => {
+                    let shutter = Shutter::manual(pins.open_sensor, pins.closed_sensor, settings);
+                    work.with(Drivers {
+                        button,
+                        shutter,
+                        led,
+                        sim: None,
+                    })
+                }
+            }
+        }
+        #[cfg(not(feature = "rpi"))]
+        Backend::Rpi(_) => anyhow::bail!(NO_RPI),
+    }
+}
+
+/// Starts the room's thread on a backend's drivers.
+struct Spawn {
+    inputs: mpsc::Sender<Input>,
+    commands: Receiver<RoomCommand>,
+}
+
+impl WithDrivers for Spawn {
+    type Output = (JoinHandle<()>, Option<SimBoard>);
+
+    fn with<B, S, M, L>(self, drivers: Drivers<B, S, M, L>) -> anyhow::Result<Self::Output>
+    where
+        B: InputPin + Send + 'static,
+        S: InputPin + Send + 'static,
+        M: SetDutyCycle + Send + 'static,
+        L: OutputPin + Send + 'static,
+    {
+        let sim = drivers.sim.clone();
+        let room = Room::new(drivers, self.inputs);
+        let commands = self.commands;
+        let thread = std::thread::Builder::new()
+            .name("room-io".into())
+            .spawn(move || room.run(&commands))?;
+        Ok((thread, sim))
+    }
+}
+
 impl RoomIo {
-    /// Opens the backend and starts the thread. Errors are the backend's, in
-    /// words for IT (a missing GPIO chip, no permission on /dev/gpiomem).
+    /// Opens the backend and starts the thread.
     pub fn start(
         backend: &Backend,
         kind: ShutterKind,
         inputs: mpsc::Sender<Input>,
     ) -> anyhow::Result<Self> {
-        let settings = ShutterSettings::default();
-        let now = Instant::now();
-        let (tx, rx) = std::sync::mpsc::sync_channel(COMMANDS);
-        let sim_board;
-        let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new()
-                .name(name.into())
-                .spawn(body)
-                .map_err(anyhow::Error::from)
-        };
-        let thread = match backend {
-            Backend::Sim { travel } => {
-                let board = SimBoard::new(settings, *travel);
-                let button = Button::new(board.button(), settings.sensor_active);
-                // The simulated LED is wired from the pin to ground.
-                let led = Led::new(board.led_red(), board.led_green(), ActiveLevel::High, now)?;
-                let sim = Some(board.clone());
-                sim_board = Some(board.clone());
-                match kind {
-                    ShutterKind::Motorized => {
-                        let shutter = Shutter::motorized(
-                            board.open_sensor(),
-                            board.closed_sensor(),
-                            board.servo(),
-                            settings,
-                            now,
-                        )?;
-                        let room = Room::new(button, shutter, led, sim, inputs);
-                        spawn("room-io", Box::new(move || room.run(&rx)))?
-                    }
-                    ShutterKind::Manual => {
-                        let shutter =
-                            Shutter::manual(board.open_sensor(), board.closed_sensor(), settings);
-                        let room = Room::new(button, shutter, led, sim, inputs);
-                        spawn("room-io", Box::new(move || room.run(&rx)))?
-                    }
-                }
-            }
-            #[cfg(feature = "rpi")]
-            Backend::Rpi(map) => {
-                use appliance_hardware::rpi;
-                sim_board = None;
-                let hw_kind = match kind {
-                    ShutterKind::Motorized => appliance_hardware::ShutterKind::Motorized,
-                    ShutterKind::Manual => appliance_hardware::ShutterKind::Manual,
-                };
-                let pins = rpi::open(map, hw_kind)?;
-                let button = Button::new(pins.button, ActiveLevel::Low);
-                let led = Led::new(pins.led_red, pins.led_green, ActiveLevel::High, now)?;
-                match pins.servo {
-                    Some(servo) => {
-                        let shutter = Shutter::motorized(
-                            pins.open_sensor,
-                            pins.closed_sensor,
-                            servo,
-                            settings,
-                            now,
-                        )?;
-                        let room = Room::new(button, shutter, led, None, inputs);
-                        spawn("room-io", Box::new(move || room.run(&rx)))?
-                    }
-                    None => {
-                        let shutter =
-                            Shutter::manual(pins.open_sensor, pins.closed_sensor, settings);
-                        let room = Room::new(button, shutter, led, None, inputs);
-                        spawn("room-io", Box::new(move || room.run(&rx)))?
-                    }
-                }
-            }
-            #[cfg(not(feature = "rpi"))]
-            Backend::Rpi(_) => anyhow::bail!(
-                "hardware.backend is rppal, but this build has no Raspberry Pi support \
-                 (build with --features rpi, or run with --sim)"
-            ),
-        };
+        let (tx, commands) = std::sync::mpsc::sync_channel(COMMANDS);
+        let (thread, sim) = open(backend, kind, Spawn { inputs, commands })?;
         Ok(RoomIo {
             commands: Some(tx),
             thread: Some(thread),
-            sim: sim_board,
+            sim,
         })
     }
 
@@ -225,18 +305,12 @@ struct Room<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> {
 }
 
 impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Room<B, S, M, L> {
-    fn new(
-        button: Button<B>,
-        shutter: Shutter<S, M>,
-        led: Led<L>,
-        sim: Option<SimBoard>,
-        inputs: mpsc::Sender<Input>,
-    ) -> Self {
+    fn new(drivers: Drivers<B, S, M, L>, inputs: mpsc::Sender<Input>) -> Self {
         Room {
-            button,
-            shutter,
-            led,
-            sim,
+            button: drivers.button,
+            shutter: drivers.shutter,
+            led: drivers.led,
+            sim: drivers.sim,
             inputs,
             told: None,
             pending: VecDeque::new(),

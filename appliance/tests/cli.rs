@@ -310,6 +310,7 @@ fn every_command_explains_itself() {
         &["config", "--help"],
         &["config", "set", "--help"],
         &["reset", "--help"],
+        &["hw-test", "--help"],
     ] {
         let o = a.run(args);
         assert_exit(&o, 0);
@@ -331,4 +332,72 @@ fn the_simulation_log_exists_only_in_simulation() {
     assert!(stderr(&o).contains("--sim"), "{}", stderr(&o));
     assert!(!log.exists(), "a real box must never write the room's log");
     assert!(!a.state.exists());
+}
+
+#[test]
+fn the_wiring_check_walks_every_part_and_says_what_to_fix() {
+    let a = Appliance::new();
+    let control = a.root.join("control.sock");
+    let control = control.display().to_string();
+    // The simulated hands press and hold; the eyes see every LED pattern.
+    let o = a.run_with_input(
+        &["--control", &control, "hw-test", "--sim"],
+        "press\nhold\ny\ny\ny\ny\n",
+    );
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert_eq!(out.matches("  ok").count(), 9, "{out}");
+    assert!(out.contains("all 9 steps passed"), "{out}");
+    assert!(!a.state.exists(), "the wiring check stores nothing");
+
+    // A hold that is too short and an LED the person does not see: each
+    // failed step names the setting and the header pin to check.
+    let o = a.run_with_input(
+        &["--control", &control, "hw-test", "--sim"],
+        "press\npress\nn\ny\ny\ny\n",
+    );
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(out.contains("released too soon"), "{out}");
+    assert!(
+        out.contains("hardware.pins.led_red (GPIO 5, header pin 29)"),
+        "{out}"
+    );
+    assert!(out.contains("2 of 9 steps failed"), "{out}");
+    assert!(stderr(&o).contains("found 2 problem(s)"), "{}", stderr(&o));
+
+    // Input that ends early is an error, not a row of silent "no"s.
+    let o = a.run_with_input(&["--control", &control, "hw-test", "--sim"], "press\n");
+    assert_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("standard input ended"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn the_wiring_check_leaves_a_running_appliance_alone() {
+    let a = Appliance::new();
+    let control = a.root.join("control.sock");
+    let _running = std::os::unix::net::UnixListener::bind(&control).unwrap();
+    let control = control.display().to_string();
+    let o = a.run_with_input(&["--control", &control, "hw-test", "--sim"], "");
+    assert_exit(&o, 3);
+    assert!(stderr(&o).contains("stop it first"), "{}", stderr(&o));
+}
+
+#[cfg(not(feature = "rpi"))]
+#[test]
+fn a_build_without_the_pi_backend_says_so() {
+    let a = Appliance::new();
+    let o = a.run(&["config", "set", "hardware.backend", "rppal"]);
+    assert_exit(&o, 0);
+    let control = a.root.join("control.sock").display().to_string();
+    let o = a.run_with_input(&["--control", &control, "hw-test"], "");
+    assert_exit(&o, 1);
+    assert!(stderr(&o).contains("--features rpi"), "{}", stderr(&o));
+    let o = a.run(&["--control", &control, "run", "--headless"]);
+    assert_exit(&o, 1);
+    assert!(stderr(&o).contains("--features rpi"), "{}", stderr(&o));
 }

@@ -232,6 +232,8 @@ pub struct Shutter<S: InputPin, M: SetDutyCycle = NoServo> {
     travel_since: Option<Instant>,
     jammed: bool,
     position: ShutterPosition,
+    /// The settled sensor readings of the last poll: (open made, closed made).
+    sensors: (bool, bool),
 }
 
 impl<S: InputPin> Shutter<S, NoServo> {
@@ -275,6 +277,7 @@ impl<S: InputPin, M: SetDutyCycle> Shutter<S, M> {
             // Until the sensors have settled nothing is known, and closing is
             // what it was told: never claim open before the sensor says so.
             position: ShutterPosition::Closing,
+            sensors: (false, false),
         }
     }
 
@@ -343,8 +346,12 @@ impl<S: InputPin, M: SetDutyCycle> Shutter<S, M> {
             },
         };
         let (open, closed) = match sensors {
-            Ok(sensors) => sensors,
+            Ok(sensors) => {
+                self.sensors = sensors;
+                sensors
+            }
             Err(e) => {
+                self.sensors = (false, false);
                 // The sensor's error is the one IT must see first; a servo
                 // that also fails to stop will show up on the next close.
                 let _ = self.jam();
@@ -376,6 +383,12 @@ impl<S: InputPin, M: SetDutyCycle> Shutter<S, M> {
             (false, false, ShutterCommand::Close) => ShutterPosition::Closing,
         };
         Ok(self.position)
+    }
+
+    /// What the sensors read at the last poll, settled, whatever the
+    /// position: (open sensor made, closed sensor made). For the wiring check.
+    pub fn sensors(&self) -> (bool, bool) {
+        self.sensors
     }
 
     /// True once jammed, until the next [`Shutter::close`].
