@@ -236,9 +236,31 @@ pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()>
             );
         }
         Reply::Invite { link } => println!("{link}"),
-        Reply::Ok => {}
+        Reply::Ok | Reply::Frame { .. } => {}
         Reply::Error { message } => return Err(InvalidInput(message).into()),
     }
+    Ok(())
+}
+
+/// `appliance sim tv grab FILE`: the simulated TV's picture as a PPM file.
+pub fn tv_grab(ctx: &Context, file: &Path) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let reply = runtime.block_on(control::request(&ctx.control, &Request::TvGrab))?;
+    let Reply::Frame { width, height, rgb } = reply else {
+        anyhow::bail!("the appliance sent no picture");
+    };
+    let rgb = BASE64
+        .decode(rgb)
+        .context("the appliance sent a damaged picture")?;
+    if rgb.len() as u64 != u64::from(width) * u64::from(height) * 3 {
+        anyhow::bail!("the appliance sent a picture of the wrong size");
+    }
+    let mut ppm = format!("P6\n{width} {height}\n255\n").into_bytes();
+    ppm.extend_from_slice(&rgb);
+    std::fs::write(file, ppm).with_context(|| format!("cannot write {}", file.display()))?;
     Ok(())
 }
 

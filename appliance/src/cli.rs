@@ -117,6 +117,14 @@ pub enum SimCommand {
         #[arg(value_parser = ["unplug", "plug"])]
         action: String,
     },
+    /// Save a small copy (320x180, PPM) of what the simulated TV shows now.
+    Tv {
+        /// grab.
+        #[arg(value_parser = ["grab"])]
+        action: String,
+        /// Where to write the picture.
+        file: PathBuf,
+    },
     /// The patient's video stops leaving the box while the camera runs, as
     /// when GStreamer's WebRTC endpoint hangs (stall); the box must notice
     /// and negotiate anew.

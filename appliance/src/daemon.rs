@@ -10,17 +10,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use appliance_hardware::{ButtonEvent, LedPattern, ShutterPosition};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::StreamExt;
 use gst::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::control::{self, MediaStatus, Reply, Request, SimFault, Status};
 use crate::invite::Invites;
-use crate::media::{Codec, Gate, Media, MediaCommand, MediaConfig, MediaEvent, Stats};
+use crate::media::{Codec, Gate, Media, MediaCommand, MediaConfig, MediaEvent, ScreenText, Stats};
 use crate::notify;
 use crate::room_io::{Backend, RoomCommand, RoomIo};
 use crate::session::{
-    Command, Event, Fault, PatientView, PeerId, Session, ShutterKind, State, Timer,
+    Command, Event, Fault, PatientView, PeerId, Screen, Session, ShutterKind, State, Timer,
 };
 use crate::signalling::protocol::{IceServer, ServerMessage};
 use crate::signalling::{server, tls};
@@ -34,6 +36,8 @@ const INPUTS: usize = 256;
 const MEDIA_COMMANDS: usize = 256;
 /// Events from GStreamer's threads (offers, candidates); see media/peer.rs.
 const MEDIA_EVENTS: usize = 1024;
+/// How long the security code stays on the TV once a session is live.
+const CODE_ON_TV: Duration = Duration::from_secs(30);
 
 /// Everything the session task hears.
 #[derive(Debug)]
@@ -55,6 +59,8 @@ pub enum Input {
     Media(MediaEvent),
     /// A timer fired; stale generations are ignored.
     Timer(u64),
+    /// The security code's time on the TV is up; stale generations are ignored.
+    CodeTimer(u64),
     /// The shutter's sensors changed (from the room's hardware thread).
     ShutterSensed(ShutterPosition),
     /// The button was pressed.
@@ -199,6 +205,11 @@ async fn serve(
         led: LedPattern::Off,
         public_url: config.public_url.clone(),
         on_tv: None,
+        room_name: config.room.clone(),
+        screen: Screen::Idle,
+        code_until: None,
+        code_timer: 0,
+        shown: None,
     };
     let start = room.session.start();
     room.execute(start);
@@ -278,6 +289,15 @@ struct Room {
     public_url: String,
     /// The patient seen and heard in the room, as last told to media.
     on_tv: Option<PeerId>,
+    /// The room's name, for the idle screen.
+    room_name: String,
+    /// The screen the session last asked for.
+    screen: Screen,
+    /// Until when the security code shows, once live.
+    code_until: Option<std::time::Instant>,
+    code_timer: u64,
+    /// What the TV was last told to write.
+    shown: Option<ScreenText>,
 }
 
 impl Room {
@@ -329,6 +349,12 @@ impl Room {
                     self.event(Event::TimerFired(Timer::Shutter));
                 }
             }
+            Input::CodeTimer(generation) => {
+                if generation == self.code_timer {
+                    self.code_until = None;
+                    self.render();
+                }
+            }
             Input::ShutterSensed(position) => self.event(Event::ShutterSensed(position)),
             Input::Button(ButtonEvent::Press) => self.event(Event::ShortPress),
             Input::Button(ButtonEvent::LongPress) => self.event(Event::LongPress),
@@ -371,6 +397,7 @@ impl Room {
             ),
             MediaEvent::SecurityCode { peer, code } => {
                 self.codes.insert(peer, code);
+                self.render();
             }
             MediaEvent::Renegotiating(peer) => {
                 self.codes.remove(&peer);
@@ -419,8 +446,21 @@ impl Room {
                     };
                     self.tell(peer, ServerMessage::State { state });
                 }
-                // The TV screens are not drawn yet; the state is in `status`.
-                Command::Show(_) => {}
+                Command::Show(screen) => {
+                    if screen == Screen::Live && self.screen != Screen::Live {
+                        // The code shows for the first 30 s of the session.
+                        self.code_until = Some(std::time::Instant::now() + CODE_ON_TV);
+                        self.code_timer += 1;
+                        let generation = self.code_timer;
+                        let inputs = self.inputs.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(CODE_ON_TV).await;
+                            let _ = inputs.send(Input::CodeTimer(generation)).await;
+                        });
+                    }
+                    self.screen = screen;
+                    self.render();
+                }
                 Command::StartTimer(Timer::Shutter, after) => {
                     self.timer += 1;
                     let generation = self.timer;
@@ -451,6 +491,25 @@ impl Room {
                 // Through the simulated pin and the real button driver.
                 self.room(RoomCommand::Press { long });
                 Reply::Ok
+            }
+            Request::TvGrab => {
+                if !self.simulated {
+                    // A copy of the TV would be a copy of the session.
+                    return Reply::Error {
+                        message: "the TV can be grabbed only in simulation".into(),
+                    };
+                }
+                let frame = self.stats.tv_frame.lock().ok().and_then(|f| f.clone());
+                match frame {
+                    Some(f) => Reply::Frame {
+                        width: f.width,
+                        height: f.height,
+                        rgb: BASE64.encode(&f.rgb),
+                    },
+                    None => Reply::Error {
+                        message: "the TV has shown nothing yet".into(),
+                    },
+                }
             }
             Request::Sim(fault) => {
                 if !self.simulated {
@@ -539,6 +598,21 @@ impl Room {
         eprintln!("appliance: LED {}", self.led);
     }
 
+    /// Tells the TV what to write, from the screen the session asked for;
+    /// only when that changes.
+    fn render(&mut self) {
+        let code = self
+            .session
+            .current_peer()
+            .and_then(|peer| self.codes.get(&peer))
+            .filter(|_| self.code_until.is_some());
+        let text = screen_text(&self.screen, &self.room_name, self.session.faults(), code);
+        if self.shown.as_ref() != Some(&text) {
+            self.shown = Some(text.clone());
+            let _ = self.media.try_send(MediaCommand::Screen(text));
+        }
+    }
+
     /// Hands a command to the room's thread. A queue of 64 that is full
     /// means that thread is stuck; the session's state stays the truth and
     /// the next command tries again.
@@ -546,6 +620,41 @@ impl Room {
         if !self.io.send(command) {
             eprintln!("appliance: the room's hardware thread did not take a command");
         }
+    }
+}
+
+/// The TV's words for a screen (DESIGN.md's session flow). Plain text: the
+/// TV escapes it. The patient's name is as the session keeps it (cleaned of
+/// control characters, at most 40 characters).
+fn screen_text(screen: &Screen, room: &str, faults: &[Fault], code: Option<&String>) -> ScreenText {
+    let title = match screen {
+        Screen::Idle => format!("{room}\nReady"),
+        Screen::Lobby { name, waiting } if *waiting > 1 => format!(
+            "{name} is waiting\n({} more after them)\nPress the button to start",
+            waiting - 1
+        ),
+        Screen::Lobby { name, .. } => format!("{name} is waiting\nPress the button to start"),
+        Screen::Opening { open_by_hand: true } => "Open the camera shutter to start".into(),
+        Screen::Opening { .. } => "Starting…".into(),
+        Screen::Live => String::new(),
+        Screen::Paused => "Paused\nPress the button to resume, hold it to end".into(),
+        Screen::Ended => "Session ended".into(),
+        Screen::Fault(first) => {
+            let mut words: Vec<&str> = faults.iter().map(|f| f.describe()).collect();
+            if words.is_empty() {
+                words.push(first.describe());
+            }
+            words.join("\n")
+        }
+    };
+    let live = *screen == Screen::Live;
+    ScreenText {
+        title,
+        corner: match code {
+            Some(code) if live => format!("Security code {code}"),
+            _ => String::new(),
+        },
+        self_view: live,
     }
 }
 
@@ -558,4 +667,47 @@ pub fn default_public_url(listen: SocketAddr) -> String {
         IpAddr::V4(v4) => v4.to_string(),
     };
     format!("https://{host}:{}", listen.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_screen_has_its_words() {
+        let code = "123 456".to_owned();
+        let idle = screen_text(&Screen::Idle, "Room 3", &[], None);
+        assert_eq!(idle.title, "Room 3\nReady");
+        assert!(!idle.self_view && idle.corner.is_empty());
+        let lobby = Screen::Lobby {
+            name: "Ada".into(),
+            waiting: 1,
+        };
+        let text = screen_text(&lobby, "R", &[], Some(&code));
+        assert_eq!(text.title, "Ada is waiting\nPress the button to start");
+        assert!(text.corner.is_empty(), "no code before the session");
+        let two = Screen::Lobby {
+            name: "Ada".into(),
+            waiting: 3,
+        };
+        assert!(screen_text(&two, "R", &[], None).title.contains("2 more"));
+        let live = screen_text(&Screen::Live, "R", &[], Some(&code));
+        assert_eq!(live.title, "");
+        assert_eq!(live.corner, "Security code 123 456");
+        assert!(live.self_view);
+        assert!(screen_text(&Screen::Live, "R", &[], None).corner.is_empty());
+        let paused = screen_text(&Screen::Paused, "R", &[], Some(&code));
+        assert!(paused.title.starts_with("Paused") && !paused.self_view);
+        assert!(paused.corner.is_empty());
+        let faults = [Fault::ShutterJammed, Fault::CameraMissing];
+        let fault = screen_text(&Screen::Fault(Fault::ShutterJammed), "R", &faults, None);
+        assert!(fault.title.contains("shutter is stuck"));
+        assert!(fault.title.contains("camera is not connected"));
+        let by_hand = Screen::Opening { open_by_hand: true };
+        assert!(
+            screen_text(&by_hand, "R", &[], None)
+                .title
+                .contains("shutter")
+        );
+    }
 }

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         ),
         Command::Status { json } => admin::client(&ctx, control::Request::Status, json),
         Command::Press { long } => admin::client(&ctx, control::Request::Press { long }, false),
+        Command::Sim(cli::SimCommand::Tv { file, .. }) => admin::tv_grab(&ctx, &file),
         Command::Sim(sim) => {
             let fault = match sim {
                 cli::SimCommand::Shutter { action } if action == "jam" => {
@@ -50,7 +51,9 @@ fn main() -> ExitCode {
                     control::SimFault::CameraUnplug
                 }
                 cli::SimCommand::Camera { .. } => control::SimFault::CameraPlug,
-                cli::SimCommand::Media { .. } => control::SimFault::MediaStall,
+                cli::SimCommand::Media { .. } | cli::SimCommand::Tv { .. } => {
+                    control::SimFault::MediaStall
+                }
             };
             admin::client(&ctx, control::Request::Sim(fault), false)
         }

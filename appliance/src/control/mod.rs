@@ -44,6 +44,8 @@ pub enum Request {
     },
     /// Inject a fault into the simulated room.
     Sim(SimFault),
+    /// Simulation: a small copy of what the TV shows now.
+    TvGrab,
 }
 
 /// Faults the simulation can be told to have.
@@ -116,6 +118,15 @@ pub enum Reply {
     },
     /// Done.
     Ok,
+    /// A picture from the TV: packed RGB, base64.
+    Frame {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// The pixels.
+        rgb: String,
+    },
     /// Refused, with the reason.
     Error {
         /// Why.

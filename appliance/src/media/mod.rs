@@ -11,6 +11,7 @@ mod congestion;
 mod flow;
 mod nice;
 mod peer;
+mod screen;
 mod stamp;
 mod tv;
 
@@ -23,6 +24,7 @@ use gst::prelude::*;
 use tokio::sync::mpsc;
 
 pub use peer::Codec;
+pub use screen::{Frame, ScreenText};
 
 use crate::session::PeerId;
 
@@ -96,6 +98,8 @@ pub enum MediaCommand {
     /// Who is seen and heard in the room: the patient in a live call, or
     /// nobody.
     OnTv(Option<PeerId>),
+    /// What the TV writes on its picture.
+    Screen(ScreenText),
     /// The daemon is stopping: drop everything.
     Shutdown,
     /// Simulation: every patient's video stops on its way out, as when
@@ -161,6 +165,8 @@ pub struct Stats {
     pub estimate_kbps: AtomicU64,
     /// The round-trip time to the patient, in ms; 0 while unknown.
     pub rtt_ms: AtomicU64,
+    /// Simulation: the TV's latest picture, small (`sim tv grab`).
+    pub tv_frame: std::sync::Mutex<Option<Frame>>,
 }
 
 /// The camera gate: shut means black frames and a muted microphone.
@@ -186,7 +192,8 @@ pub struct Media {
     pipeline: gst::Pipeline,
     video_tee: gst::Element,
     audio_tee: gst::Element,
-    tv_mixer: gst::Element,
+    tv: tv::TvInputs,
+    screen: screen::Screen,
     mic_volume: gst::Element,
     gate: Gate,
     stats: Arc<Stats>,
@@ -255,6 +262,7 @@ impl Media {
         // The speakers first: the microphone's echo canceller looks for
         // their probe when it starts.
         let tv_mixer = tv::speakers(&pipeline, config.headless)?;
+
         let audio_convert = make("audioconvert")?;
         let audio_resample = make("audioresample")?;
         let [room_audio, echo_canceller] = tv::echo_canceller()?;
@@ -283,6 +291,18 @@ impl Media {
         pipeline.add_many(video.iter().chain(audio.iter()).copied())?;
         gst::Element::link_many(video)?;
         gst::Element::link_many(audio)?;
+        // The TV's picture takes the gated camera for its self view.
+        let screen = screen::Screen::build(
+            &pipeline,
+            &video_tee,
+            config.headless,
+            config.simulated,
+            &stats,
+        )?;
+        let tv = tv::TvInputs {
+            mixer: tv_mixer.downgrade(),
+            compositor: screen.compositor().downgrade(),
+        };
 
         // The gate: every frame on its way to the encoders passes here.
         let probe_gate = gate.clone();
@@ -326,7 +346,8 @@ impl Media {
             pipeline,
             video_tee,
             audio_tee,
-            tv_mixer,
+            tv,
+            screen,
             mic_volume,
             gate,
             stats,
@@ -357,6 +378,7 @@ impl Media {
                     p.show_on_tv(Some(*id) == shown);
                 }
             }
+            MediaCommand::Screen(text) => self.screen.show(&text),
             MediaCommand::Shutdown => self.shutdown(),
             MediaCommand::SimStall => {
                 if self.config.simulated {
@@ -374,7 +396,7 @@ impl Media {
                     &self.pipeline,
                     &self.video_tee,
                     &self.audio_tee,
-                    &self.tv_mixer,
+                    &self.tv,
                     &self.gate,
                     &self.stats,
                     &self.events,

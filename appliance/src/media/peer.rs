@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::congestion::{self, Estimate};
 use super::flow::Flow;
-use super::tv::{self, OnTv, VoiceSlot};
+use super::tv::{self, OnTv, TvInputs, TvSlots};
 use super::{Gate, MediaConfig, MediaError, MediaEvent, Stats, nice};
 use crate::session::PeerId;
 use crate::signalling::protocol::security_code;
@@ -122,10 +122,10 @@ pub struct Peer {
     flow: Flow,
     /// How many times this patient's media was started anew after a stall.
     pub restarts: u32,
-    /// The patient's voice on the TV's speakers.
-    voice: VoiceSlot,
+    /// The patient's voice and picture on the TV.
+    slots: TvSlots,
     on_tv: OnTv,
-    tv_mixer: gst::Element,
+    tv: TvInputs,
 }
 
 impl Peer {
@@ -139,7 +139,7 @@ impl Peer {
         pipeline: &gst::Pipeline,
         video_tee: &gst::Element,
         audio_tee: &gst::Element,
-        tv_mixer: &gst::Element,
+        tv: &TvInputs,
         gate: &Gate,
         stats: &Arc<Stats>,
         events: &mpsc::Sender<MediaEvent>,
@@ -252,17 +252,9 @@ impl Peer {
         }
 
         let local_sdp = Arc::new(std::sync::Mutex::new(None));
-        let voice = VoiceSlot::default();
+        let slots = TvSlots::default();
         let on_tv = OnTv::default();
-        connect_signals(
-            id,
-            &webrtcbin,
-            &bin,
-            config.headless,
-            (tv_mixer, &voice, &on_tv),
-            stats,
-            events,
-        );
+        connect_signals(id, &webrtcbin, &bin, (tv, &slots, &on_tv), stats, events);
 
         // Playing before it is linked: a live source whose first buffer meets
         // a pad that is still flushing stops its task for good, and then no
@@ -291,9 +283,9 @@ impl Peer {
             codec,
             flow,
             restarts: 0,
-            voice,
+            slots,
             on_tv,
-            tv_mixer: tv_mixer.clone(),
+            tv: tv.clone(),
         })
     }
 
@@ -314,7 +306,7 @@ impl Peer {
 
     /// Puts this patient on the TV (seen and heard in the room) or off it.
     pub fn show_on_tv(&self, shown: bool) {
-        tv::show(&self.bin, &self.on_tv, shown);
+        tv::show(&self.bin, &self.on_tv, &self.slots, shown);
     }
 
     /// The video codec this patient's browser and the box use.
@@ -418,7 +410,7 @@ impl Peer {
             }
             tee.release_request_pad(pad);
         }
-        tv::release_voice(&self.tv_mixer, &self.voice);
+        tv::release(&self.tv, &self.slots);
         let _ = self.bin.set_state(gst::State::Null);
         let _ = pipeline.remove(&self.bin);
         if let Ok(mut sdp) = self.local_sdp.lock() {
@@ -564,12 +556,11 @@ fn connect_signals(
     id: PeerId,
     webrtcbin: &gst::Element,
     bin: &gst::Bin,
-    headless: bool,
-    (mixer, voice, on_tv): (&gst::Element, &VoiceSlot, &OnTv),
+    (tv, slots, on_tv): (&TvInputs, &TvSlots, &OnTv),
     stats: &Arc<Stats>,
     events: &mpsc::Sender<MediaEvent>,
 ) {
-    let (mixer, voice, on_tv) = (mixer.downgrade(), voice.clone(), on_tv.clone());
+    let (tv, slots, on_tv) = (tv.clone(), slots.clone(), on_tv.clone());
     let tx = events.clone();
     webrtcbin.connect("on-ice-candidate", false, move |values| {
         let mline = values.get(1)?.get::<u32>().ok()?;
@@ -593,8 +584,7 @@ fn connect_signals(
         }
     });
 
-    // What the patient sends: decoded, counted, and shown on the TV (or
-    // dropped when headless).
+    // What the patient sends: decoded, counted, and played on the TV.
     let bin_weak = bin.downgrade();
     let stats = Arc::downgrade(stats);
     webrtcbin.connect_pad_added(move |_, pad| {
@@ -609,13 +599,12 @@ fn connect_signals(
         };
         let stats = stats.clone();
         let bin_weak = bin.downgrade();
-        let (mixer, voice, on_tv) = (mixer.clone(), voice.clone(), on_tv.clone());
+        let (tv, slots, on_tv) = (tv.clone(), slots.clone(), on_tv.clone());
         decodebin.connect_pad_added(move |_, pad| {
             let Some(bin) = bin_weak.upgrade() else {
                 return;
             };
-            let shared = (&voice, &on_tv);
-            if let Err(e) = tv::play_patient(&bin, pad, headless, &mixer, shared, &stats) {
+            if let Err(e) = tv::play_patient(&bin, pad, &tv, (&slots, &on_tv), &stats) {
                 eprintln!("appliance: cannot play the patient's media: {e}");
             }
         });

@@ -4,7 +4,7 @@
 //! The TV's speakers are one mixer for the whole pipeline, through a
 //! `webrtcechoprobe`; the microphone goes through `webrtcdsp`, which reads
 //! the probe to subtract what the speakers played. The patient's video goes
-//! to a window (a null sink when headless). Only the patient in a live call
+//! to the TV's picture ([`super::screen`]). Only the patient in a live call
 //! is seen and heard in the room: everyone else's picture and voice stop at
 //! a valve before the TV, so nobody in the room hears a waiting patient (nor
 //! a waiting patient anything of another's session). Called from the
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use gst::prelude::*;
 
-use super::{MediaError, Stats};
+use super::{MediaError, Stats, screen};
 
 /// The echo probe's name: `webrtcdsp` finds its probe by name, process-wide.
 const ECHO_PROBE: &str = "tv_echo";
@@ -74,9 +74,31 @@ pub type OnTv = Arc<AtomicBool>;
 /// The valve in front of each of a patient's outputs.
 const VALVE: &str = "tv_valve";
 
+/// Where patients' outputs go: the speakers' mixer and the picture's
+/// compositor, held weakly by the callbacks that link to them.
+#[derive(Debug, Clone)]
+pub struct TvInputs {
+    /// The speakers' mixer.
+    pub mixer: gst::glib::WeakRef<gst::Element>,
+    /// The picture's compositor.
+    pub compositor: gst::glib::WeakRef<gst::Element>,
+}
+
+/// A pad a patient holds on the mixer or the compositor, and the entry to it
+/// on that element's bin, to give back when their media stops.
+type Slot = Arc<Mutex<Option<(gst::Pad, gst::GhostPad)>>>;
+
+/// A patient's places on the TV: their voice and their picture.
+#[derive(Debug, Clone, Default)]
+pub struct TvSlots {
+    voice: Slot,
+    picture: Slot,
+}
+
 /// Puts the patient on the TV or takes them off it: their picture and voice
-/// pass the valves, or stop there.
-pub fn show(bin: &gst::Bin, on_tv: &OnTv, shown: bool) {
+/// pass the valves, or stop there, and their picture shows or hides (the
+/// compositor would otherwise keep their last frame on screen).
+pub fn show(bin: &gst::Bin, on_tv: &OnTv, slots: &TvSlots, shown: bool) {
     // Stored first: an output made from now on reads it after joining the
     // bin, so it is either found here or reads the new value itself.
     on_tv.store(shown, Ordering::SeqCst);
@@ -85,39 +107,54 @@ pub fn show(bin: &gst::Bin, on_tv: &OnTv, shown: bool) {
             valve.set_property("drop", !shown);
         }
     }
+    if let Ok(slot) = slots.picture.lock()
+        && let Some((pad, _)) = slot.as_ref()
+    {
+        screen::show_patient(pad, shown);
+    }
 }
 
-/// The patient's voice on the TV's speakers: the mixer pad it holds and the
-/// speakers' entry to it, to give back when the patient's media stops.
-pub type VoiceSlot = Arc<Mutex<Option<(gst::Pad, gst::GhostPad)>>>;
-
 /// Plays what the patient sends as webrtcbin's decoders produce it: video to
-/// the window (or a null sink), audio into the TV's mixer. Counts both.
+/// the TV's compositor, audio into the TV's mixer. Counts both.
 pub fn play_patient(
     bin: &gst::Bin,
     pad: &gst::Pad,
-    headless: bool,
-    mixer: &gst::glib::WeakRef<gst::Element>,
-    (voice, on_tv): (&VoiceSlot, &OnTv),
+    tv: &TvInputs,
+    (slots, on_tv): (&TvSlots, &OnTv),
     stats: &Weak<Stats>,
 ) -> Result<(), MediaError> {
     let is_video = pad
         .current_caps()
         .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
         .unwrap_or(false);
-    let last = match (is_video, headless) {
-        (true, true) => "fakesink sync=false",
-        (true, false) => "videoconvert ! autovideosink sync=false",
-        (false, _) => "audioconvert ! audioresample",
+    // The TV must never hold the call back: the picture's compositor blocks
+    // whoever pushes into it until it takes the frame, so a leaky queue
+    // keeps webrtcbin's decoding thread free (without it, a patient's
+    // picture arriving late over a narrow path stalled the whole call).
+    let description = if is_video {
+        format!(
+            "queue leaky=downstream max-size-buffers=3 ! valve name={VALVE} drop=true ! videoconvert"
+        )
+    } else {
+        format!("queue ! valve name={VALVE} drop=true ! audioconvert ! audioresample")
     };
-    let description = format!("queue ! valve name={VALVE} drop=true ! {last}");
     let output = gst::parse::bin_from_description(&description, true)
         .map_err(|e| MediaError::Pipeline(e.to_string()))?;
     let sink = output
         .static_pad("sink")
         .ok_or_else(|| MediaError::Pipeline("no sink".into()))?;
     let stats = stats.clone();
-    sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+    sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        // A decoder may put out a frame without a time after a loss; the
+        // compositor fails on it ("need timestamped buffers"), and a failed
+        // TV would stop the camera it shares with the call. Such a frame
+        // cannot be placed in time anyway: it is dropped.
+        if is_video
+            && let Some(gst::PadProbeData::Buffer(buffer)) = &info.data
+            && buffer.pts().is_none()
+        {
+            return gst::PadProbeReturn::Drop;
+        }
         if let Some(stats) = stats.upgrade() {
             let counter = if is_video {
                 &stats.video_frames_received
@@ -129,10 +166,17 @@ pub fn play_patient(
         gst::PadProbeReturn::Ok
     });
     bin.add(&output)?;
-    if !is_video && let Err(e) = to_speakers(bin, &output, mixer, voice) {
-        // Unheard rather than unlinked: an unlinked pad would stop the
-        // patient's video too.
-        eprintln!("appliance: the patient's voice cannot reach the TV: {e}");
+    let shown = on_tv.load(Ordering::SeqCst);
+    let linked = if is_video {
+        to_tv(bin, &output, &tv.compositor, &slots.picture, "picture")
+            .map(|pad| screen::patient_pad(&pad, shown))
+    } else {
+        to_tv(bin, &output, &tv.mixer, &slots.voice, "voice").map(drop)
+    };
+    if let Err(e) = linked {
+        // Unseen or unheard rather than unlinked: an unlinked pad would stop
+        // the patient's other track too.
+        eprintln!("appliance: the patient's media cannot reach the TV: {e}");
         let sink = gst::ElementFactory::make("fakesink")
             .build()
             .map_err(|_| MediaError::MissingElement("fakesink"))?;
@@ -145,64 +189,70 @@ pub fn play_patient(
         valve.set_property("drop", !on_tv.load(Ordering::SeqCst));
     }
     pad.link(&sink)
-        .map(drop)
-        .map_err(|e| MediaError::Pipeline(format!("{e:?}")))
+        .map_err(|e| MediaError::Pipeline(format!("{e:?}")))?;
+    // What goes wrong on the TV stays there: the patient's decoder (and so
+    // the rest of their media) never hears of it.
+    screen::error_barrier(pad);
+    Ok(())
 }
 
-/// Links the patient's decoded voice out of their bin into the TV's mixer.
-fn to_speakers(
+/// Links the patient's decoded output out of their bin into the TV's mixer
+/// or compositor; returns the pad it holds there.
+fn to_tv(
     bin: &gst::Bin,
     output: &gst::Bin,
-    mixer: &gst::glib::WeakRef<gst::Element>,
-    voice: &VoiceSlot,
-) -> Result<(), MediaError> {
-    let mixer = mixer
+    aggregator: &gst::glib::WeakRef<gst::Element>,
+    slot: &Slot,
+    name: &str,
+) -> Result<gst::Pad, MediaError> {
+    let aggregator = aggregator
         .upgrade()
-        .ok_or_else(|| MediaError::Pipeline("the TV's sound is gone".into()))?;
-    // The mixer sits in the speakers' bin: the voice enters it through a
-    // pad of that bin's own.
-    let speakers = mixer
+        .ok_or_else(|| MediaError::Pipeline("the TV is gone".into()))?;
+    // The mixer and the compositor sit in bins of their own: the patient
+    // enters through a pad of that bin's.
+    let tv = aggregator
         .parent()
         .and_then(|p| p.downcast::<gst::Bin>().ok())
-        .ok_or_else(|| MediaError::Pipeline("the TV mixer has no bin".into()))?;
-    let mixer_pad = mixer
+        .ok_or_else(|| MediaError::Pipeline("the TV's mixer has no bin".into()))?;
+    let tv_pad = aggregator
         .request_pad_simple("sink_%u")
-        .ok_or_else(|| MediaError::Pipeline("no TV mixer pad".into()))?;
-    let entry = gst::GhostPad::builder_with_target(&mixer_pad)?.build();
+        .ok_or_else(|| MediaError::Pipeline("no pad on the TV".into()))?;
+    let entry = gst::GhostPad::builder_with_target(&tv_pad)?.build();
     entry.set_active(true)?;
-    speakers.add_pad(&entry)?;
-    if let Ok(mut slot) = voice.lock() {
-        *slot = Some((mixer_pad, entry.clone()));
+    tv.add_pad(&entry)?;
+    if let Ok(mut slot) = slot.lock() {
+        *slot = Some((tv_pad.clone(), entry.clone()));
     }
     // Last, so that on any failure the output's own pad is still free for
     // the caller's fallback.
     let src = output
         .static_pad("src")
-        .ok_or_else(|| MediaError::Pipeline("no voice output".into()))?;
-    let ghost = gst::GhostPad::builder_with_target(&src)?
-        .name("voice")
-        .build();
+        .ok_or_else(|| MediaError::Pipeline("no output".into()))?;
+    let ghost = gst::GhostPad::builder_with_target(&src)?.name(name).build();
     bin.add_pad(&ghost)?;
     if let Err(e) = ghost.link(&entry) {
         let _ = bin.remove_pad(&ghost);
         return Err(MediaError::Pipeline(format!(
-            "cannot play the patient's voice: {e:?}"
+            "cannot bring the patient's {name} to the TV: {e:?}"
         )));
     }
-    Ok(())
+    Ok(tv_pad)
 }
 
-/// Gives the patient's mixer pad back, once their media stops.
-pub fn release_voice(mixer: &gst::Element, voice: &VoiceSlot) {
-    let pads = voice.lock().ok().and_then(|mut slot| slot.take());
-    if let Some((pad, entry)) = pads {
+/// Gives the patient's pads on the TV back, once their media stops.
+pub fn release(tv: &TvInputs, slots: &TvSlots) {
+    for (slot, aggregator) in [(&slots.voice, &tv.mixer), (&slots.picture, &tv.compositor)] {
+        let pads = slot.lock().ok().and_then(|mut slot| slot.take());
+        let Some((pad, entry)) = pads else { continue };
         if let Some(peer) = entry.peer() {
             let _ = peer.unlink(&entry);
         }
-        if let Some(speakers) = entry.parent().and_then(|p| p.downcast::<gst::Bin>().ok()) {
-            let _ = speakers.remove_pad(&entry);
+        if let Some(parent) = entry.parent().and_then(|p| p.downcast::<gst::Bin>().ok()) {
+            let _ = parent.remove_pad(&entry);
         }
-        mixer.release_request_pad(&pad);
+        if let Some(aggregator) = aggregator.upgrade() {
+            aggregator.release_request_pad(&pad);
+        }
     }
 }
 
