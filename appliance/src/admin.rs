@@ -92,7 +92,9 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
     let int =
         |name: &str, default: i64| values.get(name).and_then(|v| v.as_int()).unwrap_or(default);
     let (backend, shutter_kind, _) = room_hardware(&values, args.sim, args.sim_shutter_travel_ms);
-    backend.check()?;
+    // Settings that this build cannot carry out: another start would fail
+    // the same way (exit 3, which systemd does not restart).
+    backend.check().map_err(|e| InvalidInput(e.to_string()))?;
     let public_url =
         text("room.public_url").unwrap_or_else(|| daemon::default_public_url(args.listen));
 
@@ -184,6 +186,12 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
                 .first()
                 .and_then(|u| u.strip_prefix("stun:"))
                 .map(|hostport| format!("stun://{hostport}")),
+        },
+        tv_standby: match int("tv.standby_after_minutes", 0) {
+            0 => None,
+            minutes => Some(std::time::Duration::from_secs(
+                u64::try_from(minutes).unwrap_or(0) * 60,
+            )),
         },
         ice_servers: if stun_urls.is_empty() {
             Vec::new()

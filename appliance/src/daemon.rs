@@ -27,6 +27,7 @@ use crate::session::{
 use crate::signalling::protocol::{IceServer, ServerMessage};
 use crate::signalling::{server, tls};
 use crate::sim_log;
+use crate::tv_cec::Cec;
 
 /// Inputs to the session task. Bounded: a burst of button presses and
 /// signalling fits easily; a full queue means the task is stuck, and senders
@@ -94,6 +95,8 @@ pub struct DaemonConfig {
     pub media: MediaConfig,
     /// STUN and TURN servers for patients.
     pub ice_servers: Vec<IceServer>,
+    /// Put the TV on standby over HDMI-CEC after this long idle.
+    pub tv_standby: Option<Duration>,
 }
 
 static PANIC_GATE: OnceLock<Gate> = OnceLock::new();
@@ -210,6 +213,7 @@ async fn serve(
         code_until: None,
         code_timer: 0,
         shown: None,
+        cec: Cec::start(config.tv_standby),
     };
     let start = room.session.start();
     room.execute(start);
@@ -298,6 +302,8 @@ struct Room {
     code_timer: u64,
     /// What the TV was last told to write.
     shown: Option<ScreenText>,
+    /// The TV over HDMI-CEC.
+    cec: Cec,
 }
 
 impl Room {
@@ -369,8 +375,18 @@ impl Room {
     }
 
     fn event(&mut self, event: Event) {
+        let before = self.session.state();
+        let arrived = matches!(event, Event::PatientJoined { .. });
         let commands = self.session.handle(event);
         self.execute(commands);
+        // The TV wakes for a patient in the waiting room (once per visit),
+        // and may sleep once the room is empty.
+        if arrived {
+            self.cec.patient_arrived();
+        }
+        if self.session.state() == State::Idle && before != State::Idle {
+            self.cec.room_idle();
+        }
         // Seen and heard in the room: only the patient in a live call.
         let on_tv = (self.session.state() == State::Live)
             .then(|| self.session.current_peer())

@@ -15,6 +15,7 @@ mod room_io;
 mod session;
 mod signalling;
 mod sim_log;
+mod tv_cec;
 
 use std::process::ExitCode;
 

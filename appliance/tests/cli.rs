@@ -85,7 +85,7 @@ fn the_example_provisioning_file_imports() {
     let o = a.run(&["provision", example().to_str().unwrap()]);
     assert_exit(&o, 0);
     assert!(
-        stdout(&o).contains("imported 15 settings"),
+        stdout(&o).contains("imported 16 settings"),
         "{}",
         stdout(&o)
     );
@@ -398,6 +398,6 @@ fn a_build_without_the_pi_backend_says_so() {
     assert_exit(&o, 1);
     assert!(stderr(&o).contains("--features rpi"), "{}", stderr(&o));
     let o = a.run(&["--control", &control, "run", "--headless"]);
-    assert_exit(&o, 1);
+    assert_exit(&o, 3);
     assert!(stderr(&o).contains("--features rpi"), "{}", stderr(&o));
 }

@@ -217,6 +217,11 @@ pub static SETTINGS: &[Setting] = &[
         "motorized: a servo moves the shutter; manual: the therapist moves it, sensors only.",
     ),
     setting(
+        "tv.standby_after_minutes",
+        Kind::Int { min: 0, max: 1440 },
+        "Put the TV on standby over HDMI-CEC once the room has been idle this long; 0: never.",
+    ),
+    setting(
         "hardware.backend",
         Kind::Choice(&["sim", "rppal"]),
         "sim: simulated button, shutter and LED; rppal: the Raspberry Pi's GPIO.",
