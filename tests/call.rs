@@ -152,6 +152,19 @@ fn waiting_patient(daemon: &Daemon) -> Patient {
     }
 }
 
+/// A waiting patient whose video already reaches the box (not the room).
+fn waiting_patient_seen_by_the_box(daemon: &Daemon) -> Patient {
+    let patient = waiting_patient(daemon);
+    wait_call(
+        "the waiting patient's video at the box",
+        &patient.browser,
+        daemon,
+        Duration::from_secs(20),
+        || (counter(&daemon.status(), "video_frames_received") > 30).then_some(()),
+    );
+    patient
+}
+
 fn admitted_patient(daemon: &Daemon) -> Patient {
     let patient = waiting_patient(daemon);
     assert!(daemon.cli(&["press"]).0);
@@ -478,15 +491,8 @@ fn the_tv_shows_the_patient_only_once_let_in() {
 
     // A waiting patient's picture reaches the box but not the room: the
     // therapist has not let them in.
-    let patient = waiting_patient(&daemon);
+    let patient = waiting_patient_seen_by_the_box(&daemon);
     let browser = &patient.browser;
-    wait_call(
-        "the waiting patient's video at the box",
-        browser,
-        &daemon,
-        Duration::from_secs(20),
-        || (counter(&daemon.status(), "video_frames_received") > 30).then_some(()),
-    );
     std::thread::sleep(Duration::from_secs(1));
     let lobby = lit(&display.grab());
     assert!(
@@ -598,15 +604,8 @@ fn the_tv_shows_each_screen_of_the_session() {
     );
 
     // Lobby: the patient's name, but not their picture.
-    let patient = waiting_patient(&daemon);
+    let patient = waiting_patient_seen_by_the_box(&daemon);
     let browser = &patient.browser;
-    wait_call(
-        "the waiting patient's video at the box",
-        browser,
-        &daemon,
-        Duration::from_secs(20),
-        || (counter(&daemon.status(), "video_frames_received") > 30).then_some(()),
-    );
     let lobby = tv_until(&daemon, "lobby", |p| differ(p, &idle) > 0.005);
     assert!(
         lit_in(&lobby, WHOLE) < 0.1,

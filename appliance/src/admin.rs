@@ -182,6 +182,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
             framerate: u32::try_from(int("video.framerate", 30)).unwrap_or(30),
             max_bitrate_kbps: u32::try_from(int("video.max_bitrate_kbps", 2500)).unwrap_or(2500),
             ice_addresses: args.ice_addresses.clone(),
+            camera: args.camera.clone(),
             stun_server: stun_urls
                 .first()
                 .and_then(|u| u.strip_prefix("stun:"))

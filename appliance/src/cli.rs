@@ -150,6 +150,11 @@ pub struct RunArgs {
     /// loopback, so a box reached on 127.0.0.1 needs it.
     #[arg(long = "ice-address", value_name = "IP")]
     pub ice_addresses: Vec<std::net::IpAddr>,
+    /// The camera's V4L2 device (not with --sim). Without one, black frames
+    /// stand in, the box shows a camera fault, and it restarts to take the
+    /// camera up once it appears.
+    #[arg(long, value_name = "DEVICE", default_value = "/dev/video0")]
+    pub camera: PathBuf,
     /// How long the simulated shutter takes to open or close, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 400)]
     pub sim_shutter_travel_ms: u64,

@@ -214,6 +214,7 @@ async fn serve(
         code_timer: 0,
         shown: None,
         cec: Cec::start(config.tv_standby),
+        restart_for_camera: false,
     };
     let start = room.session.start();
     room.execute(start);
@@ -229,10 +230,15 @@ async fn serve(
     );
     notify::notify("READY=1");
     room.run(inputs).await;
+    let restart = room.restart_for_camera;
     let _ = room.media.send(MediaCommand::Shutdown).await;
     drop(room);
     let _ = tokio::time::timeout(Duration::from_secs(5), media_task).await;
     println!("appliance: stopped; camera gated, shutter closed, LED off");
+    if restart {
+        // Not a success: systemd starts the daemon again (Restart=on-failure).
+        anyhow::bail!("stopped to take up the camera that was connected; start again");
+    }
     Ok(())
 }
 
@@ -304,6 +310,9 @@ struct Room {
     shown: Option<ScreenText>,
     /// The TV over HDMI-CEC.
     cec: Cec,
+    /// The camera missing at start is there now: restart to take it up as
+    /// soon as nobody is in a session or waiting.
+    restart_for_camera: bool,
 }
 
 impl Room {
@@ -325,6 +334,13 @@ impl Room {
             };
             let Some(input) = input else { break };
             if !self.input(input) {
+                break;
+            }
+            if self.restart_for_camera
+                && matches!(self.session.state(), State::Idle | State::Fault)
+                && self.session.waiting() == 0
+            {
+                eprintln!("appliance: the camera is connected now: restarting to use it");
                 break;
             }
         }
@@ -419,6 +435,8 @@ impl Room {
                 self.codes.remove(&peer);
             }
             MediaEvent::Failed(peer) => self.event(Event::MediaFailed(peer)),
+            MediaEvent::CameraMissing => self.event(Event::FaultRaised(Fault::CameraMissing)),
+            MediaEvent::CameraBack => self.restart_for_camera = true,
         }
     }
 

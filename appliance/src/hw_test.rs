@@ -79,10 +79,7 @@ impl WithDrivers for Walk<'_> {
         M: SetDutyCycle + Send + 'static,
         L: OutputPin + Send + 'static,
     {
-        let kind = match self.kind {
-            ShutterKind::Motorized => appliance_hardware::ShutterKind::Motorized,
-            ShutterKind::Manual => appliance_hardware::ShutterKind::Manual,
-        };
+        let kind = room_io::hardware_kind(self.kind);
         // The button counts a press only once it has been seen released, and
         // the sensors only once settled: read both for a moment first.
         let warm = Instant::now();

@@ -181,11 +181,7 @@ pub fn open<W: WithDrivers>(
         }
         #[cfg(feature = "rpi")]
         Backend::Rpi(map) => {
-            let hw_kind = match kind {
-                ShutterKind::Motorized => appliance_hardware::ShutterKind::Motorized,
-                ShutterKind::Manual => appliance_hardware::ShutterKind::Manual,
-            };
-            let pins = appliance_hardware::rpi::open(map, hw_kind)?;
+            let pins = appliance_hardware::rpi::open(map, hardware_kind(kind))?;
             let button = Button::new(pins.button, ActiveLevel::Low);
             let led = Led::new(pins.led_red, pins.led_green, ActiveLevel::High, now)?;
             match pins.servo {
@@ -217,6 +213,14 @@ pub fn open<W: WithDrivers>(
         }
         #[cfg(not(feature = "rpi"))]
         Backend::Rpi(_) => anyhow::bail!(NO_RPI),
+    }
+}
+
+/// The session's shutter kind in the drivers' words.
+pub fn hardware_kind(kind: ShutterKind) -> appliance_hardware::ShutterKind {
+    match kind {
+        ShutterKind::Motorized => appliance_hardware::ShutterKind::Motorized,
+        ShutterKind::Manual => appliance_hardware::ShutterKind::Manual,
     }
 }
 

@@ -401,3 +401,61 @@ fn a_build_without_the_pi_backend_says_so() {
     assert_exit(&o, 3);
     assert!(stderr(&o).contains("--features rpi"), "{}", stderr(&o));
 }
+
+/// Asks the running daemon for its status, as JSON text.
+fn status_json(a: &Appliance, control: &str) -> Option<String> {
+    let o = a.run(&["--control", control, "status", "--json"]);
+    o.status.success().then(|| stdout(&o))
+}
+
+#[test]
+fn a_box_without_its_camera_says_so_and_restarts_when_it_comes() {
+    let a = Appliance::new();
+    let o = a.run(&["config", "set", "hardware.backend", "sim"]);
+    assert_exit(&o, 0);
+    let camera = a.root.join("video0");
+    let control = a.root.join("control.sock").display().to_string();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_appliance"))
+        .arg("--state-dir")
+        .arg(&a.state)
+        .args(["--control", &control, "run", "--headless"])
+        .args(["--listen", "127.0.0.1:0", "--camera"])
+        .arg(&camera)
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("STATE_DIRECTORY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Not a crash and a restart loop: up, with the fault in plain words.
+    let mut status = None;
+    for _ in 0..200 {
+        if let Some(s) = status_json(&a, &control).filter(|s| s.contains("\"fault\"")) {
+            status = Some(s);
+            break;
+        }
+        assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = status.expect("no camera fault within 20 s");
+    assert!(status.contains("The camera is not connected"), "{status}");
+    // The camera is plugged in: the daemon stops so that systemd starts it
+    // again with the camera, and says so; exit 1 is what systemd restarts.
+    fs::write(&camera, "").unwrap();
+    let mut exit = None;
+    for _ in 0..100 {
+        exit = daemon.try_wait().unwrap();
+        if exit.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let Some(exit) = exit else {
+        let _ = daemon.kill();
+        panic!("the daemon did not restart for the camera within 10 s");
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut daemon.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(exit.code(), Some(1), "{err}");
+    assert!(err.contains("restarting to use it"), "{err}");
+}

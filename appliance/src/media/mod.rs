@@ -70,6 +70,8 @@ pub struct MediaConfig {
     pub max_bitrate_kbps: u32,
     /// Addresses ICE gathers on besides the interfaces libnice finds.
     pub ice_addresses: Vec<IpAddr>,
+    /// The camera's V4L2 device (not in simulation).
+    pub camera: std::path::PathBuf,
     /// A STUN server for webrtcbin, as stun://host:port.
     pub stun_server: Option<String>,
 }
@@ -147,6 +149,10 @@ pub enum MediaEvent {
     Renegotiating(PeerId),
     /// Media with the patient failed for good.
     Failed(PeerId),
+    /// The camera is not there: black frames stand in for it.
+    CameraMissing,
+    /// The camera that was missing is there now; a restart takes it up.
+    CameraBack,
 }
 
 /// Counters for `status`, updated from GStreamer's threads.
@@ -200,12 +206,34 @@ pub struct Media {
     events: mpsc::Sender<MediaEvent>,
     peers: HashMap<PeerId, peer::Peer>,
     on_tv: Option<PeerId>,
+    /// Black frames stand in for a camera that was not there at start.
+    camera_missing: bool,
 }
 
 fn make(factory: &'static str) -> Result<gst::Element, MediaError> {
     gst::ElementFactory::make(factory)
         .build()
         .map_err(|_| MediaError::MissingElement(factory))
+}
+
+/// The microphone, or silence when the box has no sound card to record from
+/// (the call goes on without the room's sound; the log says why).
+fn microphone() -> Result<gst::Element, MediaError> {
+    let has_capture = std::fs::read_dir("/dev/snd").is_ok_and(|dir| {
+        dir.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("pcmC") && name.ends_with('c')
+        })
+    });
+    if has_capture {
+        return make("autoaudiosrc");
+    }
+    eprintln!("appliance: no microphone (no sound card records): the room is silent");
+    let a = make("audiotestsrc")?;
+    a.set_property("is-live", true);
+    a.set_property_from_str("wave", "silence");
+    Ok(a)
 }
 
 impl Media {
@@ -230,6 +258,7 @@ impl Media {
             }
         });
 
+        let camera_missing = !config.simulated && !config.camera.exists();
         let (video_src, audio_src) = if config.simulated {
             let v = make("videotestsrc")?;
             v.set_property("is-live", true);
@@ -238,8 +267,22 @@ impl Media {
             a.set_property("is-live", true);
             a.set_property("volume", 0.2f64);
             (v, a)
+        } else if config.camera.exists() {
+            let v = make("v4l2src")?;
+            v.set_property("device", config.camera.display().to_string());
+            (v, microphone()?)
         } else {
-            (make("v4l2src")?, make("autoaudiosrc")?)
+            // No camera: black frames stand in, so the rest of the box (the
+            // lobby, the TV, the fault in plain words) still works.
+            eprintln!(
+                "appliance: no camera at {}: the TV and status say so",
+                config.camera.display()
+            );
+            let _ = events.try_send(MediaEvent::CameraMissing);
+            let v = make("videotestsrc")?;
+            v.set_property("is-live", true);
+            v.set_property_from_str("pattern", "black");
+            (v, microphone()?)
         };
         let video_convert = make("videoconvert")?;
         let video_scale = make("videoscale")?;
@@ -354,6 +397,7 @@ impl Media {
             events,
             peers: HashMap::new(),
             on_tv: None,
+            camera_missing,
         })
     }
 
@@ -449,6 +493,10 @@ impl Media {
     /// congestion estimate. `status` shows the figures of the patient who
     /// came first (the one in the call while others wait).
     pub fn adapt(&mut self) {
+        if self.camera_missing && self.config.camera.exists() {
+            self.camera_missing = false;
+            let _ = self.events.try_send(MediaEvent::CameraBack);
+        }
         let cap = self.config.max_bitrate_kbps;
         let mut figures = None;
         let mut ids: Vec<_> = self.peers.keys().copied().collect();
