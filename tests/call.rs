@@ -684,6 +684,9 @@ fn a_shutter_that_jams_while_opening_is_a_fault_with_no_camera_frames() {
             .is_some_and(|f| f.contains("shutter is stuck")),
         "{status}"
     );
+    // The TV says so in words, and shows nobody.
+    let words = tv_until(&daemon, "jammed", |p| lit_in(p, WHOLE) > 0.005);
+    assert!(lit_in(&words, WHOLE) < 0.1, "more than words on the TV");
     // It stays a fault while it cannot move, however often it tries.
     std::thread::sleep(Duration::from_secs(4));
     let status = daemon.status();
