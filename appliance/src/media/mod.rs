@@ -199,7 +199,7 @@ pub struct Media {
     video_tee: gst::Element,
     audio_tee: gst::Element,
     tv: tv::TvInputs,
-    screen: screen::Screen,
+    screen: Option<screen::Screen>,
     mic_volume: gst::Element,
     gate: Gate,
     stats: Arc<Stats>,
@@ -335,16 +335,23 @@ impl Media {
         gst::Element::link_many(video)?;
         gst::Element::link_many(audio)?;
         // The TV's picture takes the gated camera for its self view.
+        // A TV that cannot be drawn (a plugin missing) must not keep the box
+        // from its calls: the patient's picture then goes nowhere.
         let screen = screen::Screen::build(
             &pipeline,
             &video_tee,
             config.headless,
             config.simulated,
             &stats,
-        )?;
+        )
+        .inspect_err(|e| eprintln!("appliance: the TV shows nothing: {e}"))
+        .ok();
         let tv = tv::TvInputs {
             mixer: tv_mixer.downgrade(),
-            compositor: screen.compositor().downgrade(),
+            compositor: screen
+                .as_ref()
+                .map(|s| s.compositor().downgrade())
+                .unwrap_or_default(),
         };
 
         // The gate: every frame on its way to the encoders passes here.
@@ -422,7 +429,11 @@ impl Media {
                     p.show_on_tv(Some(*id) == shown);
                 }
             }
-            MediaCommand::Screen(text) => self.screen.show(&text),
+            MediaCommand::Screen(text) => {
+                if let Some(screen) = &self.screen {
+                    screen.show(&text);
+                }
+            }
             MediaCommand::Shutdown => self.shutdown(),
             MediaCommand::SimStall => {
                 if self.config.simulated {

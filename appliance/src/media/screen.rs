@@ -159,9 +159,13 @@ impl Screen {
         let tee_pad = camera
             .request_pad_simple("src_%u")
             .ok_or_else(|| MediaError::Pipeline("the camera has no pad for the TV".into()))?;
-        tee_pad
-            .link(&entry)
-            .map_err(|e| MediaError::Pipeline(format!("cannot show the self view: {e:?}")))?;
+        if let Err(e) = tee_pad.link(&entry) {
+            camera.release_request_pad(&tee_pad);
+            let _ = pipeline.remove(&bin);
+            return Err(MediaError::Pipeline(format!(
+                "cannot show the self view: {e:?}"
+            )));
+        }
         error_barrier(&tee_pad);
         let screen = Screen {
             compositor,
