@@ -84,8 +84,9 @@ impl Screen {
         let sink = tv_sink(headless);
         let grab = if simulated {
             format!(
-                "tv_out. ! queue leaky=downstream max-size-buffers=1 ! videoscale ! videoconvert ! \
-                 video/x-raw,format=RGB,width={GRAB_WIDTH},height={GRAB_HEIGHT} ! \
+                "tv_out. ! queue leaky=downstream max-size-buffers=1 ! \
+                 videorate drop-only=true max-rate=5 ! videoscale method=nearest-neighbour ! \
+                 videoconvert ! video/x-raw,format=RGB,width={GRAB_WIDTH},height={GRAB_HEIGHT} ! \
                  fakesink name=tv_grab sync=false"
             )
         } else {
@@ -104,7 +105,7 @@ impl Screen {
              tee name=tv_out ! queue leaky=downstream max-size-buffers=2 ! videoconvert ! {sink} \
              {grab} \
              queue name=self_in leaky=downstream max-size-buffers=1 ! \
-             valve name=self_valve drop=true ! videoscale ! videoconvert ! \
+             valve name=self_valve drop=true ! videoscale method=nearest-neighbour ! videoconvert ! \
              video/x-raw,format=I420,width={SELF_WIDTH},height={SELF_HEIGHT} ! tv_comp.sink_1"
         );
         let bin = gst::parse::bin_from_description_with_name(&description, false, "tv_screen")
