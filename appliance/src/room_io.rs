@@ -405,9 +405,9 @@ impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Room<B, S, M, L> {
             Err(e) => self.log(0, e.to_string()),
         }
         let broken = self.button.is_stuck() || self.logged[0].is_some();
-        if broken != self.button_fault {
+        // Noted as told only once queued: otherwise tried again next poll.
+        if broken != self.button_fault && self.queue(Input::Fault(Fault::Button, broken)) {
             self.button_fault = broken;
-            self.queue(Input::Fault(Fault::Button, broken));
         }
         let position = match self.shutter.poll(now) {
             Ok(position) => position,
@@ -439,9 +439,13 @@ impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Room<B, S, M, L> {
         true
     }
 
-    fn queue(&mut self, input: Input) {
+    /// Keeps `input` for the session; false if too many already wait.
+    fn queue(&mut self, input: Input) -> bool {
         if self.pending.len() < PENDING_LIMIT {
             self.pending.push_back(input);
+            true
+        } else {
+            false
         }
     }
 
