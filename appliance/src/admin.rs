@@ -207,14 +207,18 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
     daemon::run(config, identity, invite_key)
 }
 
-/// `appliance invite`, `status` and `press`: ask the running daemon.
-pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()> {
+/// One request to the running daemon, and its reply.
+fn ask(ctx: &Context, request: &Request) -> anyhow::Result<Reply> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let reply = runtime.block_on(control::request(&ctx.control, &request))?;
-    match reply {
+    Ok(runtime.block_on(control::request(&ctx.control, request))?)
+}
+
+/// `appliance invite`, `status` and `press`: ask the running daemon.
+pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()> {
+    match ask(ctx, &request)? {
         Reply::Status(status) if json => println!("{}", serde_json::to_string_pretty(&status)?),
         Reply::Status(s) => {
             println!("state:         {}", s.state);
@@ -253,12 +257,7 @@ pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()>
 
 /// `appliance sim tv grab FILE`: the simulated TV's picture as a PPM file.
 pub fn tv_grab(ctx: &Context, file: &Path) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let reply = runtime.block_on(control::request(&ctx.control, &Request::TvGrab))?;
-    let Reply::Frame { width, height, rgb } = reply else {
+    let Reply::Frame { width, height, rgb } = ask(ctx, &Request::TvGrab)? else {
         anyhow::bail!("the appliance sent no picture");
     };
     let rgb = BASE64

@@ -205,12 +205,11 @@ async fn serve(
         timer: 0,
         io,
         simulated: config.simulated,
-        led: LedPattern::Off,
         public_url: config.public_url.clone(),
         on_tv: None,
         room_name: config.room.clone(),
         screen: Screen::Idle,
-        code_until: None,
+        code_shown: false,
         code_timer: 0,
         shown: None,
         cec: Cec::start(config.tv_standby),
@@ -295,7 +294,6 @@ struct Room {
     /// The room's hardware thread.
     io: RoomIo,
     simulated: bool,
-    led: LedPattern,
     public_url: String,
     /// The patient seen and heard in the room, as last told to media.
     on_tv: Option<PeerId>,
@@ -303,8 +301,8 @@ struct Room {
     room_name: String,
     /// The screen the session last asked for.
     screen: Screen,
-    /// Until when the security code shows, once live.
-    code_until: Option<std::time::Instant>,
+    /// The security code shows: the first 30 s of a live session.
+    code_shown: bool,
     code_timer: u64,
     /// What the TV was last told to write.
     shown: Option<ScreenText>,
@@ -373,7 +371,7 @@ impl Room {
             }
             Input::CodeTimer(generation) => {
                 if generation == self.code_timer {
-                    self.code_until = None;
+                    self.code_shown = false;
                     self.render();
                 }
             }
@@ -455,10 +453,7 @@ impl Room {
                     let _ = self.media.try_send(MediaCommand::Gate);
                 }
                 Command::Shutter { open } => self.room(RoomCommand::Shutter { open }),
-                Command::Led(pattern) => {
-                    self.led = pattern;
-                    self.room(RoomCommand::Led(pattern));
-                }
+                Command::Led(pattern) => self.room(RoomCommand::Led(pattern)),
                 Command::StartMedia(peer) => {
                     if let Some(link) = self.peers.get(&peer) {
                         let codec = link.codec;
@@ -483,26 +478,16 @@ impl Room {
                 Command::Show(screen) => {
                     if screen == Screen::Live && self.screen != Screen::Live {
                         // The code shows for the first 30 s of the session.
-                        self.code_until = Some(std::time::Instant::now() + CODE_ON_TV);
+                        self.code_shown = true;
                         self.code_timer += 1;
-                        let generation = self.code_timer;
-                        let inputs = self.inputs.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(CODE_ON_TV).await;
-                            let _ = inputs.send(Input::CodeTimer(generation)).await;
-                        });
+                        self.after(CODE_ON_TV, Input::CodeTimer(self.code_timer));
                     }
                     self.screen = screen;
                     self.render();
                 }
-                Command::StartTimer(Timer::Shutter, after) => {
+                Command::StartTimer(Timer::Shutter, delay) => {
                     self.timer += 1;
-                    let generation = self.timer;
-                    let inputs = self.inputs.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(after).await;
-                        let _ = inputs.send(Input::Timer(generation)).await;
-                    });
+                    self.after(delay, Input::Timer(self.timer));
                 }
                 Command::CancelTimer(Timer::Shutter) => self.timer += 1,
             }
@@ -628,8 +613,17 @@ impl Room {
             let _ = self.media.try_send(MediaCommand::Stop(peer));
         }
         self.io.stop();
-        self.led = LedPattern::Off;
-        eprintln!("appliance: LED {}", self.led);
+        eprintln!("appliance: LED {}", LedPattern::Off);
+    }
+
+    /// Sends `input` to the session task after `delay` (a timer; stale
+    /// ones are told apart by their generation).
+    fn after(&self, delay: Duration, input: Input) {
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = inputs.send(input).await;
+        });
     }
 
     /// Tells the TV what to write, from the screen the session asked for;
@@ -639,7 +633,7 @@ impl Room {
             .session
             .current_peer()
             .and_then(|peer| self.codes.get(&peer))
-            .filter(|_| self.code_until.is_some());
+            .filter(|_| self.code_shown);
         let text = screen_text(&self.screen, &self.room_name, self.session.faults(), code);
         if self.shown.as_ref() != Some(&text) {
             self.shown = Some(text.clone());
