@@ -221,6 +221,8 @@ pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()>
     match ask(ctx, &request)? {
         Reply::Status(status) if json => println!("{}", serde_json::to_string_pretty(&status)?),
         Reply::Status(s) => {
+            // IT's name for the room (the settings refuse control characters).
+            println!("room:          {}", s.room);
             println!("state:         {}", s.state);
             println!("shutter:       {}", s.shutter);
             println!("LED:           {}", s.led);

@@ -581,6 +581,7 @@ impl Room {
             .current_peer()
             .and_then(|peer| self.codes.get(&peer).cloned());
         Status {
+            room: self.room_name.clone(),
             state: self.session.state().as_str().into(),
             shutter: self.session.shutter().as_str().into(),
             led: self.session.led().as_str().into(),

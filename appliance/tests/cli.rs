@@ -413,6 +413,9 @@ fn a_box_without_its_camera_says_so_and_restarts_when_it_comes() {
     let a = Appliance::new();
     let o = a.run(&["config", "set", "hardware.backend", "sim"]);
     assert_exit(&o, 0);
+    // `status` says the room's name (the image's flash test reads it).
+    let o = a.run(&["config", "set", "room.name", "Room <7>"]);
+    assert_exit(&o, 0);
     let camera = a.root.join("video0");
     let control = a.root.join("control.sock").display().to_string();
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_appliance"))
@@ -439,6 +442,14 @@ fn a_box_without_its_camera_says_so_and_restarts_when_it_comes() {
     }
     let status = status.expect("no camera fault within 20 s");
     assert!(status.contains("The camera is not connected"), "{status}");
+    assert!(status.contains(r#""room": "Room <7>""#), "{status}");
+    let o = a.run(&["--control", &control, "status"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("room:          Room <7>\n"),
+        "{}",
+        stdout(&o)
+    );
     // The camera is plugged in: the daemon stops so that systemd starts it
     // again with the camera, and says so; exit 1 is what systemd restarts.
     fs::write(&camera, "").unwrap();

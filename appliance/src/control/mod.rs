@@ -87,6 +87,8 @@ pub struct MediaStatus {
 /// The daemon's status (DESIGN.md, Interfaces).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
+    /// The room's name, as provisioned (`room.name`).
+    pub room: String,
     /// idle, lobby, opening, live, paused, ending or fault.
     pub state: String,
     /// closed, opening, open, closing or jammed.
