@@ -1,0 +1,149 @@
+# shellcheck shell=bash
+# What image/boot-test and image/update-test share: host tools, QEMU started
+# and always stopped, one boot watched with bounded waits, checks. Sourced,
+# with $prog set to the script's name; boot() reads the sourcing script's
+# settings (accel, cpu, port, timeout, console, report, until, cut_*) and sets
+# its results for it.
+# shellcheck disable=SC2154,SC2034
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() {
+  printf '%s: error: %s\n' "$prog" "$*" >&2
+  exit 1
+}
+
+# install_tools PACKAGE=COMMAND ...: installs through apt each Debian package
+# whose command (or file, when it starts with /) is missing.
+install_tools() {
+  local pair package tool missing=() sudo=()
+  for pair in "$@"; do
+    package=${pair%%=*} tool=${pair#*=}
+    case "$tool" in
+    /*) [ -e "$tool" ] || missing+=("$package") ;;
+    *) command -v "$tool" >/dev/null || missing+=("$package") ;;
+    esac
+  done
+  ((${#missing[@]})) || return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "need root to install: ${missing[*]}"
+    sudo=(sudo)
+  fi
+  say "installing host tools: ${missing[*]}"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# The newest x86-64 image in target/image, or nothing.
+newest_image() {
+  find "$repo/target/image" -maxdepth 1 -name 'appliance-x86-64-*.img' -printf '%T@ %p\n' 2>/dev/null |
+    sort -rn | head -n 1 | cut -d' ' -f2-
+}
+
+# The byte offset of IMAGE's partition named NAME, for mtools' FILE@@OFFSET.
+partition_offset() { # IMAGE NAME
+  local start
+  start=$(sfdisk --dump "$1" 2>/dev/null | awk -F'[=,]' -v name="name=\"$2\"" 'index($0, name) { gsub(/ /, "", $2); print $2 }')
+  [ -n "$start" ] || die "$1 has no partition named $2"
+  echo $((start * 512))
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+seconds() { awk -v ms="${1:-0}" 'BEGIN { printf "%.1f", ms / 1000 }'; }
+
+qemu_pid=""
+stop_qemu() {
+  [ -n "$qemu_pid" ] || return 0
+  if kill -0 "$qemu_pid" 2>/dev/null; then
+    kill "$qemu_pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 "$qemu_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$qemu_pid" 2>/dev/null || true
+  fi
+  wait "$qemu_pid" 2>/dev/null || true
+  qemu_pid=""
+}
+
+# boot QEMU_ARGS...: starts QEMU (serial console to $console, the self-test's
+# report to $report, loopback port $port forwarded to the box's 8443) and
+# watches the boot until $until says it is over, or $timeout seconds:
+#   report  the self-test's report is in and HTTPS answered (QEMU is stopped)
+#   exit    QEMU stopped by itself (the box restarted: -no-reboot)
+#   cut     $cut_after (a report line) plus $cut_delay seconds: the power is cut
+# Sets ready_ms, https_ms, https_code, done_ms, exited (yes/no), cut_ms.
+boot() {
+  : >"$console"
+  : >"$report"
+  local start t deadline code cut_at=""
+  start=$(now_ms)
+  qemu-system-x86_64 -nodefaults -machine q35 -accel "$accel" -cpu "$cpu" -smp 2 -m 1024 "$@" \
+    -netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:8443" \
+    -device virtio-net-pci,netdev=net0,romfile= \
+    -device virtio-rng-pci \
+    -serial "file:$console" -serial "file:$report" \
+    -display none -monitor none -vga none -no-reboot &
+  qemu_pid=$!
+  ready_ms="" https_ms="" https_code="" done_ms="" exited=no cut_ms=""
+  deadline=$((start + timeout * 1000))
+  while :; do
+    t=$(now_ms)
+    if ((t >= deadline)); then
+      say "gave up after $timeout s"
+      break
+    fi
+    if ! kill -0 "$qemu_pid" 2>/dev/null; then
+      exited=yes
+      say "QEMU stopped by itself after $(seconds $((t - start))) s"
+      break
+    fi
+    if [ -z "$ready_ms" ] && grep -aqE 'Started .{0,20}appliance\.service' "$console"; then
+      ready_ms=$((t - start))
+      say "READY=1 after $(seconds "$ready_ms") s"
+    fi
+    if [ -z "$https_ms" ]; then
+      code=$(curl -sk --max-time 3 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/" 2>/dev/null || true)
+      if [ -n "$code" ] && [ "$code" != 000 ]; then
+        https_ms=$(($(now_ms) - start))
+        https_code=$code
+        say "HTTPS answered $code after $(seconds "$https_ms") s"
+      fi
+    fi
+    if [ -z "$done_ms" ] && grep -q '^SELFTEST end' "$report"; then
+      done_ms=$((t - start))
+      say "self-test report in after $(seconds "$done_ms") s"
+    fi
+    case "$until" in
+    report) [ -n "$https_ms" ] && [ -n "$done_ms" ] && break ;;
+    cut)
+      if [ -z "$cut_at" ] && grep -q "^SELFTEST $cut_after" "$report"; then
+        cut_at=$((t + cut_delay * 1000))
+        say "saw '$cut_after': cutting the power in $cut_delay s"
+      fi
+      if [ -n "$cut_at" ] && ((t >= cut_at)); then
+        cut_ms=$((t - start))
+        say "power cut after $(seconds "$cut_ms") s"
+        break
+      fi
+      ;;
+    esac
+    sleep 0.5
+  done
+  stop_qemu
+}
+
+failures=0
+check() { # NAME CONDITION-RESULT(0/1) DETAIL
+  if [ "$2" -eq 0 ]; then
+    printf '  ok    %s\n' "$1"
+  else
+    printf '  FAIL  %s: %s\n' "$1" "$3"
+    failures=$((failures + 1))
+  fi
+}
+# The value of a "SELFTEST NAME value" line of this boot's report.
+fact() { sed -n "s/^SELFTEST $1 //p" "$report" | tr -d '\r' | head -n 1; }
+# 0 when the condition holds, 1 when not: check "x" "$(holds [ ... ])" "detail".
+holds() { if "$@"; then echo 0; else echo 1; fi; }
