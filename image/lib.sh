@@ -68,19 +68,23 @@ stop_qemu() {
 }
 
 # boot QEMU_ARGS...: starts QEMU (serial console to $console, the self-test's
-# report to $report, loopback port $port forwarded to the box's 8443) and
-# watches the boot until $until says it is over, or $timeout seconds:
-#   report  the self-test's report is in and HTTPS answered (QEMU is stopped)
+# report to $report, loopback port $port forwarded to the box's 8443, and
+# $ssh_port, when set, to its 22) and watches the boot until $until says it is
+# over, or $timeout seconds:
+#   report  the self-test's report is in and HTTPS answered; then $on_ready,
+#           when set, is run while the box is still up, and QEMU is stopped
 #   exit    QEMU stopped by itself (the box restarted: -no-reboot)
 #   cut     $cut_after (a report line) plus $cut_delay seconds: the power is cut
 # Sets ready_ms, https_ms, https_code, done_ms, exited (yes/no), cut_ms.
 boot() {
   : >"$console"
   : >"$report"
-  local start t deadline code cut_at=""
+  local start t deadline code cut_at="" forward
+  forward="hostfwd=tcp:127.0.0.1:$port-:8443"
+  if [ -n "${ssh_port:-}" ]; then forward+=",hostfwd=tcp:127.0.0.1:$ssh_port-:22"; fi
   start=$(now_ms)
   qemu-system-x86_64 -nodefaults -machine q35 -accel "$accel" -cpu "$cpu" -smp 2 -m 1024 "$@" \
-    -netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:8443" \
+    -netdev "user,id=net0,restrict=on,$forward" \
     -device virtio-net-pci,netdev=net0,romfile= \
     -device virtio-rng-pci \
     -serial "file:$console" -serial "file:$report" \
@@ -116,7 +120,12 @@ boot() {
       say "self-test report in after $(seconds "$done_ms") s"
     fi
     case "$until" in
-    report) [ -n "$https_ms" ] && [ -n "$done_ms" ] && break ;;
+    report)
+      if [ -n "$https_ms" ] && [ -n "$done_ms" ]; then
+        if [ -n "${on_ready:-}" ]; then "$on_ready"; fi
+        break
+      fi
+      ;;
     cut)
       if [ -z "$cut_at" ] && grep -q "^SELFTEST $cut_after" "$report"; then
         cut_at=$((t + cut_delay * 1000))
