@@ -188,6 +188,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
                 .and_then(|u| u.strip_prefix("stun:"))
                 .map(|hostport| format!("stun://{hostport}")),
         },
+        provision_failed: args.provision_failed_flag.exists(),
         tv_standby: match int("tv.standby_after_minutes", 0) {
             0 => None,
             minutes => Some(std::time::Duration::from_secs(

@@ -155,6 +155,14 @@ pub struct RunArgs {
     /// camera up once it appears.
     #[arg(long, value_name = "DEVICE", default_value = "/dev/video0")]
     pub camera: PathBuf,
+    /// While FILE exists, the last provisioning file was refused (the image's
+    /// first-boot unit makes it): the box shows a fault until it is fixed.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/run/appliance-provision-failed"
+    )]
+    pub provision_failed_flag: PathBuf,
     /// How long the simulated shutter takes to open or close, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 400)]
     pub sim_shutter_travel_ms: u64,

@@ -97,6 +97,8 @@ pub struct DaemonConfig {
     pub ice_servers: Vec<IceServer>,
     /// Put the TV on standby over HDMI-CEC after this long idle.
     pub tv_standby: Option<Duration>,
+    /// IT's last provisioning file was refused: a fault until it is fixed.
+    pub provision_failed: bool,
 }
 
 static PANIC_GATE: OnceLock<Gate> = OnceLock::new();
@@ -217,6 +219,12 @@ async fn serve(
     };
     let start = room.session.start();
     room.execute(start);
+    if config.provision_failed {
+        eprintln!(
+            "appliance: the last provisioning file was refused; see provision-error.txt on the boot partition"
+        );
+        room.event(Event::FaultRaised(Fault::Provisioning));
+    }
     println!(
         "appliance: room {:?} ready on https://{} ({})",
         config.room,

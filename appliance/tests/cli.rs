@@ -402,6 +402,22 @@ fn a_build_without_the_pi_backend_says_so() {
     assert!(stderr(&o).contains("--features rpi"), "{}", stderr(&o));
 }
 
+/// Starts `appliance run --headless` on loopback with `args` added.
+fn start_daemon(a: &Appliance, control: &str, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_appliance"))
+        .arg("--state-dir")
+        .arg(&a.state)
+        .args(["--control", control, "run", "--headless"])
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("STATE_DIRECTORY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Asks the running daemon for its status, as JSON text.
 fn status_json(a: &Appliance, control: &str) -> Option<String> {
     let o = a.run(&["--control", control, "status", "--json"]);
@@ -418,18 +434,8 @@ fn a_box_without_its_camera_says_so_and_restarts_when_it_comes() {
     assert_exit(&o, 0);
     let camera = a.root.join("video0");
     let control = a.root.join("control.sock").display().to_string();
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_appliance"))
-        .arg("--state-dir")
-        .arg(&a.state)
-        .args(["--control", &control, "run", "--headless"])
-        .args(["--listen", "127.0.0.1:0", "--camera"])
-        .arg(&camera)
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .env_remove("STATE_DIRECTORY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let camera_arg = camera.display().to_string();
+    let mut daemon = start_daemon(&a, &control, &["--camera", &camera_arg]);
     // Not a crash and a restart loop: up, with the fault in plain words.
     let mut status = None;
     for _ in 0..200 {
@@ -469,4 +475,53 @@ fn a_box_without_its_camera_says_so_and_restarts_when_it_comes() {
     std::io::Read::read_to_string(&mut daemon.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(exit.code(), Some(1), "{err}");
     assert!(err.contains("restarting to use it"), "{err}");
+}
+
+#[test]
+fn a_refused_provisioning_file_is_a_fault_on_the_led_and_the_tv() {
+    let a = Appliance::new();
+    assert_exit(&a.run(&["config", "set", "room.name", "Room 3"]), 0);
+    // What the image's first-boot unit leaves when it refused the file.
+    let flag = a.file("provision-failed", "");
+    let control = a.root.join("control.sock").display().to_string();
+    let flag_arg = flag.display().to_string();
+    let mut daemon = start_daemon(
+        &a,
+        &control,
+        &["--sim", "--provision-failed-flag", &flag_arg],
+    );
+    let mut status = None;
+    for _ in 0..200 {
+        if let Some(s) = status_json(&a, &control).filter(|s| s.contains("provision-error.txt")) {
+            status = Some(s);
+            break;
+        }
+        assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let status = status.expect("no provisioning fault within 20 s");
+    assert!(status.contains(r#""state": "fault""#), "{status}");
+    assert!(status.contains(r#""led": "fault""#), "{status}");
+    assert!(status.contains(r#""room": "Room 3""#), "{status}");
+
+    // Without the flag, the same store starts idle.
+    fs::remove_file(&flag).unwrap();
+    let mut daemon = start_daemon(
+        &a,
+        &control,
+        &["--sim", "--provision-failed-flag", &flag_arg],
+    );
+    let mut idle = false;
+    for _ in 0..200 {
+        if status_json(&a, &control).is_some_and(|s| s.contains(r#""state": "idle""#)) {
+            idle = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(idle, "the daemon did not start idle without the flag");
 }

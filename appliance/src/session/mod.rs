@@ -80,6 +80,9 @@ pub enum Fault {
     CameraMissing,
     /// The button is held down for good, or its pin cannot be read.
     Button,
+    /// IT's provisioning file had errors, so none of it was applied; until
+    /// a fixed one is imported (at the next start).
+    Provisioning,
 }
 
 impl Fault {
@@ -95,6 +98,9 @@ impl Fault {
             Fault::CameraMissing => "The camera is not connected. Check its cable.",
             Fault::Button => {
                 "The button is stuck or cannot be read. Check that nothing presses on it and its cable."
+            }
+            Fault::Provisioning => {
+                "The provisioning file has errors and was not applied. IT: see provision-error.txt on the boot partition."
             }
         }
     }
@@ -427,7 +433,7 @@ impl Session {
             self.faults.retain(|f| match f {
                 Fault::ShutterJammed => !moved,
                 Fault::ShutterTimeout => false,
-                Fault::CameraMissing | Fault::Button => true,
+                Fault::CameraMissing | Fault::Button | Fault::Provisioning => true,
             });
             if self.faults.is_empty() {
                 self.recover(out);

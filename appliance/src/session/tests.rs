@@ -267,6 +267,24 @@ fn camera_faults_hold_until_cleared() {
 }
 
 #[test]
+fn refused_provisioning_is_a_fault_that_no_press_or_sensor_clears() {
+    let mut s = motorized();
+    let out = s.handle(Event::FaultRaised(Fault::Provisioning));
+    assert_eq!(s.state(), State::Fault);
+    assert_eq!(s.led(), LedPattern::Fault);
+    assert!(out.contains(&Command::Show(Screen::Fault(Fault::Provisioning))));
+    s.handle(joined(1, "Ada"));
+    s.handle(Event::ShortPress);
+    s.handle(Event::ShutterSensed(Closed));
+    s.handle(Event::ShutterSensed(Jammed));
+    s.handle(Event::ShutterSensed(Closed));
+    s.handle(Event::ShortPress);
+    assert_eq!(s.state(), State::Fault);
+    assert!(!s.camera_gate_open());
+    assert_eq!(s.faults(), &[Fault::Provisioning]);
+}
+
+#[test]
 fn a_manual_shutter_is_opened_by_hand_and_closing_it_pauses() {
     let mut s = Session::new(ShutterKind::Manual, Closed);
     s.start();
@@ -311,7 +329,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (1u64..4).prop_map(Event::MediaFailed),
         1 => Just(Event::FaultRaised(Fault::CameraMissing)),
         1 => Just(Event::FaultCleared(Fault::CameraMissing)),
-        1 => prop_oneof![Just(Fault::Button), Just(Fault::ShutterJammed)].prop_map(Event::FaultRaised),
+        1 => prop_oneof![Just(Fault::Button), Just(Fault::ShutterJammed), Just(Fault::Provisioning)].prop_map(Event::FaultRaised),
         1 => prop_oneof![Just(Fault::Button), Just(Fault::ShutterJammed)].prop_map(Event::FaultCleared),
         1 => Just(Event::TimerFired(Timer::Shutter)),
     ]
