@@ -418,6 +418,24 @@ fn start_daemon(a: &Appliance, control: &str, args: &[&str]) -> std::process::Ch
         .unwrap()
 }
 
+/// The daemon's status once `wanted` says so, asked every 100 ms for 20 s at
+/// most; the daemon must not exit meanwhile.
+fn wait_for_status(
+    a: &Appliance,
+    control: &str,
+    daemon: &mut std::process::Child,
+    wanted: impl Fn(&str) -> bool,
+) -> Option<String> {
+    for _ in 0..200 {
+        if let Some(s) = status_json(a, control).filter(|s| wanted(s)) {
+            return Some(s);
+        }
+        assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
 /// Asks the running daemon for its status, as JSON text.
 fn status_json(a: &Appliance, control: &str) -> Option<String> {
     let o = a.run(&["--control", control, "status", "--json"]);
@@ -437,16 +455,8 @@ fn a_box_without_its_camera_says_so_and_restarts_when_it_comes() {
     let camera_arg = camera.display().to_string();
     let mut daemon = start_daemon(&a, &control, &["--camera", &camera_arg]);
     // Not a crash and a restart loop: up, with the fault in plain words.
-    let mut status = None;
-    for _ in 0..200 {
-        if let Some(s) = status_json(&a, &control).filter(|s| s.contains("\"fault\"")) {
-            status = Some(s);
-            break;
-        }
-        assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let status = status.expect("no camera fault within 20 s");
+    let status = wait_for_status(&a, &control, &mut daemon, |s| s.contains("\"fault\""))
+        .expect("no camera fault within 20 s");
     assert!(status.contains("The camera is not connected"), "{status}");
     assert!(status.contains(r#""room": "Room <7>""#), "{status}");
     let o = a.run(&["--control", &control, "status"]);
@@ -490,15 +500,9 @@ fn a_refused_provisioning_file_is_a_fault_on_the_led_and_the_tv() {
         &control,
         &["--sim", "--provision-failed-flag", &flag_arg],
     );
-    let mut status = None;
-    for _ in 0..200 {
-        if let Some(s) = status_json(&a, &control).filter(|s| s.contains("provision-error.txt")) {
-            status = Some(s);
-            break;
-        }
-        assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let status = wait_for_status(&a, &control, &mut daemon, |s| {
+        s.contains("provision-error.txt")
+    });
     let _ = daemon.kill();
     let _ = daemon.wait();
     let status = status.expect("no provisioning fault within 20 s");
@@ -513,15 +517,13 @@ fn a_refused_provisioning_file_is_a_fault_on_the_led_and_the_tv() {
         &control,
         &["--sim", "--provision-failed-flag", &flag_arg],
     );
-    let mut idle = false;
-    for _ in 0..200 {
-        if status_json(&a, &control).is_some_and(|s| s.contains(r#""state": "idle""#)) {
-            idle = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let idle = wait_for_status(&a, &control, &mut daemon, |s| {
+        s.contains(r#""state": "idle""#)
+    });
     let _ = daemon.kill();
     let _ = daemon.wait();
-    assert!(idle, "the daemon did not start idle without the flag");
+    assert!(
+        idle.is_some(),
+        "the daemon did not start idle without the flag"
+    );
 }
