@@ -77,6 +77,12 @@ pub enum StoreError {
         /// Why.
         reason: SealError,
     },
+    /// The file system holding the store has no room left: sled cannot open
+    /// the store (it writes a snapshot of its log at open) or apply a change.
+    #[error(
+        "the file system holding the configuration store {0} is full: nothing was changed and no setting is lost; free space on it (on the box: the data partition)"
+    )]
+    Full(PathBuf),
     /// Writing failed.
     #[error("writing the configuration store {path} failed: {reason}")]
     Write {
@@ -145,7 +151,14 @@ impl Store {
             return Err(StoreError::Foreign(path));
         }
         let lock = lock_dir(&path)?;
-        let db = open_sled(&path).map_err(|e| unreadable(&e))?;
+        remove_unfinished_snapshots(&path).map_err(|e| unreadable(&e))?;
+        let db = open_sled(&path).map_err(|e| {
+            if is_full(&e) {
+                StoreError::Full(path.clone())
+            } else {
+                unreadable(&e)
+            }
+        })?;
         let store = Store {
             db,
             key,
@@ -244,8 +257,8 @@ impl Store {
         }
         self.db
             .apply_batch(batch)
-            .map_err(|e| self.write_error(&e))?;
-        self.db.flush().map_err(|e| self.write_error(&e))?;
+            .map_err(|e| self.sled_write_error(&e))?;
+        self.db.flush().map_err(|e| self.sled_write_error(&e))?;
         Ok(())
     }
 
@@ -260,6 +273,14 @@ impl Store {
         StoreError::Write {
             path: self.path.clone(),
             reason: e.to_string(),
+        }
+    }
+
+    fn sled_write_error(&self, e: &sled::Error) -> StoreError {
+        if is_full(e) {
+            StoreError::Full(self.path.clone())
+        } else {
+            self.write_error(e)
         }
     }
 
@@ -331,6 +352,29 @@ fn create(path: &Path, key: &DeviceKey) -> Result<(), Box<dyn std::error::Error>
     fs::rename(&building, path)?;
     if let Some(parent) = path.parent() {
         fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Whether sled failed because the file system is full.
+fn is_full(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.kind() == io::ErrorKind::StorageFull)
+}
+
+/// Removes the snapshots sled began and did not finish (`snap.*.generating`):
+/// it writes a snapshot of its log under that name, syncs it and renames it,
+/// so such a file is one cut short by a full disk or a power cut. sled 0.34
+/// reads it as a snapshot all the same and then refuses the whole store as
+/// corrupt (its issue 1527); the log itself, the `db` file, is intact. Only
+/// called with the store's lock held, so no other process is writing one.
+fn remove_unfinished_snapshots(path: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            fs::remove_file(entry.path())?;
+        }
     }
     Ok(())
 }
@@ -412,6 +456,24 @@ mod tests {
         let err = open(dir.path(), 2, OpenMode::Existing).unwrap_err();
         assert!(err.to_string().contains("key-2"), "{err}");
         assert!(open(dir.path(), 1, OpenMode::Existing).is_ok());
+    }
+
+    #[test]
+    fn a_snapshot_cut_short_loses_nothing() {
+        // What a full disk or a power cut during sled's snapshot leaves: an
+        // empty snap.*.generating, newer than the store's real snapshot.
+        let dir = tempfile::tempdir().unwrap();
+        let room = find("room.name").unwrap();
+        {
+            let mut store = open(dir.path(), 1, OpenMode::CreateIfMissing).unwrap();
+            store.set(room, Value::Text("Room 3".into())).unwrap();
+        }
+        let store_dir = Store::path_in(dir.path());
+        let unfinished = store_dir.join("snap.00000000FFFFFFF0.generating");
+        fs::write(&unfinished, b"").unwrap();
+        let store = open(dir.path(), 1, OpenMode::Existing).unwrap();
+        assert_eq!(store.get(room).unwrap(), Some(Value::Text("Room 3".into())));
+        assert!(!unfinished.exists());
     }
 
     #[test]
