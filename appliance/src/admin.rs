@@ -279,6 +279,7 @@ pub fn tv_grab(ctx: &Context, file: &Path) -> anyhow::Result<()> {
 pub fn provision(ctx: &Context, file: &Path) -> anyhow::Result<()> {
     // Validate the file before touching the store, so a bad file creates nothing.
     let provisioning = Provisioning::read(file)?;
+    provisioning.refuse_values(for_another_board)?;
     let mut store = ctx.open(true)?;
     let count = provisioning.apply(&mut store)?;
     println!(
@@ -288,6 +289,19 @@ pub fn provision(ctx: &Context, file: &Path) -> anyhow::Result<()> {
         store.path().display()
     );
     Ok(())
+}
+
+/// A provisioning file made for a Raspberry Pi is refused by a box that is
+/// not one (a build without feature `rpi`), before anything is imported: the
+/// daemon could not start on it. The other way round is allowed: a Pi may
+/// run on simulated pins.
+fn for_another_board(setting: &schema::Setting, value: &Value) -> Option<String> {
+    let rppal = matches!(value, Value::Text(v) if v == "rppal");
+    (setting.name == "hardware.backend" && rppal && !cfg!(feature = "rpi")).then(|| {
+        "is rppal, a Raspberry Pi's pins, but this appliance is not built for a Raspberry Pi: \
+         the file is for another board (use sim here, or import it on the Pi)"
+            .to_owned()
+    })
 }
 
 fn setting(name: &str) -> anyhow::Result<&'static schema::Setting> {

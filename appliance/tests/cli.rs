@@ -164,6 +164,24 @@ fn a_bad_provisioning_file_is_rejected_with_lines_and_changes_nothing() {
     );
     assert_eq!(stdout(&a.run(&["config", "list"])), before);
 
+    // A file for a Raspberry Pi, on a build without Raspberry Pi support.
+    #[cfg(not(feature = "rpi"))]
+    {
+        let pi = a.file(
+            "pi.toml",
+            "[room]\nname = \"After\"\n\n[hardware]\nbackend = \"rppal\"\n",
+        );
+        let o = a.run(&["provision", pi.to_str().unwrap()]);
+        assert_exit(&o, 3);
+        assert!(
+            stderr(&o).contains("pi.toml: line 5: hardware.backend: is rppal")
+                && stderr(&o).contains("the file is for another board"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(stdout(&a.run(&["config", "list"])), before);
+    }
+
     let syntax = a.file("syntax.toml", "[room\nname = 1\n");
     let o = a.run(&["provision", syntax.to_str().unwrap()]);
     assert_exit(&o, 3);

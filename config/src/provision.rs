@@ -122,6 +122,34 @@ impl Provisioning {
         }
     }
 
+    /// Refuses the file, with every offending line, when `refuse` has
+    /// something to say about one of its values: what the caller knows and
+    /// this crate does not (say, which hardware the running build can drive).
+    pub fn refuse_values(
+        &self,
+        refuse: impl Fn(&Setting, &Value) -> Option<String>,
+    ) -> Result<(), ProvisionError> {
+        let problems: Vec<Problem> = self
+            .values
+            .iter()
+            .filter_map(|(setting, value, line)| {
+                refuse(setting, value).map(|message| Problem {
+                    line: Some(*line),
+                    setting: Some(setting.name.to_owned()),
+                    message,
+                })
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ProvisionError::Invalid {
+                file: self.file.clone(),
+                problems,
+            })
+        }
+    }
+
     /// The settings the file sets, in file order.
     pub fn settings(&self) -> impl Iterator<Item = &'static Setting> + '_ {
         self.values.iter().map(|(s, _, _)| *s)
