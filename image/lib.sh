@@ -39,10 +39,21 @@ newest_image() {
     sort -rn | head -n 1 | cut -d' ' -f2-
 }
 
-# The byte offset of IMAGE's partition named NAME, for mtools' FILE@@OFFSET.
+# The byte offset of IMAGE's partition named NAME, for mtools' FILE@@OFFSET:
+# by its GPT name, or on an MBR (the rpi image's) by its place in the same
+# order (boot, root_a, root_b, data).
 partition_offset() { # IMAGE NAME
-  local start
+  local start number
   start=$(sfdisk --dump "$1" 2>/dev/null | awk -F'[=,]' -v name="name=\"$2\"" 'index($0, name) { gsub(/ /, "", $2); print $2 }')
+  if [ -z "$start" ] && sfdisk --dump "$1" 2>/dev/null | grep -qx 'label: dos'; then
+    case "$2" in
+    boot) number=1 ;;
+    root_a) number=2 ;;
+    root_b) number=3 ;;
+    data) number=4 ;;
+    esac
+    start=$(sfdisk --dump "$1" 2>/dev/null | awk -F'[=,]' -v dev="$1${number:-0} :" 'index($0, dev) == 1 { gsub(/ /, "", $2); print $2 }')
+  fi
   [ -n "$start" ] || die "$1 has no partition named $2"
   echo $((start * 512))
 }
@@ -82,13 +93,21 @@ boot() {
   local start t deadline code cut_at="" forward
   forward="hostfwd=tcp:127.0.0.1:$port-:8443"
   if [ -n "${ssh_port:-}" ]; then forward+=",hostfwd=tcp:127.0.0.1:$ssh_port-:22"; fi
+  # The machine: a PC, or for the arm64 (rpi) image QEMU's generic arm64
+  # machine, whose one serial port is the console and whose virtio console
+  # (hvc0) takes the self-test's report.
+  local system=qemu-system-x86_64 machine=q35 report_port=(-serial "file:$report")
+  if [ "${guest:-x86-64}" = arm64 ]; then
+    system=qemu-system-aarch64 machine=virt
+    report_port=(-device virtio-serial-pci -chardev "file,id=report,path=$report" -device "virtconsole,chardev=report")
+  fi
   start=$(now_ms)
-  qemu-system-x86_64 -nodefaults -machine q35 -accel "$accel" -cpu "$cpu" -smp 2 -m 1024 "$@" \
+  "$system" -nodefaults -machine "$machine" -accel "$accel" -cpu "$cpu" -smp 2 -m 1024 "$@" \
     -netdev "user,id=net0,restrict=on,$forward" \
     -device virtio-net-pci,netdev=net0,romfile= \
     -device virtio-rng-pci \
-    -serial "file:$console" -serial "file:$report" \
-    -display none -monitor none -vga none -no-reboot &
+    -serial "file:$console" "${report_port[@]}" \
+    -display none -monitor none -no-reboot &
   qemu_pid=$!
   ready_ms="" https_ms="" https_code="" done_ms="" exited=no cut_ms=""
   deadline=$((start + timeout * 1000))
