@@ -275,11 +275,13 @@ pub fn tv_grab(ctx: &Context, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `appliance provision FILE`.
-pub fn provision(ctx: &Context, file: &Path) -> anyhow::Result<()> {
+/// `appliance provision [--allow-other-board] FILE`.
+pub fn provision(ctx: &Context, file: &Path, allow_other_board: bool) -> anyhow::Result<()> {
     // Validate the file before touching the store, so a bad file creates nothing.
     let provisioning = Provisioning::read(file)?;
-    provisioning.refuse_values(for_another_board)?;
+    if !allow_other_board {
+        provisioning.refuse_values(for_another_board)?;
+    }
     let mut store = ctx.open(true)?;
     let count = provisioning.apply(&mut store)?;
     println!(
@@ -299,7 +301,8 @@ fn for_another_board(setting: &schema::Setting, value: &Value) -> Option<String>
     let rppal = matches!(value, Value::Text(v) if v == "rppal");
     (setting.name == "hardware.backend" && rppal && !cfg!(feature = "rpi")).then(|| {
         "is rppal, a Raspberry Pi's pins, but this appliance is not built for a Raspberry Pi: \
-         the file is for another board (use sim here, or import it on the Pi)"
+         the file is for another board (use sim here, or import it on the Pi; \
+         --allow-other-board imports it anyway)"
             .to_owned()
     })
 }

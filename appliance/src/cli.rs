@@ -87,6 +87,13 @@ pub enum Command {
     Provision {
         /// The provisioning file; config/provision.example.toml documents every setting.
         file: PathBuf,
+        /// Import a file made for another board too: a Raspberry Pi's pins
+        /// (hardware.backend = "rppal") on a build without them, as
+        /// scripts/run-sim does with the example before switching to
+        /// simulated pins. Without it such a file is refused, since the
+        /// daemon could not start on it.
+        #[arg(long)]
+        allow_other_board: bool,
     },
     /// Read and change single settings. Secrets are shown only as <set> or <unset>.
     #[command(subcommand)]

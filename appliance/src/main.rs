@@ -59,7 +59,10 @@ fn main() -> ExitCode {
             admin::client(&ctx, control::Request::Sim(fault), false)
         }
         Command::HwTest { sim } => admin::hw_test(&ctx, sim),
-        Command::Provision { file } => admin::provision(&ctx, &file),
+        Command::Provision {
+            file,
+            allow_other_board,
+        } => admin::provision(&ctx, &file, allow_other_board),
         Command::Config(c) => admin::config(&ctx, c),
         Command::Reset { factory: _, yes } => admin::reset(&ctx, yes),
     };
