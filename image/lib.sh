@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# What image/boot-test and image/update-test share: host tools, QEMU started
+# What image/boot-test, image/update-test and image/bundle share: host tools, QEMU started
 # and always stopped, one boot watched with bounded waits, checks. Sourced,
 # with $prog set to the script's name; boot() reads the sourcing script's
 # settings (accel, cpu, port, timeout, console, report, until, cut_*) and sets
@@ -39,23 +39,31 @@ newest_image() {
     sort -rn | head -n 1 | cut -d' ' -f2-
 }
 
-# The byte offset of IMAGE's partition named NAME, for mtools' FILE@@OFFSET:
-# by its GPT name, or on an MBR (the rpi image's) by its place in the same
-# order (boot, root_a, root_b, data).
+# "START SIZE" (512-byte sectors) of IMAGE's partition NAME, or nothing: by
+# its GPT name, or on an MBR (the rpi image's) by its place in the same order
+# (boot, root_a, root_b, data).
+partition_span() { # IMAGE NAME
+  local number=0
+  case "$2" in
+  boot) number=1 ;;
+  root_a) number=2 ;;
+  root_b) number=3 ;;
+  data) number=4 ;;
+  esac
+  sfdisk --dump "$1" 2>/dev/null | awk -F'[=,]' -v name="name=\"$2\"" -v number="$number" '
+    /^label: dos/ { dos = 1 }
+    / : start=/ {
+      n++
+      if ((dos && n == number) || index($0, name)) { gsub(/ /, "", $2); gsub(/ /, "", $4); print $2, $4; exit }
+    }'
+}
+
+# The byte offset of IMAGE's partition NAME, for mtools' FILE@@OFFSET.
 partition_offset() { # IMAGE NAME
-  local start number
-  start=$(sfdisk --dump "$1" 2>/dev/null | awk -F'[=,]' -v name="name=\"$2\"" 'index($0, name) { gsub(/ /, "", $2); print $2 }')
-  if [ -z "$start" ] && sfdisk --dump "$1" 2>/dev/null | grep -qx 'label: dos'; then
-    case "$2" in
-    boot) number=1 ;;
-    root_a) number=2 ;;
-    root_b) number=3 ;;
-    data) number=4 ;;
-    esac
-    start=$(sfdisk --dump "$1" 2>/dev/null | awk -F'[=,]' -v dev="$1${number:-0} :" 'index($0, dev) == 1 { gsub(/ /, "", $2); print $2 }')
-  fi
-  [ -n "$start" ] || die "$1 has no partition named $2"
-  echo $((start * 512))
+  local span
+  span=$(partition_span "$1" "$2")
+  [ -n "$span" ] || die "$1 has no partition named $2"
+  echo $((${span%% *} * 512))
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

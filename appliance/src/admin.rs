@@ -19,7 +19,7 @@ use crate::control::{self, Reply, Request};
 use crate::daemon;
 use crate::exit::{Cancelled, InvalidInput};
 use crate::media::MediaConfig;
-use crate::room_io::Backend;
+use crate::room_io::{self, Backend};
 use crate::session::ShutterKind;
 use crate::signalling::protocol::IceServer;
 use crate::signalling::tls;
@@ -298,8 +298,8 @@ pub fn provision(ctx: &Context, file: &Path, allow_other_board: bool) -> anyhow:
 /// daemon could not start on it. The other way round is allowed: a Pi may
 /// run on simulated pins.
 fn for_another_board(setting: &schema::Setting, value: &Value) -> Option<String> {
-    let rppal = matches!(value, Value::Text(v) if v == "rppal");
-    (setting.name == "hardware.backend" && rppal && !cfg!(feature = "rpi")).then(|| {
+    let undriven = matches!(value, Value::Text(v) if !room_io::drives(v));
+    (setting.name == "hardware.backend" && undriven).then(|| {
         "is rppal, a Raspberry Pi's pins, but this appliance is not built for a Raspberry Pi: \
          the file is for another board (use sim here, or import it on the Pi; \
          --allow-other-board imports it anyway)"

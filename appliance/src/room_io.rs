@@ -86,10 +86,16 @@ impl Backend {
     /// anything else starts, so a wrong build says so first.
     pub fn check(&self) -> anyhow::Result<()> {
         match self {
-            Backend::Rpi(_) if !cfg!(feature = "rpi") => anyhow::bail!(NO_RPI),
+            Backend::Rpi(_) if !drives("rppal") => anyhow::bail!(NO_RPI),
             _ => Ok(()),
         }
     }
+}
+
+/// Whether this build can drive the pins that `hardware.backend` names
+/// (`appliance provision` refuses a file naming pins it cannot drive).
+pub fn drives(backend: &str) -> bool {
+    backend != "rppal" || cfg!(feature = "rpi")
 }
 
 const NO_RPI: &str = "hardware.backend is rppal, but this build has no Raspberry Pi support \
