@@ -189,6 +189,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
                 .map(|hostport| format!("stun://{hostport}")),
         },
         provision_failed: args.provision_failed_flag.exists(),
+        notice_file: args.notice_file.clone(),
         tv_standby: match int("tv.standby_after_minutes", 0) {
             0 => None,
             minutes => Some(std::time::Duration::from_secs(
@@ -234,6 +235,13 @@ pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()>
             );
             for fault in &s.faults {
                 println!("fault:         {fault}");
+            }
+            if let Some(notice) = &s.notice {
+                // Written by root on the box (the daemon keeps it printable).
+                println!(
+                    "notice:        {}",
+                    notice.replace('\n', "\n               ")
+                );
             }
             println!(
                 "media:         {} video frames sent, {} received, {} audio received",

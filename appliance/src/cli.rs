@@ -170,6 +170,12 @@ pub struct RunArgs {
         default_value = "/run/appliance-provision-failed"
     )]
     pub provision_failed_flag: PathBuf,
+    /// A notice for IT, which the box shows on the TV's idle screen and in
+    /// `status` while FILE exists (at most four lines; read every 2 s). The
+    /// image's update scripts write it: an update refused, installed, or
+    /// rolled back.
+    #[arg(long, value_name = "FILE", default_value = "/run/appliance-notice")]
+    pub notice_file: PathBuf,
     /// How long the simulated shutter takes to open or close, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 400)]
     pub sim_shutter_travel_ms: u64,

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::control::{self, MediaStatus, Reply, Request, SimFault, Status};
 use crate::invite::Invites;
 use crate::media::{Codec, Gate, Media, MediaCommand, MediaConfig, MediaEvent, ScreenText, Stats};
+use crate::notice;
 use crate::notify;
 use crate::room_io::{Backend, RoomCommand, RoomIo};
 use crate::session::{
@@ -68,6 +69,8 @@ pub enum Input {
     Button(ButtonEvent),
     /// A hardware fault began (true) or ended (false).
     Fault(Fault, bool),
+    /// IT's notice (see notice.rs) came, changed or went.
+    Notice(Option<String>),
     /// A control request.
     Control(Request, oneshot::Sender<Reply>),
     /// SIGTERM or SIGINT.
@@ -99,6 +102,8 @@ pub struct DaemonConfig {
     pub tv_standby: Option<Duration>,
     /// IT's last provisioning file was refused: a fault until it is fixed.
     pub provision_failed: bool,
+    /// Where the image's scripts leave a notice for IT (see notice.rs).
+    pub notice_file: std::path::PathBuf,
 }
 
 static PANIC_GATE: OnceLock<Gate> = OnceLock::new();
@@ -171,6 +176,7 @@ async fn serve(
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     tokio::spawn(server::serve(listener, acceptor, server::router(app)));
     tokio::spawn(control::serve(control_listener, inputs_tx.clone()));
+    tokio::spawn(notice::watch(config.notice_file.clone(), inputs_tx.clone()));
     let media_task = tokio::spawn(media_task(media, media_rx));
     let forward = inputs_tx.clone();
     tokio::spawn(async move {
@@ -214,6 +220,7 @@ async fn serve(
         code_shown: false,
         code_timer: 0,
         shown: None,
+        notice: None,
         cec: Cec::start(config.tv_standby),
         restart_for_camera: false,
     };
@@ -314,6 +321,8 @@ struct Room {
     code_timer: u64,
     /// What the TV was last told to write.
     shown: Option<ScreenText>,
+    /// IT's notice, for the idle and fault screens.
+    notice: Option<String>,
     /// The TV over HDMI-CEC.
     cec: Cec,
     /// The camera missing at start is there now: restart to take it up as
@@ -388,6 +397,17 @@ impl Room {
             Input::Button(ButtonEvent::LongPress) => self.event(Event::LongPress),
             Input::Fault(fault, true) => self.event(Event::FaultRaised(fault)),
             Input::Fault(fault, false) => self.event(Event::FaultCleared(fault)),
+            Input::Notice(notice) => {
+                // Written by root for IT: neither a secret nor a patient's.
+                match &notice {
+                    Some(text) => {
+                        eprintln!("appliance: notice for IT: {}", text.replace('\n', " "))
+                    }
+                    None => eprintln!("appliance: the notice for IT is gone"),
+                }
+                self.notice = notice;
+                self.render();
+            }
             Input::Control(request, reply) => {
                 let _ = reply.send(self.control(request));
             }
@@ -504,7 +524,7 @@ impl Room {
 
     fn control(&mut self, request: Request) -> Reply {
         match request {
-            Request::Status => Reply::Status(self.status()),
+            Request::Status => Reply::Status(Box::new(self.status())),
             Request::Invite { ttl_secs } => match self.invite(Duration::from_secs(ttl_secs)) {
                 Ok(link) => Reply::Invite { link },
                 Err(message) => Reply::Error { message },
@@ -602,6 +622,7 @@ impl Room {
                 .iter()
                 .map(|f| f.describe().to_owned())
                 .collect(),
+            notice: self.notice.clone(),
             media: MediaStatus {
                 video_frames_sent: self.stats.video_frames_sent.load(Relaxed),
                 video_frames_received: self.stats.video_frames_received.load(Relaxed),
@@ -643,7 +664,13 @@ impl Room {
             .current_peer()
             .and_then(|peer| self.codes.get(&peer))
             .filter(|_| self.code_shown);
-        let text = screen_text(&self.screen, &self.room_name, self.session.faults(), code);
+        let text = screen_text(
+            &self.screen,
+            &self.room_name,
+            self.session.faults(),
+            code,
+            self.notice.as_deref(),
+        );
         if self.shown.as_ref() != Some(&text) {
             self.shown = Some(text.clone());
             let _ = self.media.try_send(MediaCommand::Screen(text));
@@ -663,7 +690,13 @@ impl Room {
 /// The TV's words for a screen (DESIGN.md's session flow). Plain text: the
 /// TV escapes it. The patient's name is as the session keeps it (cleaned of
 /// control characters, at most 40 characters).
-fn screen_text(screen: &Screen, room: &str, faults: &[Fault], code: Option<&String>) -> ScreenText {
+fn screen_text(
+    screen: &Screen,
+    room: &str,
+    faults: &[Fault],
+    code: Option<&String>,
+    notice: Option<&str>,
+) -> ScreenText {
     let title = match screen {
         Screen::Idle => format!("{room}\nReady"),
         Screen::Lobby { name, waiting } if *waiting > 1 => format!(
@@ -687,8 +720,10 @@ fn screen_text(screen: &Screen, room: &str, faults: &[Fault], code: Option<&Stri
     let live = *screen == Screen::Live;
     ScreenText {
         title,
-        corner: match code {
-            Some(code) if live => format!("Security code {code}"),
+        // IT's notice only where no patient is waiting or seen: idle, fault.
+        corner: match (screen, code, notice) {
+            (Screen::Live, Some(code), _) => format!("Security code {code}"),
+            (Screen::Idle | Screen::Fault(_), _, Some(notice)) => notice.to_owned(),
             _ => String::new(),
         },
         self_view: live,
@@ -713,38 +748,92 @@ mod tests {
     #[test]
     fn each_screen_has_its_words() {
         let code = "123 456".to_owned();
-        let idle = screen_text(&Screen::Idle, "Room 3", &[], None);
+        let idle = screen_text(&Screen::Idle, "Room 3", &[], None, None);
         assert_eq!(idle.title, "Room 3\nReady");
         assert!(!idle.self_view && idle.corner.is_empty());
         let lobby = Screen::Lobby {
             name: "Ada".into(),
             waiting: 1,
         };
-        let text = screen_text(&lobby, "R", &[], Some(&code));
+        let text = screen_text(&lobby, "R", &[], Some(&code), None);
         assert_eq!(text.title, "Ada is waiting\nPress the button to start");
         assert!(text.corner.is_empty(), "no code before the session");
         let two = Screen::Lobby {
             name: "Ada".into(),
             waiting: 3,
         };
-        assert!(screen_text(&two, "R", &[], None).title.contains("2 more"));
-        let live = screen_text(&Screen::Live, "R", &[], Some(&code));
+        assert!(
+            screen_text(&two, "R", &[], None, None)
+                .title
+                .contains("2 more")
+        );
+        let live = screen_text(&Screen::Live, "R", &[], Some(&code), None);
         assert_eq!(live.title, "");
         assert_eq!(live.corner, "Security code 123 456");
         assert!(live.self_view);
-        assert!(screen_text(&Screen::Live, "R", &[], None).corner.is_empty());
-        let paused = screen_text(&Screen::Paused, "R", &[], Some(&code));
+        assert!(
+            screen_text(&Screen::Live, "R", &[], None, None)
+                .corner
+                .is_empty()
+        );
+        let paused = screen_text(&Screen::Paused, "R", &[], Some(&code), None);
         assert!(paused.title.starts_with("Paused") && !paused.self_view);
         assert!(paused.corner.is_empty());
         let faults = [Fault::ShutterJammed, Fault::CameraMissing];
-        let fault = screen_text(&Screen::Fault(Fault::ShutterJammed), "R", &faults, None);
+        let fault = screen_text(
+            &Screen::Fault(Fault::ShutterJammed),
+            "R",
+            &faults,
+            None,
+            None,
+        );
         assert!(fault.title.contains("shutter is stuck"));
         assert!(fault.title.contains("camera is not connected"));
         let by_hand = Screen::Opening { open_by_hand: true };
         assert!(
-            screen_text(&by_hand, "R", &[], None)
+            screen_text(&by_hand, "R", &[], None, None)
                 .title
                 .contains("shutter")
         );
+    }
+
+    #[test]
+    fn it_s_notice_shows_only_where_no_patient_waits_or_is_seen() {
+        let code = "123 456".to_owned();
+        let notice = Some("Update refused.");
+        let idle = screen_text(&Screen::Idle, "R", &[], None, notice);
+        assert_eq!(idle.title, "R\nReady");
+        assert_eq!(idle.corner, "Update refused.");
+        let faults = [Fault::CameraMissing];
+        let fault = screen_text(
+            &Screen::Fault(Fault::CameraMissing),
+            "R",
+            &faults,
+            None,
+            notice,
+        );
+        assert_eq!(fault.corner, "Update refused.");
+        let live = screen_text(&Screen::Live, "R", &[], Some(&code), notice);
+        assert_eq!(live.corner, "Security code 123 456");
+        assert!(
+            screen_text(&Screen::Live, "R", &[], None, notice)
+                .corner
+                .is_empty()
+        );
+        let lobby = Screen::Lobby {
+            name: "Ada".into(),
+            waiting: 1,
+        };
+        for screen in [
+            lobby,
+            Screen::Paused,
+            Screen::Ended,
+            Screen::Opening {
+                open_by_hand: false,
+            },
+        ] {
+            let text = screen_text(&screen, "R", &[], Some(&code), notice);
+            assert!(text.corner.is_empty(), "{screen:?}: {text:?}");
+        }
     }
 }

@@ -10,6 +10,7 @@ mod exit;
 mod hw_test;
 mod invite;
 mod media;
+mod notice;
 mod notify;
 mod room_io;
 mod session;

@@ -552,3 +552,88 @@ fn a_refused_provisioning_file_is_a_fault_on_the_led_and_the_tv() {
         "the daemon did not start idle without the flag"
     );
 }
+
+#[test]
+fn a_notice_for_it_reaches_status_while_the_daemon_runs_and_goes_with_its_file() {
+    let a = Appliance::new();
+    assert_exit(&a.run(&["config", "set", "room.name", "Room 3"]), 0);
+    // Where the image's update scripts write it; not there at start.
+    let notice = a.root.join("notice");
+    let control = a.root.join("control.sock").display().to_string();
+    let notice_arg = notice.display().to_string();
+    let mut daemon = start_daemon(&a, &control, &["--sim", "--notice-file", &notice_arg]);
+    let idle = wait_for_status(&a, &control, &mut daemon, |s| {
+        s.contains(r#""state": "idle""#)
+    });
+    assert!(
+        idle.as_deref()
+            .is_some_and(|s| s.contains(r#""notice": null"#)),
+        "{idle:?}"
+    );
+    let top_before = tv_top_lit(&a, &control);
+    // It comes while the daemon runs, with a terminal escape in it.
+    fs::write(
+        &notice,
+        "The update was refused.\n\x1b[2JIT: see the journal.\n",
+    )
+    .unwrap();
+    let shown = wait_for_status(&a, &control, &mut daemon, |s| s.contains("refused"));
+    let plain = a.run(&["--control", &control, "status"]);
+    // The TV writes it at the top of the idle screen, where nothing was.
+    let mut top_after = 0.0;
+    for _ in 0..50 {
+        top_after = tv_top_lit(&a, &control);
+        if top_after > top_before + 0.01 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    fs::remove_file(&notice).unwrap();
+    let gone = wait_for_status(&a, &control, &mut daemon, |s| {
+        s.contains(r#""notice": null"#)
+    });
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let shown = shown.expect("the notice did not reach status within 20 s");
+    assert!(
+        shown.contains(r#""notice": "The update was refused.\n[2JIT: see the journal.""#),
+        "{shown}"
+    );
+    assert!(shown.contains(r#""state": "idle""#), "not a fault: {shown}");
+    assert_exit(&plain, 0);
+    assert!(
+        stdout(&plain).contains(
+            "notice:        The update was refused.\n               [2JIT: see the journal.\n"
+        ),
+        "{}",
+        stdout(&plain)
+    );
+    assert!(
+        top_after > top_before + 0.01,
+        "the TV's top did not light up: {top_before:.3} then {top_after:.3}"
+    );
+    assert!(gone.is_some(), "the notice stayed after its file went");
+}
+
+/// The share of lit pixels in the top sixth of what the simulated TV shows
+/// (`sim tv grab`: 320x180 RGB), where the idle screen writes IT's notice.
+fn tv_top_lit(a: &Appliance, control: &str) -> f64 {
+    let file = a.root.join("tv.ppm");
+    let path = file.display().to_string();
+    let mut rgb = None;
+    for _ in 0..100 {
+        let o = a.run(&["--control", control, "sim", "tv", "grab", &path]);
+        if o.status.success() {
+            rgb = fs::read(&file).ok();
+            break;
+        }
+        // The TV has not drawn its first picture yet.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let ppm = rgb.expect("the TV drew nothing within 10 s");
+    let header = b"P6\n320 180\n255\n";
+    assert_eq!(&ppm[..header.len()], header);
+    let top = &ppm[header.len()..header.len() + 320 * 30 * 3];
+    let lit = top.chunks(3).filter(|p| p.iter().any(|&c| c > 40)).count();
+    lit as f64 / (320 * 30) as f64
+}

@@ -103,6 +103,9 @@ pub struct Status {
     pub security_code: Option<String>,
     /// What is wrong, in plain words, when in fault.
     pub faults: Vec<String>,
+    /// IT's notice (an update refused, installed or rolled back), if any.
+    #[serde(default)]
+    pub notice: Option<String>,
     /// Media counters.
     pub media: MediaStatus,
 }
@@ -112,7 +115,7 @@ pub struct Status {
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
     /// The status.
-    Status(Status),
+    Status(Box<Status>),
     /// A patient link.
     Invite {
         /// The link.
