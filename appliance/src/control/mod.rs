@@ -104,7 +104,6 @@ pub struct Status {
     /// What is wrong, in plain words, when in fault.
     pub faults: Vec<String>,
     /// IT's notice (an update refused, installed or rolled back), if any.
-    #[serde(default)]
     pub notice: Option<String>,
     /// Media counters.
     pub media: MediaStatus,
