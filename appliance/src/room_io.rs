@@ -142,7 +142,7 @@ pub trait WithDrivers {
 
 /// Opens the backend's pins and hands `work` the drivers. Errors are the
 /// backend's, in words for IT (a missing GPIO chip, no permission on
-/// /dev/gpiomem, a pin without PWM).
+/// /dev/gpiochip0, a pin without PWM).
 pub fn open<W: WithDrivers>(
     backend: &Backend,
     kind: ShutterKind,

@@ -3,12 +3,13 @@
 //! This crate holds the room's vocabulary, shared by the session state machine,
 //! `status` and the drivers: where the shutter is and what the LED shows. The
 //! drivers ([`button`], [`shutter`], [`led`]) are pure logic generic over the
-//! embedded-hal 1.0 traits, so a backend (`rppal` on the box, simulated pins in
+//! embedded-hal 1.0 traits, so a backend (the Pi's GPIO chip and PWM on the box, simulated pins in
 //! tests and `--sim`) only has to hand them pins. They never block, never spawn,
 //! never read a clock: the caller passes the time in, so tests control it. They
 //! never panic on a pin error: they return it, or report a fault, and they put
 //! their outputs in a safe state when dropped. [`sim`] is the simulated board;
-//! `rpi` (cargo feature `rpi`) opens a Raspberry Pi's pins, mapped by [`pins`].
+//! `rpi` (cargo feature `rpi`) opens a Raspberry Pi's pins, mapped by [`pins`],
+//! its GPIO lines through [`gpio_chip`].
 //! [`cec`] wakes the TV over HDMI-CEC (the kernel device with feature `cec`);
 //! [`hw_test`] is the wiring check's list of steps.
 
@@ -18,6 +19,7 @@ use embedded_hal::digital::InputPin;
 
 pub mod button;
 pub mod cec;
+pub mod gpio_chip;
 pub mod hw_test;
 pub mod led;
 pub mod pins;

@@ -1,10 +1,12 @@
-//! The Raspberry Pi backend (cargo feature `rpi`): opens the GPIO chip and the
-//! servo's hardware PWM channel for the configured pins and hands back
-//! embedded-hal pins for the drivers in this crate.
+//! The Raspberry Pi backend (cargo feature `rpi`): opens the room's GPIO
+//! lines on the Pi's GPIO chip and the servo's hardware PWM channel for the
+//! configured pins and hands back embedded-hal pins for the drivers in this
+//! crate.
 //!
 //! Called once by the daemon when `hardware.backend = "rppal"`. It holds no
 //! logic of its own beyond opening things: the pin checks, the PWM channel
 //! and `config.txt` line, and the duty-to-pulse arithmetic are in [`crate::pins`],
+//! the GPIO lines in [`crate::gpio_chip`] (the kernel's GPIO character device),
 //! and every error is an [`RpiError`] that says what to fix. Guarantees: the
 //! inputs have their pull-ups on, the LED outputs start low (off, as wired in
 //! hardware/README.md), and the servo's PWM runs at 50 Hz with no pulse until a
@@ -13,13 +15,13 @@
 use std::time::Duration;
 
 use embedded_hal::pwm::{ErrorKind, ErrorType, SetDutyCycle};
-use rppal::gpio::{self, Gpio, InputPin, OutputPin};
 use rppal::pwm::{self, Channel, Polarity, Pwm};
 use rppal::system::{DeviceInfo, SoC};
 
 pub use crate::rpi_error::RpiError;
 
 use crate::ShutterKind;
+use crate::gpio_chip::{LineIn, LineOut, find_raspberry_pi_chip};
 use crate::pins::{
     PinError, PinMap, PwmLayout, SERVO_STEPS, pulse_width, pwm_channel, pwm_overlay,
 };
@@ -30,33 +32,25 @@ use crate::shutter::SERVO_PERIOD;
 #[derive(Debug)]
 pub struct RpiPins {
     /// The button, pulled up: low when pressed.
-    pub button: InputPin,
+    pub button: LineIn,
     /// The shutter's open sensor, pulled up: low when made.
-    pub open_sensor: InputPin,
+    pub open_sensor: LineIn,
     /// The shutter's closed sensor, pulled up: low when made.
-    pub closed_sensor: InputPin,
+    pub closed_sensor: LineIn,
     /// The servo's PWM channel; None for a manual shutter.
     pub servo: Option<RpiServo>,
     /// The LED's red element, high to light.
-    pub led_red: OutputPin,
+    pub led_red: LineOut,
     /// The LED's green element, high to light.
-    pub led_green: OutputPin,
+    pub led_green: LineOut,
 }
 
 /// Opens the pins of `map` that a shutter of `kind` uses.
 pub fn open(map: &PinMap, kind: ShutterKind) -> Result<RpiPins, RpiError> {
     map.check(kind)?;
-    let gpio = Gpio::new().map_err(chip_error)?;
-    let input = |setting: &'static str, n: u8| {
-        gpio.get(n)
-            .map(gpio::Pin::into_input_pullup)
-            .map_err(|e| pin_error(setting, n, e))
-    };
-    let output = |setting: &'static str, n: u8| {
-        gpio.get(n)
-            .map(gpio::Pin::into_output_low)
-            .map_err(|e| pin_error(setting, n, e))
-    };
+    let chip = find_raspberry_pi_chip()?;
+    let input = |setting: &'static str, n: u8| LineIn::open(&chip, setting, n);
+    let output = |setting: &'static str, n: u8| LineOut::open(&chip, setting, n);
     let servo = match kind {
         ShutterKind::Motorized => Some(RpiServo::open(map.shutter_servo)?),
         ShutterKind::Manual => None,
@@ -72,34 +66,6 @@ pub fn open(map: &PinMap, kind: ShutterKind) -> Result<RpiPins, RpiError> {
         led_red: output("hardware.pins.led_red", map.led_red)?,
         led_green: output("hardware.pins.led_green", map.led_green)?,
     })
-}
-
-fn chip_error(e: gpio::Error) -> RpiError {
-    match e {
-        gpio::Error::UnknownModel => RpiError::NotARaspberryPi {
-            detail: "unknown board model".into(),
-        },
-        gpio::Error::PermissionDenied(path) => RpiError::GpioPermission { path },
-        gpio::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-            RpiError::NotARaspberryPi {
-                detail: io.to_string(),
-            }
-        }
-        other => RpiError::GpioChip {
-            detail: other.to_string(),
-        },
-    }
-}
-
-fn pin_error(setting: &'static str, gpio: u8, e: gpio::Error) -> RpiError {
-    match e {
-        gpio::Error::PinUsed(_) => RpiError::PinBusy { setting, gpio },
-        other => RpiError::Gpio {
-            setting,
-            gpio,
-            detail: other.to_string(),
-        },
-    }
 }
 
 /// The servo's hardware PWM channel at 50 Hz, as an embedded-hal PWM.

@@ -99,11 +99,11 @@ mod tests {
     #[test]
     fn permission_errors_name_the_group_and_the_device() {
         let e = RpiError::GpioPermission {
-            path: "/dev/gpiomem".into(),
+            path: "/dev/gpiochip0".into(),
         }
         .to_string();
         assert!(e.contains("SupplementaryGroups=gpio"), "{e}");
-        assert!(e.contains("DeviceAllow=/dev/gpiomem rw"), "{e}");
+        assert!(e.contains("DeviceAllow=/dev/gpiochip0 rw"), "{e}");
         let e = RpiError::PwmPermission {
             detail: "Permission denied".into(),
         }
