@@ -95,6 +95,31 @@ pub fn line_error(setting: &'static str, gpio: u8, e: gpiocdev::Error) -> RpiErr
     }
 }
 
+/// One line of `chip`, requested for the setting that names it: as an input
+/// with its pull-up on, or as an output driven low.
+fn request_line(
+    chip: &Path,
+    setting: &'static str,
+    gpio: u8,
+    output: bool,
+) -> Result<(Request, u32), RpiError> {
+    let offset = u32::from(gpio);
+    let mut builder = Request::builder();
+    builder
+        .on_chip(chip)
+        .with_consumer(CONSUMER)
+        .with_line(offset);
+    if output {
+        builder.as_output(Value::Inactive);
+    } else {
+        builder.as_input().with_bias(Bias::PullUp);
+    }
+    let request = builder
+        .request()
+        .map_err(|e| line_error(setting, gpio, e))?;
+    Ok((request, offset))
+}
+
 /// An input line with its pull-up on: high until the switch to ground closes.
 #[derive(Debug)]
 pub struct LineIn {
@@ -105,15 +130,7 @@ pub struct LineIn {
 impl LineIn {
     /// Requests line `gpio` of `chip` as an input, pulled up.
     pub fn open(chip: &Path, setting: &'static str, gpio: u8) -> Result<Self, RpiError> {
-        let offset = u32::from(gpio);
-        let request = Request::builder()
-            .on_chip(chip)
-            .with_consumer(CONSUMER)
-            .with_line(offset)
-            .as_input()
-            .with_bias(Bias::PullUp)
-            .request()
-            .map_err(|e| line_error(setting, gpio, e))?;
+        let (request, offset) = request_line(chip, setting, gpio, false)?;
         Ok(LineIn { request, offset })
     }
 }
@@ -128,14 +145,7 @@ pub struct LineOut {
 impl LineOut {
     /// Requests line `gpio` of `chip` as an output, driven low.
     pub fn open(chip: &Path, setting: &'static str, gpio: u8) -> Result<Self, RpiError> {
-        let offset = u32::from(gpio);
-        let request = Request::builder()
-            .on_chip(chip)
-            .with_consumer(CONSUMER)
-            .with_line(offset)
-            .as_output(Value::Inactive)
-            .request()
-            .map_err(|e| line_error(setting, gpio, e))?;
+        let (request, offset) = request_line(chip, setting, gpio, true)?;
         Ok(LineOut { request, offset })
     }
 }
