@@ -61,7 +61,9 @@ pub enum RpiError {
     /// The servo's PWM channel is not enabled.
     #[error(
         "the shutter's servo on GPIO {gpio} needs PWM channel {channel}, which is not \
-         enabled: add the line \"{overlay}\" to config.txt on the boot partition and reboot"
+         enabled: add the line \"{overlay}\" to config.txt on the boot partition and reboot \
+         (the line needs the firmware's overlays, overlays/pwm.dtbo, on that partition: \
+         Raspberry Pi OS has them, the appliance's own image does not yet)"
     )]
     PwmMissing {
         /// The servo's pin.
@@ -131,6 +133,7 @@ mod tests {
         .to_string();
         assert!(e.contains("dtoverlay=pwm,pin=18,func=2"), "{e}");
         assert!(e.contains("config.txt") && e.contains("reboot"), "{e}");
+        assert!(e.contains("overlays/pwm.dtbo"), "{e}");
     }
 
     #[test]
