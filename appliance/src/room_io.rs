@@ -188,6 +188,16 @@ pub fn open<W: WithDrivers>(
         #[cfg(feature = "rpi")]
         Backend::Rpi(map) => {
             let pins = appliance_hardware::rpi::open(map, hardware_kind(kind))?;
+            if let Some(why) = pins.servo.as_ref().and_then(|s| s.software_reason()) {
+                // Said once at start: the shutter works, but IT may want the
+                // hardware channel. The reason names settings and devices only.
+                eprintln!(
+                    "appliance: room hardware: the shutter's servo gets pulses timed in \
+                     software, for {} s after each move (they can make it buzz while it \
+                     moves), because {why}",
+                    appliance_hardware::soft_servo::HOLD.as_secs()
+                );
+            }
             let button = Button::new(pins.button, ActiveLevel::Low);
             let led = Led::new(pins.led_red, pins.led_green, ActiveLevel::High, now)?;
             match pins.servo {

@@ -28,6 +28,7 @@ pub mod rpi;
 mod rpi_error;
 pub mod shutter;
 pub mod sim;
+pub mod soft_servo;
 
 pub use button::{Button, ButtonError, ButtonEvent};
 pub use led::{Led, LedError};

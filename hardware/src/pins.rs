@@ -182,6 +182,15 @@ pub fn pwm_overlay(gpio: u8) -> Option<String> {
     Some(format!("dtoverlay=pwm,pin={gpio},func={func}"))
 }
 
+/// Whether a PWM chip whose device is named `device` (the last part of
+/// `/sys/class/pwm/pwmchipN/device`'s link) is the Broadcom SoC's PWM block
+/// at bus address 0x7e20c000, whose two channels reach GPIO 12, 13, 18 and
+/// 19, wherever the SoC maps it (`fe20c000.pwm` on the Pi 4). Its twin at
+/// 0x7e20c800 drives the audio jack (GPIO 40 and 41).
+pub fn is_gpio_pwm_block(device: &str) -> bool {
+    device.ends_with("20c000.pwm")
+}
+
 /// The pulse a duty cycle of `duty` out of `max` gives in a `period`; `max`
 /// of 0 (a channel that cannot be set) and `duty` 0 both give no pulse.
 pub fn pulse_width(duty: u16, max: u16, period: Duration) -> Duration {
@@ -303,6 +312,19 @@ mod tests {
         for gpio in PWM_GPIOS {
             let line = pwm_overlay(gpio).unwrap();
             assert!(readme.contains(&line), "README lacks {line}");
+        }
+    }
+
+    #[test]
+    fn only_the_block_at_7e20c000_drives_the_header() {
+        // The Pi 4's block, as Linux names it; the same at its bus address
+        // and on a Pi 3.
+        for name in ["fe20c000.pwm", "7e20c000.pwm", "3f20c000.pwm"] {
+            assert!(is_gpio_pwm_block(name), "{name}");
+        }
+        // The Pi 4's audio-jack block, the Pi 5's RP1, and nothing.
+        for name in ["fe20c800.pwm", "1f00098000.pwm", ""] {
+            assert!(!is_gpio_pwm_block(name), "{name}");
         }
     }
 

@@ -63,7 +63,7 @@ pub enum RpiError {
         "the shutter's servo on GPIO {gpio} needs PWM channel {channel}, which is not \
          enabled: add the line \"{overlay}\" to config.txt on the boot partition and reboot \
          (the line needs the firmware's overlays, overlays/pwm.dtbo, on that partition: \
-         Raspberry Pi OS has them, the appliance's own image does not yet)"
+         Raspberry Pi OS has them, the appliance's own image has none)"
     )]
     PwmMissing {
         /// The servo's pin.

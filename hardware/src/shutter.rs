@@ -108,10 +108,11 @@ pub enum ShutterError {
         /// What the GPIO backend reported.
         detail: String,
     },
-    /// The servo's PWM channel refused a duty cycle.
+    /// The servo's PWM (its hardware channel, or its GPIO line for pulses
+    /// timed in software) refused a duty cycle.
     #[error(
         "could not drive the shutter's servo (setting hardware.pins.shutter_servo): {detail}; \
-         check that the pin has hardware PWM (12, 13, 18 or 19) and that PWM is enabled"
+         check that the pin is the servo's (12, 13, 18 or 19) and that no other program drives it"
     )]
     Servo {
         /// What the PWM backend reported.
