@@ -10,7 +10,8 @@
 //!   time, or a sensor that cannot be read give [`ShutterPosition::Jammed`],
 //!   which stays until [`Shutter::close`]; a jammed motorized shutter stops
 //!   driving its servo, and refuses to open;
-//! - a motorized shutter drives its servo closed when created and when dropped.
+//! - a motorized shutter drives its servo closed when created and when
+//!   dropped, and back to where it was told when pushed off its sensor.
 //!
 //! A manual shutter has no motor: its commands only record what the TV asks
 //! the therapist to do, and it has no travel timeout, since a person may take
@@ -369,7 +370,16 @@ impl<S: InputPin, M: SetDutyCycle> Shutter<S, M> {
         if at_target {
             self.travel_since = None;
         } else {
-            // Pushed off its sensor: the clock starts again from here.
+            if self.travel_since.is_none() {
+                // Pushed off its sensor: the clock starts again from here,
+                // and the servo is told again where to go, since one whose
+                // pulses have stopped (timed in software, they stop a while
+                // after each command) no longer holds its place.
+                self.drive(match self.command {
+                    ShutterCommand::Open => |servo: &Servo<M>| servo.open_duty,
+                    ShutterCommand::Close => |servo: &Servo<M>| servo.closed_duty,
+                })?;
+            }
             let since = *self.travel_since.get_or_insert(now);
             let late = now.saturating_duration_since(since) >= self.settings.travel_timeout;
             if (open && closed) || (late && self.servo.is_some()) {

@@ -209,7 +209,8 @@ fn pushed_off_open_it_is_no_longer_open_at_once() {
         polls(305, 400, 5, true, false),
     ]
     .concat();
-    let pwm = [PwmTx::set_duty_cycle(OPEN)];
+    // Pushed off, the servo is told again to open.
+    let pwm = [PwmTx::set_duty_cycle(OPEN), PwmTx::set_duty_cycle(OPEN)];
     let out = motorized(&steps, &pwm);
     assert_eq!(
         out.changes(),
@@ -222,6 +223,23 @@ fn pushed_off_open_it_is_no_longer_open_at_once() {
 }
 
 #[test]
+fn pushed_off_closed_the_servo_is_told_again_to_close() {
+    // Closed and settled, then pushed half open by hand for a while, then
+    // back: a servo whose pulses had stopped must be told to close again.
+    let steps = [
+        polls(0, 100, 5, false, true),
+        polls(100, 400, 5, false, false),
+        polls(400, 500, 5, false, true),
+        polls(500, 600, 5, false, false),
+    ]
+    .concat();
+    // Once per push, not once per poll.
+    let pwm = [PwmTx::set_duty_cycle(CLOSED), PwmTx::set_duty_cycle(CLOSED)];
+    let out = motorized(&steps, &pwm);
+    assert_eq!(out.changes(), [Closing, Closed, Closing, Closed, Closing]);
+}
+
+#[test]
 fn pushed_off_open_for_longer_than_the_timeout_jams() {
     let steps = [
         polls(0, 30, 5, false, true),
@@ -230,7 +248,12 @@ fn pushed_off_open_for_longer_than_the_timeout_jams() {
         polls(300, 3400, 50, false, false),
     ]
     .concat();
-    let pwm = [PwmTx::set_duty_cycle(OPEN), PwmTx::set_duty_cycle(0)];
+    // Told again to open when pushed off, let go when that fails.
+    let pwm = [
+        PwmTx::set_duty_cycle(OPEN),
+        PwmTx::set_duty_cycle(OPEN),
+        PwmTx::set_duty_cycle(0),
+    ];
     let out = motorized(&steps, &pwm);
     assert_eq!(
         out.changes(),
