@@ -93,7 +93,9 @@ stop_qemu() {
 #   report  the self-test's report is in and HTTPS answered; then $on_ready,
 #           when set, is run while the box is still up, and QEMU is stopped
 #   exit    QEMU stopped by itself (the box restarted: -no-reboot)
-#   cut     $cut_after (a report line) plus $cut_delay seconds: the power is cut
+#   cut     $cut_after (a report line), or $cut_console (an extended regular
+#           expression, on the console), plus $cut_delay seconds: the power
+#           is cut
 # Sets ready_ms, https_ms, https_code, done_ms, exited (yes/no), cut_ms.
 boot() {
   : >"$console"
@@ -154,9 +156,10 @@ boot() {
       fi
       ;;
     cut)
-      if [ -z "$cut_at" ] && grep -q "^SELFTEST $cut_after" "$report"; then
+      if [ -z "$cut_at" ] && { { [ -n "${cut_after:-}" ] && grep -q "^SELFTEST $cut_after" "$report"; } ||
+        { [ -n "${cut_console:-}" ] && grep -aqE "$cut_console" "$console"; }; }; then
         cut_at=$((t + cut_delay * 1000))
-        say "saw '$cut_after': cutting the power in $cut_delay s"
+        say "saw '${cut_after:-$cut_console}': cutting the power in $cut_delay s"
       fi
       if [ -n "$cut_at" ] && ((t >= cut_at)); then
         cut_ms=$((t - start))
