@@ -86,6 +86,16 @@ stop_qemu() {
   qemu_pid=""
 }
 
+# Whether boot()'s cut mode has seen its line: $cut_after in the report when
+# set, else $cut_console on the console.
+cut_seen() {
+  if [ -n "${cut_after:-}" ]; then
+    grep -q "^SELFTEST $cut_after" "$report"
+  else
+    grep -aqE "$cut_console" "$console"
+  fi
+}
+
 # boot QEMU_ARGS...: starts QEMU (serial console to $console, the self-test's
 # report to $report, loopback port $port forwarded to the box's 8443, and
 # $ssh_port, when set, to its 22) and watches the boot until $until says it is
@@ -156,8 +166,7 @@ boot() {
       fi
       ;;
     cut)
-      if [ -z "$cut_at" ] && { { [ -n "${cut_after:-}" ] && grep -q "^SELFTEST $cut_after" "$report"; } ||
-        { [ -n "${cut_console:-}" ] && grep -aqE "$cut_console" "$console"; }; }; then
+      if [ -z "$cut_at" ] && cut_seen; then
         cut_at=$((t + cut_delay * 1000))
         say "saw '${cut_after:-$cut_console}': cutting the power in $cut_delay s"
       fi
