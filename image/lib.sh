@@ -33,6 +33,43 @@ install_tools() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# Prints the first URI this machine's apt configuration uses for SUITE
+# (deb822 .sources files and one-line .list files), or nothing.
+host_mirror() {
+  local suite=$1 f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk -v suite="$suite" '
+      BEGIN { RS = ""; FS = "\n" }
+      {
+        types = ""; uris = ""; suites = ""; enabled = "yes"
+        for (i = 1; i <= NF; i++) {
+          line = $i
+          if (line ~ /^[ \t]*#/) continue
+          key = tolower(line); sub(/:.*/, "", key)
+          value = line; sub(/^[^:]*:[ \t]*/, "", value)
+          if (key == "types") types = value
+          else if (key == "uris") uris = value
+          else if (key == "suites") suites = value
+          else if (key == "enabled") enabled = tolower(value)
+        }
+        if (enabled == "no") next
+        if ((" " types " ") !~ / deb /) next
+        if ((" " suites " ") !~ (" " suite " ")) next
+        split(uris, u, /[ \t]+/)
+        if (u[1] != "" && u[1] !~ /^cdrom:/) { print u[1]; exit }
+      }' "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    awk -v suite="$suite" '
+      /^[ \t]*deb[ \t]/ {
+        sub(/\[[^]]*\][ \t]*/, "")
+        if ($3 == suite && $2 !~ /^cdrom:/) { print $2; exit }
+      }' "$f"
+  done
+}
+
 # The newest x86-64 image in target/image, or nothing.
 newest_image() {
   find "$repo/target/image" -maxdepth 1 -name 'appliance-x86-64-*.img' -printf '%T@ %p\n' 2>/dev/null |
