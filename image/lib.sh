@@ -70,6 +70,47 @@ host_mirror() {
   done
 }
 
+# Prints a qemu-system-aarch64 that has QEMU's Raspberry Pi 4 B machine
+# (raspi4b, QEMU 9.0 and newer). Debian 12's QEMU (7.2) has none, so when the
+# installed one lacks it, Debian's bookworm-backports QEMU is unpacked into
+# target/qemu-raspi4b (the host's QEMU and its apt sources are left alone;
+# the backports archive is this machine's bookworm archive), and the bookworm
+# libraries it links are installed through apt.
+raspi4b_qemu() {
+  local q dir=$repo/target/qemu-raspi4b mirror deb deps
+  for q in qemu-system-aarch64 "$dir/root/usr/bin/qemu-system-aarch64"; do
+    if command -v "$q" >/dev/null && "$q" -machine help 2>/dev/null | grep -q '^raspi4b '; then
+      command -v "$q"
+      return 0
+    fi
+  done
+  mirror=${IMAGE_MIRROR:-$(host_mirror bookworm | head -n 1)}
+  [ -n "$mirror" ] || die "this machine's apt has no Debian bookworm archive to take bookworm-backports' QEMU from; set IMAGE_MIRROR"
+  say "fetching QEMU with the raspi4b machine from bookworm-backports into ${dir#"$repo"/}"
+  rm -rf "$dir"
+  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/debs" "$dir/root"
+  echo "deb $mirror bookworm-backports main" >"$dir/sources.list"
+  local apt=(apt-get -q -o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" -o Debug::NoLocking=1)
+  # (apt's download user cannot write into a root-owned work tree.)
+  if [ "$(id -u)" -eq 0 ]; then apt+=(-o APT::Sandbox::User=root); fi
+  "${apt[@]}" update >/dev/null || die "apt could not read bookworm-backports from $mirror"
+  (cd "$dir/debs" && "${apt[@]}" download qemu-system-arm qemu-system-data >/dev/null) ||
+    die "apt could not download qemu-system-arm from bookworm-backports"
+  for deb in "$dir"/debs/*.deb; do dpkg-deb -x "$deb" "$dir/root"; done
+  # Its libraries, which bookworm has: Depends without versions or QEMU's own.
+  deps=$(dpkg-deb -f "$dir"/debs/qemu-system-arm_*.deb Depends | tr ',' '\n' |
+    sed -e 's/(.*)//' -e 's/|.*//' -e 's/[[:space:]]//g' | grep -v '^qemu-' | grep . | sort -u)
+  local pairs=() d
+  for d in $deps; do
+    dpkg-query -W -f '${Status}' "$d" 2>/dev/null | grep -q 'install ok installed' || pairs+=("$d=/nonexistent/$d")
+  done
+  if ((${#pairs[@]})); then install_tools "${pairs[@]}" >&2; fi
+  q=$dir/root/usr/bin/qemu-system-aarch64
+  "$q" -machine help 2>/dev/null | grep -q '^raspi4b ' || die "the QEMU unpacked in $dir has no raspi4b machine"
+  echo "$q"
+}
+
 # The newest x86-64 image in target/image, or nothing.
 newest_image() {
   find "$repo/target/image" -maxdepth 1 -name 'appliance-x86-64-*.img' -printf '%T@ %p\n' 2>/dev/null |
