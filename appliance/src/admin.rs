@@ -244,10 +244,11 @@ pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()>
                 );
             }
             println!(
-                "media:         {} video frames sent, {} received, {} audio received",
+                "media:         {} video frames sent, {} received, {} audio received ({} audible)",
                 s.media.video_frames_sent,
                 s.media.video_frames_received,
                 s.media.audio_frames_received,
+                s.media.audio_frames_audible,
             );
             let known = |v: Option<u64>, unit: &str| {
                 v.map_or_else(|| "unknown".to_owned(), |v| format!("{v} {unit}"))

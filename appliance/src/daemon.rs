@@ -627,6 +627,7 @@ impl Room {
                 video_frames_sent: self.stats.video_frames_sent.load(Relaxed),
                 video_frames_received: self.stats.video_frames_received.load(Relaxed),
                 audio_frames_received: self.stats.audio_frames_received.load(Relaxed),
+                audio_frames_audible: self.stats.audio_frames_audible.load(Relaxed),
                 bitrate_kbps: self.stats.bitrate_kbps.load(Relaxed),
                 estimate_kbps: Some(self.stats.estimate_kbps.load(Relaxed)).filter(|&e| e > 0),
                 rtt_ms: Some(self.stats.rtt_ms.load(Relaxed)).filter(|&r| r > 0),

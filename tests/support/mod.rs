@@ -43,35 +43,24 @@ pub fn run_in_own_network(args: &[&str], name: &str) -> bool {
     // starve each other's encoders (see the README's known limits).
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    // A browser now and then fails a call on this loaded two-core machine
-    // (seen with Firefox: an ICE check that never completes); such a call is
-    // tried again. A failed attempt's output is kept, indented, so retries
-    // stay visible.
-    const ATTEMPTS: u32 = 3;
-    for attempt in 1..=ATTEMPTS {
-        let mut unshare = Command::new("unshare");
-        if !is_root() {
-            unshare.arg("--map-root-user");
-        }
-        let output = unshare
-            .args(["--net", "--"])
-            .arg(std::env::current_exe().unwrap())
-            .args(args)
-            .env(IN_NETNS, "1")
-            .output()
-            .expect("unshare (util-linux) is needed for the end-to-end tests");
-        if output.status.success() {
-            print!("{}", String::from_utf8_lossy(&output.stdout));
-            return false;
-        }
-        eprintln!("{test}: attempt {attempt} of {ATTEMPTS} failed:");
-        let text = String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr);
-        for line in text.lines() {
-            eprintln!("  | {line}");
-        }
+    // No second try: a call that fails once is a bug to find, not noise.
+    let mut unshare = Command::new("unshare");
+    if !is_root() {
+        unshare.arg("--map-root-user");
     }
-    panic!("{test} failed {ATTEMPTS} times in its network namespace");
+    let output = unshare
+        .args(["--net", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args(args)
+        .env(IN_NETNS, "1")
+        .output()
+        .expect("unshare (util-linux) is needed for the end-to-end tests");
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    if output.status.success() {
+        return false;
+    }
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    panic!("{test} failed in its network namespace");
 }
 
 fn is_root() -> bool {
@@ -268,16 +257,23 @@ impl Drop for Daemon {
     }
 }
 
-/// A WebDriver server (chromedriver or geckodriver), for as long as the value lives.
-pub struct Driver(Child);
+/// A WebDriver server (chromedriver or geckodriver), for as long as the value
+/// lives; for Firefox, with speakers of its own.
+pub struct Driver {
+    child: Child,
+    _speakers: Option<Speakers>,
+}
 
 impl Driver {
-    /// chromedriver, from Debian's chromium-driver.
+    /// chromedriver, from Debian's chromium-driver. Headless Chromium plays
+    /// sound to a device of its own.
     pub fn chromium() -> Driver {
-        Self::start("chromedriver", &[&format!("--port={DRIVER_PORT}")])
+        Self::start("chromedriver", &[&format!("--port={DRIVER_PORT}")], None)
     }
 
-    /// geckodriver, installed with cargo by scripts/setup.
+    /// geckodriver, installed with cargo by scripts/setup. Firefox plays its
+    /// sound through PulseAudio: without a server its Web Audio never runs,
+    /// and a test could not hear what the patient hears.
     pub fn firefox() -> Driver {
         // scripts/setup builds it with cargo install, which may not be on PATH.
         let installed = std::env::var_os("CARGO_HOME")
@@ -286,27 +282,89 @@ impl Driver {
             .map(|home| home.join("bin/geckodriver"))
             .filter(|p| p.exists());
         let program = installed.map_or_else(|| "geckodriver".into(), |p| p.display().to_string());
-        Self::start(&program, &["--port", &DRIVER_PORT.to_string()])
+        let speakers = Speakers::start();
+        Self::start(
+            &program,
+            &["--port", &DRIVER_PORT.to_string()],
+            Some(speakers),
+        )
     }
 
-    fn start(program: &str, args: &[&str]) -> Driver {
-        let child = Command::new(program)
+    fn start(program: &str, args: &[&str], speakers: Option<Speakers>) -> Driver {
+        let mut command = Command::new(program);
+        command
             .args(args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(speakers) = &speakers {
+            command.env("PULSE_SERVER", speakers.server());
+        }
+        let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("{program} is needed for the end-to-end tests: {e}"));
         wait_for(program, Duration::from_secs(20), || {
             std::net::TcpStream::connect(("127.0.0.1", DRIVER_PORT)).ok()
         });
-        Driver(child)
+        Driver {
+            child,
+            _speakers: speakers,
+        }
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A PulseAudio server with one null sink, on a socket in a directory of its
+/// own: the patient's speakers, which play into nothing.
+pub struct Speakers {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Speakers {
+    pub fn start() -> Speakers {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("native");
+        let child = Command::new("pulseaudio")
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+            ])
+            .arg("--load=module-null-sink sink_name=speakers")
+            .arg(format!(
+                "--load=module-native-protocol-unix auth-anonymous=1 socket={}",
+                socket.display()
+            ))
+            .env("HOME", dir.path())
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("pulseaudio is needed for the Firefox tests: {e}"));
+        wait_for("PulseAudio's socket", Duration::from_secs(10), || {
+            std::os::unix::net::UnixStream::connect(&socket).ok()
+        });
+        Speakers { dir, child }
+    }
+
+    /// The server's address, for `PULSE_SERVER`.
+    pub fn server(&self) -> String {
+        format!("unix:{}", self.dir.path().join("native").display())
+    }
+}
+
+impl Drop for Speakers {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -73,6 +73,8 @@ pub struct MediaStatus {
     pub video_frames_received: u64,
     /// Audio buffers received from the patient.
     pub audio_frames_received: u64,
+    /// Of those, the buffers with sound in them (not silence).
+    pub audio_frames_audible: u64,
     /// The video encoder's target, kbit/s: the configured cap, or less when
     /// congestion control finds the path carries less.
     pub bitrate_kbps: u64,

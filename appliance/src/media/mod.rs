@@ -164,6 +164,9 @@ pub struct Stats {
     pub video_frames_received: AtomicU64,
     /// Audio buffers received from the patient and decoded.
     pub audio_frames_received: AtomicU64,
+    /// Of those, the buffers with sound in them (not silence): the patient's
+    /// microphone is heard, not only its packets received.
+    pub audio_frames_audible: AtomicU64,
     /// The encoder's current target, in kbit/s.
     pub bitrate_kbps: AtomicU64,
     /// What congestion control estimates the path carries, in kbit/s; 0

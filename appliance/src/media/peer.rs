@@ -5,7 +5,7 @@
 //! it); they capture weak references so a stopped peer is freed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use gst::prelude::*;
 use tokio::sync::mpsc;
@@ -217,25 +217,30 @@ impl Peer {
                 }
                 gst::PadProbeReturn::Ok
             });
+        let [video_sink, audio_sink] = ["video_pay", "audio_pay"].map(|name| {
+            by_name(name).and_then(|pay| {
+                webrtc_sink_of(&pay, &webrtcbin)
+                    .ok_or_else(|| MediaError::Pipeline(format!("{name} not linked to webrtcbin")))
+            })
+        });
+        let (video_sink, audio_sink) = (video_sink?, audio_sink?);
         // Packets out: counted where they enter webrtcbin, in this thread.
         // Its own statistics and state notifications come from its task
         // thread, which is the one that hangs.
         let counters = Arc::downgrade(flow.counters());
-        webrtc_sink_of(&by_name("video_pay")?, &webrtcbin)
-            .ok_or_else(|| MediaError::Pipeline("video not linked to webrtcbin".into()))?
-            .add_probe(
-                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-                move |_, info| {
-                    let n = match &info.data {
-                        Some(gst::PadProbeData::BufferList(list)) => list.len() as u64,
-                        _ => 1,
-                    };
-                    if let Some(c) = counters.upgrade() {
-                        c.packets_out.fetch_add(n, Ordering::Relaxed);
-                    }
-                    gst::PadProbeReturn::Ok
-                },
-            );
+        video_sink.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |_, info| {
+                let n = match &info.data {
+                    Some(gst::PadProbeData::BufferList(list)) => list.len() as u64,
+                    _ => 1,
+                };
+                if let Some(c) = counters.upgrade() {
+                    c.packets_out.fetch_add(n, Ordering::Relaxed);
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
 
         // Frames sent: counted after the gate, only while it is open.
         if let Some(payloader_sink) = by_name("video_pay")?.static_pad("sink") {
@@ -270,7 +275,7 @@ impl Peer {
                 return Err(e);
             }
         };
-        create_offer(id, &webrtcbin, events, &local_sdp);
+        offer_once_negotiated(id, &webrtcbin, [video_sink, audio_sink], events, &local_sdp);
         Ok(Peer {
             encoder: bin.by_name("encoder"),
             bin,
@@ -508,9 +513,52 @@ fn send(events: &mpsc::Sender<MediaEvent>, event: MediaEvent) {
     }
 }
 
+/// Asks webrtcbin for the offer once each of its inputs (`sinks`) has its
+/// caps. webrtcbin writes a media section from the caps its input has when
+/// it makes the offer, and with none yet from what the elements before it
+/// could produce: for Opus that is a line without the channel count
+/// (`OPUS/48000`, no `fmtp`), which browsers refuse, and the call has no
+/// sound. Only the first call of a process escaped it: its webrtcbin first
+/// makes the box's DTLS certificate, which took long enough for the caps to
+/// arrive; every later webrtcbin reuses the certificate and offered at once.
+fn offer_once_negotiated(
+    id: PeerId,
+    webrtcbin: &gst::Element,
+    sinks: [gst::Pad; 2],
+    events: &mpsc::Sender<MediaEvent>,
+    local_sdp: &Arc<std::sync::Mutex<Option<String>>>,
+) {
+    let waiting = Arc::new(AtomicUsize::new(sinks.len()));
+    let ready = {
+        let (webrtcbin, events, local_sdp) =
+            (webrtcbin.downgrade(), events.clone(), local_sdp.clone());
+        move || {
+            if waiting.fetch_sub(1, Ordering::SeqCst) == 1
+                && let Some(webrtcbin) = webrtcbin.upgrade()
+            {
+                create_offer(id, &webrtcbin, &events, &local_sdp);
+            }
+        }
+    };
+    let ready = Arc::new(ready);
+    for sink in sinks {
+        // Each input counts once, whether its caps came before the handler
+        // was connected or after.
+        let counted = Arc::new(AtomicBool::new(false));
+        let (once, ready_here) = (counted.clone(), ready.clone());
+        sink.connect_notify(Some("caps"), move |pad, _| {
+            if pad.current_caps().is_some() && !once.swap(true, Ordering::SeqCst) {
+                ready_here();
+            }
+        });
+        if sink.current_caps().is_some() && !counted.swap(true, Ordering::SeqCst) {
+            ready();
+        }
+    }
+}
+
 /// Asks webrtcbin for an offer and, once it has one, sets it as the local
-/// description and reports it. Called once the patient's bin plays: webrtcbin
-/// answers when its encoders have produced caps.
+/// description and reports it.
 fn create_offer(
     id: PeerId,
     webrtcbin: &gst::Element,

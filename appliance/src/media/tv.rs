@@ -123,10 +123,11 @@ pub fn play_patient(
     (slots, on_tv): (&TvSlots, &OnTv),
     stats: &Weak<Stats>,
 ) -> Result<(), MediaError> {
-    let is_video = pad
-        .current_caps()
-        .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
-        .unwrap_or(false);
+    let caps = pad.current_caps();
+    let structure = caps.as_ref().and_then(|c| c.structure(0));
+    let is_video = structure.is_some_and(|s| s.name().starts_with("video/"));
+    // Opus decodes to 16-bit samples; anything else is counted, not weighed.
+    let sixteen_bit = structure.is_some_and(|s| s.get::<&str>("format") == Ok("S16LE"));
     // The TV must never hold the call back: the picture's compositor blocks
     // whoever pushes into it until it takes the frame, so a leaky queue
     // keeps webrtcbin's decoding thread free (without it, a patient's
@@ -162,6 +163,13 @@ pub fn play_patient(
                 &stats.audio_frames_received
             };
             counter.fetch_add(1, Ordering::Relaxed);
+            if !is_video
+                && sixteen_bit
+                && let Some(gst::PadProbeData::Buffer(buffer)) = &info.data
+                && buffer.map_readable().is_ok_and(|map| audible(&map))
+            {
+                stats.audio_frames_audible.fetch_add(1, Ordering::Relaxed);
+            }
         }
         gst::PadProbeReturn::Ok
     });
@@ -194,6 +202,17 @@ pub fn play_patient(
     // the rest of their media) never hears of it.
     screen::error_barrier(pad);
     Ok(())
+}
+
+/// The quietest peak that counts as sound: -50 dBFS, above the noise floor
+/// of a silent microphone's encoding and far below speech.
+const AUDIBLE_PEAK: i16 = 104;
+
+/// Whether 16-bit little-endian samples hold sound rather than silence.
+fn audible(samples: &[u8]) -> bool {
+    samples
+        .chunks_exact(2)
+        .any(|s| i16::from_le_bytes([s[0], s[1]]).unsigned_abs() >= AUDIBLE_PEAK.unsigned_abs())
 }
 
 /// Links the patient's decoded output out of their bin into the TV's mixer
@@ -314,6 +333,17 @@ mod tests {
         let tail = &levels[levels.len().saturating_sub(4)..];
         assert!(!tail.is_empty(), "no level measured");
         tail.iter().sum::<f64>() / tail.len() as f64
+    }
+
+    #[test]
+    fn silence_is_not_audible_and_a_tone_is() {
+        let samples = |v: &[i16]| v.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>();
+        assert!(!audible(&[]));
+        assert!(!audible(&samples(&[0, 3, -7, 100, -103])));
+        assert!(audible(&samples(&[0, 0, -104])));
+        assert!(audible(&samples(&[i16::MIN])));
+        // An odd byte at the end is no sample.
+        assert!(!audible(&[0, 0, 0xff]));
     }
 
     #[test]
