@@ -215,11 +215,16 @@ struct Patient {
 
 /// A patient who followed a new link and waits in the lobby.
 fn waiting_patient(daemon: &Daemon) -> Patient {
+    waiting_patient_named(daemon, NAME)
+}
+
+/// A patient who followed a new link, gave `name` and waits in the lobby.
+fn waiting_patient_named(daemon: &Daemon, name: &str) -> Patient {
     let link = daemon.invite("1h");
     let driver = Driver::chromium();
     let profile = tempfile::tempdir().unwrap();
     let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
-    join(&browser, &link);
+    join_as(&browser, &link, name);
     wait_page(&browser, "waiting");
     Patient {
         browser,
@@ -229,8 +234,8 @@ fn waiting_patient(daemon: &Daemon) -> Patient {
 }
 
 /// A waiting patient whose video already reaches the box (not the room).
-fn waiting_patient_seen_by_the_box(daemon: &Daemon) -> Patient {
-    let patient = waiting_patient(daemon);
+fn waiting_patient_seen_by_the_box(daemon: &Daemon, name: &str) -> Patient {
+    let patient = waiting_patient_named(daemon, name);
     wait_call(
         "the waiting patient's video at the box",
         &patient.browser,
@@ -646,7 +651,7 @@ fn the_tv_shows_the_patient_only_once_let_in() {
 
     // A waiting patient's picture reaches the box but not the room: the
     // therapist has not let them in.
-    let patient = waiting_patient_seen_by_the_box(&daemon);
+    let patient = waiting_patient_seen_by_the_box(&daemon, NAME);
     let browser = &patient.browser;
     std::thread::sleep(Duration::from_secs(1));
     let lobby = lit(&display.grab());
@@ -758,16 +763,28 @@ fn the_tv_shows_each_screen_of_the_session() {
         "no words mid-screen"
     );
 
-    // Lobby: the patient's name, but not their picture.
-    let patient = waiting_patient_seen_by_the_box(&daemon);
+    // Lobby: the patient's name, but not their picture. A hostile but real
+    // name: a right-to-left override (which turned the TV's own words
+    // around) and an emoji with a skin tone as its 40th character (which
+    // the page once cut in half, and the box refused the join).
+    let hostile = "Zo\u{202E}ë Maria-Antonietta Josephine Magdale👍🏽 Smith";
+    let patient = waiting_patient_seen_by_the_box(&daemon, hostile);
     let browser = &patient.browser;
+    // The page sent it cut after 40 characters as a person counts them (the
+    // emoji whole, the space after it trimmed), without the override.
+    let sent = browser.eval("return window.appliance.name").unwrap();
+    assert_eq!(sent, "Zoë Maria-Antonietta Josephine Magdale👍🏽");
     let lobby = tv_until(&daemon, "lobby", |p| differ(p, &idle) > 0.005);
     assert!(
         lit_in(&lobby, WHOLE) < 0.1,
         "the TV shows a waiting patient ({:.3} lit)",
         lit_in(&lobby, WHOLE)
     );
-    assert!(lit_in(&lobby, SELF_VIEW) < 0.01, "a self view in the lobby");
+    // (By colour: the name's words may reach that corner.)
+    assert!(
+        blue_in(&lobby, SELF_VIEW) < 0.01,
+        "a self view in the lobby"
+    );
 
     // Live: the patient full screen, and the room's own camera (the
     // simulated colour bars) small in the corner.
@@ -806,7 +823,14 @@ fn the_tv_shows_each_screen_of_the_session() {
     assert!(lit_in(&fault, WHOLE) < 0.1);
     assert!(daemon.cli(&["sim", "camera", "plug"]).0);
     tv_until(&daemon, "idle-after-fault", |p| differ(p, &idle) < 0.002);
+
+    // The hostile name was shown as the name a person typed without the
+    // override and the emoji: a patient of that plain name gets the very
+    // same words on the TV.
     drop(patient);
+    let plain = waiting_patient_named(&daemon, "Zoë Maria-Antonietta Josephine Magdale");
+    tv_until(&daemon, "lobby-plain-name", |p| differ(p, &lobby) < 0.0005);
+    drop(plain);
     daemon.stop();
 }
 

@@ -23,8 +23,9 @@
     leave: $("leave"),
   };
 
-  // For tests: the live peer connection and the code the page computed.
-  window.appliance = { pc: null, securityCode: null };
+  // For tests: the live peer connection, the code the page computed and the
+  // name as the page sent it.
+  window.appliance = { pc: null, securityCode: null, name: null };
 
   let socket = null;
   let pc = null;
@@ -142,14 +143,37 @@
     return out.length ? out : ["VP8"];
   }
 
+  // ---- The name: cut and cleaned as the box does (src/session/name.rs) ----
+
+  const MAX_NAME = 40; // characters as a person counts them
+  // Control, format (bidi overrides, zero-width spaces) and broken (lone
+  // surrogate) characters, line breaks, and the replacement character; not
+  // the two joiners, which Arabic, Persian and Indic names and emoji need.
+  const INVISIBLE = /(?![\u200C\u200D])[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029\uFFFD]/gu;
+
+  // What a person sees as one character each: an emoji with its skin tone,
+  // a flag, a letter and its accent. Never cut inside one.
+  function graphemes(text) {
+    if (window.Intl && Intl.Segmenter) {
+      const segmenter = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+      return Array.from(segmenter.segment(text), (s) => s.segment);
+    }
+    return Array.from(text); // code points: never half an emoji, at least
+  }
+
+  function cleanName(raw) {
+    return graphemes(String(raw).replace(INVISIBLE, "").trim()).slice(0, MAX_NAME).join("").trim();
+  }
+
   function join(event) {
     event.preventDefault();
-    const name = els.name.value.trim().slice(0, 40);
+    const name = cleanName(els.name.value);
     els.nameHint.hidden = !!name;
     if (!name) {
       els.name.focus();
       return;
     }
+    window.appliance.name = name;
     els.name.disabled = true;
     els.join.disabled = true;
     els.retryMedia.hidden = true;
@@ -339,7 +363,12 @@
   els.form.addEventListener("submit", join);
   els.retryMedia.addEventListener("click", startMedia);
   els.leave.addEventListener("click", leave);
-  els.name.addEventListener("input", () => { if (els.name.value.trim()) els.nameHint.hidden = true; });
+  els.name.addEventListener("input", () => {
+    if (els.name.value.trim()) els.nameHint.hidden = true;
+    // The field stops at the same place as the name the room will see.
+    const typed = graphemes(els.name.value);
+    if (typed.length > MAX_NAME) els.name.value = typed.slice(0, MAX_NAME).join("");
+  });
 
   if (!token) {
     finish("denied");

@@ -227,9 +227,80 @@ fn tv_sink(headless: bool) -> &'static str {
 }
 
 /// Text as `textoverlay` must be given it to draw it as it is: the overlay
-/// reads Pango markup, where `<`, `>` and `&` mean something.
+/// reads Pango markup, where `<`, `>` and `&` mean something. Emoji are left
+/// out (see [`drawable`]).
 fn plain(text: &str) -> gst::glib::GString {
-    gst::glib::markup_escape_text(text)
+    gst::glib::markup_escape_text(&drawable(text))
+}
+
+/// The text without its emoji: the TV's font (DejaVu, the one the image
+/// carries) has none, and Pango would draw each as an empty box. Whatever a
+/// person sees as one emoji (with its skin tone, a flag, a ZWJ family) goes
+/// whole, and so does the space it leaves doubled.
+fn drawable(text: &str) -> String {
+    use unicode_segmentation::UnicodeSegmentation;
+    let kept: String = text
+        .graphemes(true)
+        .filter(|g| !g.chars().any(is_emoji))
+        .collect();
+    if kept.len() == text.len() {
+        return kept;
+    }
+    kept.split('\n')
+        .map(|line| {
+            line.split(' ')
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether `c` makes its grapheme an emoji: the emoji planes' blocks, the
+/// characters of the first plane shown as emoji by default, and the emoji
+/// presentation selector and keycap mark, which turn a character into one.
+fn is_emoji(c: char) -> bool {
+    matches!(
+        c,
+        '\u{1F000}'..='\u{1FAFF}'
+            | '\u{FE0F}'
+            | '\u{20E3}'
+            | '\u{E0020}'..='\u{E007F}'
+            | '\u{231A}'..='\u{231B}'
+            | '\u{23E9}'..='\u{23EC}'
+            | '\u{23F0}'
+            | '\u{23F3}'
+            | '\u{25FD}'..='\u{25FE}'
+            | '\u{2614}'..='\u{2615}'
+            | '\u{2648}'..='\u{2653}'
+            | '\u{267F}'
+            | '\u{2693}'
+            | '\u{26A1}'
+            | '\u{26AA}'..='\u{26AB}'
+            | '\u{26BD}'..='\u{26BE}'
+            | '\u{26C4}'..='\u{26C5}'
+            | '\u{26CE}'
+            | '\u{26D4}'
+            | '\u{26EA}'
+            | '\u{26F2}'..='\u{26F3}'
+            | '\u{26F5}'
+            | '\u{26FA}'
+            | '\u{26FD}'
+            | '\u{2705}'
+            | '\u{270A}'..='\u{270B}'
+            | '\u{2728}'
+            | '\u{274C}'
+            | '\u{274E}'
+            | '\u{2753}'..='\u{2755}'
+            | '\u{2757}'
+            | '\u{2795}'..='\u{2797}'
+            | '\u{27B0}'
+            | '\u{27BF}'
+            | '\u{2B1B}'..='\u{2B1C}'
+            | '\u{2B50}'
+            | '\u{2B55}'
+    )
 }
 
 /// Keeps the TV's failures out of whatever feeds it through `pad`: buffers
@@ -369,6 +440,30 @@ mod tests {
         let without = frames_to_the_call(true, false);
         assert!(without < 30, "the test's TV does not fail: {without}");
         assert_eq!(frames_to_the_call(true, true), 30);
+    }
+
+    #[test]
+    fn emoji_are_left_out_whole_and_words_stay() {
+        assert_eq!(drawable("Ada 🌻 is waiting"), "Ada is waiting");
+        assert_eq!(drawable("Ada👍🏽\nPress"), "Ada\nPress");
+        assert_eq!(
+            drawable("👨\u{200D}👩\u{200D}👧 Zoë 🇳🇱 ❤\u{FE0F} 1\u{FE0F}\u{20E3} ⭐"),
+            "Zoë"
+        );
+        // Text symbols the font has, and every script's letters, stay.
+        for kept in [
+            "Tom & Jerry ☺ ✓",
+            "محمد is waiting",
+            "王小明",
+            "  two  spaces ",
+        ] {
+            assert_eq!(drawable(kept), kept);
+        }
+        // On the TV: nothing at all, not an empty box per emoji (which is
+        // what the overlay draws of them as they are).
+        assert!(lit(&gst::glib::markup_escape_text("🌻👍🏽🇳🇱")) > 0);
+        assert_eq!(lit(&plain("🌻👍🏽🇳🇱")), 0);
+        assert_eq!(lit(&plain("Ada 🌻")), lit(&plain("Ada")));
     }
 
     #[test]

@@ -14,13 +14,12 @@ use std::time::Duration;
 use appliance_hardware::{LedPattern, ShutterPosition};
 use zeroize::Zeroizing;
 
+pub mod name;
 #[cfg(test)]
 mod tests;
 
 /// How long the shutter may take to be sensed open or closed.
 pub const SHUTTER_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest first name a patient may give; longer ones are cut.
-pub const MAX_NAME_CHARS: usize = 40;
 
 /// A patient's connection, numbered by signalling.
 pub type PeerId = u64;
@@ -462,12 +461,7 @@ impl Session {
         if known {
             return;
         }
-        let name: String = name
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_NAME_CHARS)
-            .collect();
-        let name = Zeroizing::new(name.trim().to_owned());
+        let name = Zeroizing::new(name::clean(name));
         let first = self.lobby.is_empty();
         self.lobby.push_back(Patient { peer, name });
         out.push(Command::Notify(peer, PatientView::Waiting));

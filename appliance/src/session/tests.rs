@@ -308,8 +308,16 @@ fn names_are_cut_and_cleaned() {
     let Some(Command::Show(Screen::Lobby { name, .. })) = out.get(2) else {
         panic!("{out:?}");
     };
-    assert_eq!(name.chars().count(), MAX_NAME_CHARS);
+    assert_eq!(name.chars().count(), name::MAX_NAME_CHARS);
     assert!(name.starts_with("Ada"));
+    // A name the TV would turn around, or one with nothing to show, is
+    // cleaned, and the patient waits all the same.
+    let out = s.handle(joined(2, "\u{202E}\u{202C}"));
+    assert!(
+        out.contains(&Command::Notify(2, PatientView::Waiting)),
+        "{out:?}"
+    );
+    assert_eq!(s.waiting(), 2);
 }
 
 fn event() -> impl Strategy<Value = Event> {

@@ -89,7 +89,58 @@ pub fn decode(text: &str) -> Result<ClientMessage, String> {
     if text.len() > MAX_MESSAGE_BYTES {
         return Err(format!("message of {} bytes is too large", text.len()));
     }
-    serde_json::from_str(text).map_err(|e| format!("bad message: {}", e.classify_name()))
+    serde_json::from_str(&mend_lone_surrogates(text))
+        .map_err(|e| format!("bad message: {}", e.classify_name()))
+}
+
+/// JSON from a page may escape half of a character (`"\ud83d"`: a
+/// JavaScript string cut inside an emoji), which is no text and which
+/// serde_json refuses, message and all. Each such half becomes U+FFFD, which
+/// the name's cleaning drops: a join is never refused for what is in a name.
+fn mend_lone_surrogates(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let escaped = |at: usize| -> Option<u16> {
+        let digits = bytes.get(at + 2..at + 6)?;
+        (bytes.get(at..at + 2)? == b"\\u")
+            .then(|| u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok())
+            .flatten()
+    };
+    let mut mended = String::new();
+    let (mut copied, mut i) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let lone = match escaped(i) {
+            Some(0xD800..=0xDBFF) => {
+                if matches!(escaped(i + 6), Some(0xDC00..=0xDFFF)) {
+                    i += 12;
+                    continue;
+                }
+                true
+            }
+            Some(0xDC00..=0xDFFF) => true,
+            Some(_) => false,
+            // Any other escape is two characters; a lone backslash at the
+            // end is serde_json's to refuse.
+            None => {
+                i += 2;
+                continue;
+            }
+        };
+        if lone {
+            mended.push_str(&text[copied..i]);
+            mended.push_str("\\ufffd");
+            copied = i + 6;
+        }
+        i += 6;
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    mended.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(mended)
 }
 
 trait Classify {
@@ -153,6 +204,28 @@ mod tests {
             })
         );
         assert_eq!(decode(r#"{"type":"leave"}"#), Ok(ClientMessage::Leave {}));
+    }
+
+    #[test]
+    fn a_name_cut_inside_an_emoji_still_joins() {
+        let join = |name: &str| {
+            decode(&format!(r#"{{"type":"join","token":"t","name":"{name}"}}"#)).map(|m| match m {
+                ClientMessage::Join { name, .. } => name,
+                other => panic!("{other:?}"),
+            })
+        };
+        // Half an emoji at the end, at the start, and the second half alone.
+        assert_eq!(join(r"Ada\ud83d"), Ok("Ada\u{FFFD}".into()));
+        assert_eq!(join(r"\uD83DAda"), Ok("\u{FFFD}Ada".into()));
+        assert_eq!(join(r"Ada\udc4d!"), Ok("Ada\u{FFFD}!".into()));
+        // Whole pairs and other escapes are left as they are.
+        assert_eq!(join(r"Ada\ud83d\udc4d"), Ok("Ada👍".into()));
+        assert_eq!(join(r#"A\\ud83d\"\n"#), Ok("A\\ud83d\"\n".into()));
+        assert_eq!(join(r"\ud83d\ud83d\udc4d"), Ok("\u{FFFD}👍".into()));
+        // Still refused: what is not JSON.
+        assert!(decode(r#"{"type":"join","token":"t","name":"Ada\ud8"}"#).is_err());
+        assert!(decode("\\").is_err());
+        assert!(decode(r#"{"type":"join","token":"t","name":"\"#).is_err());
     }
 
     #[test]
