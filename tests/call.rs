@@ -907,20 +907,58 @@ fn stopping_the_daemon_mid_call_closes_the_shutter_and_puts_the_led_out() {
     // systemd stops the box (SIGTERM) in the middle of the session.
     let output = daemon.stop();
     assert!(output.contains("stopped; camera gated, shutter closed, LED off"));
-    let commands = std::fs::read_to_string(&log).unwrap();
+    let (shutter, led, closed_after_live) = last_room_commands(&log);
+    assert_eq!(shutter, "shutter close");
+    assert!(led == "led off" || led == "led fault", "{led}");
+    assert!(
+        closed_after_live,
+        "the shutter was not closed after the call went live"
+    );
+}
+
+/// The simulated room's commands as the room's thread gave them to the
+/// drivers: (the last shutter command, the last LED command, whether the
+/// shutter was commanded closed after the LED last showed live).
+fn last_room_commands(log: &std::path::Path) -> (String, String, bool) {
+    let commands = std::fs::read_to_string(log).unwrap();
     let lines: Vec<&str> = commands.lines().collect();
     let live = lines.iter().rposition(|l| *l == "led live");
     assert!(live.is_some(), "the LED never showed live: {lines:?}");
-    let last_shutter = lines.iter().rev().find(|l| l.starts_with("shutter "));
-    let last_led = lines.iter().rev().find(|l| l.starts_with("led "));
-    assert_eq!(last_shutter, Some(&"shutter close"), "{lines:?}");
+    let last = |prefix: &str| {
+        lines
+            .iter()
+            .rev()
+            .find(|l| l.starts_with(prefix))
+            .map_or_else(String::new, |l| (*l).to_owned())
+    };
+    let closed_after = lines.iter().rposition(|l| *l == "shutter close") > live;
+    (last("shutter "), last("led "), closed_after)
+}
+
+#[test]
+fn a_panic_mid_call_closes_the_shutter_and_shows_the_fault_through_the_drivers() {
+    if !in_own_network(
+        "a_panic_mid_call_closes_the_shutter_and_shows_the_fault_through_the_drivers",
+    ) {
+        return;
+    }
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("room.log");
+    let daemon = Daemon::start_logged(&log);
+    let _patient = admitted_patient(&daemon);
+
+    // A bug in the session task, mid-call: the daemon stops with an error,
+    // and the room's thread has given its drivers the panic's safe state.
+    daemon.cli(&["sim", "panic"]);
+    let (status, output) = daemon.wait_exit();
+    assert!(!status.success(), "{output}");
+    assert!(output.contains("a simulated failure"), "{output}");
+    let (shutter, led, closed_after_live) = last_room_commands(&log);
+    assert_eq!(shutter, "shutter close");
+    assert_eq!(led, "led fault");
     assert!(
-        matches!(last_led, Some(&"led off") | Some(&"led fault")),
-        "{lines:?}"
-    );
-    assert!(
-        lines.iter().rposition(|l| *l == "shutter close") > live,
-        "the shutter was not closed after the call went live: {lines:?}"
+        closed_after_live,
+        "the shutter was not closed after the call went live"
     );
 }
 

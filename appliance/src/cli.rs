@@ -140,6 +140,10 @@ pub enum SimCommand {
         #[arg(value_parser = ["stall"])]
         action: String,
     },
+    /// The daemon panics, as a bug would make it: the shutter must be
+    /// commanded closed and the LED to fault through their drivers, and the
+    /// daemon stops with an error (systemd starts it again).
+    Panic,
 }
 
 #[derive(Debug, Args)]

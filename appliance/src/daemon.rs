@@ -21,13 +21,12 @@ use crate::invite::Invites;
 use crate::media::{Codec, Gate, Media, MediaCommand, MediaConfig, MediaEvent, ScreenText, Stats};
 use crate::notice;
 use crate::notify;
-use crate::room_io::{Backend, RoomCommand, RoomIo};
+use crate::room_io::{self, Backend, RoomCommand, RoomIo};
 use crate::session::{
     Command, Event, Fault, PatientView, PeerId, Screen, Session, ShutterKind, State, Timer,
 };
 use crate::signalling::protocol::{IceServer, ServerMessage};
 use crate::signalling::{server, tls};
-use crate::sim_log;
 use crate::tv_cec::Cec;
 
 /// Inputs to the session task. Bounded: a burst of button presses and
@@ -40,6 +39,11 @@ const MEDIA_COMMANDS: usize = 256;
 const MEDIA_EVENTS: usize = 1024;
 /// How long the security code stays on the TV once a session is live.
 const CODE_ON_TV: Duration = Duration::from_secs(30);
+/// How long the panic hook waits for the room's thread to close the shutter
+/// and show the fault: one poll takes 5 ms.
+const PANIC_SAFE_WITHIN: Duration = Duration::from_secs(1);
+/// How often the session task looks for a panic elsewhere in the process.
+const PANIC_CHECK: Duration = Duration::from_millis(250);
 
 /// Everything the session task hears.
 #[derive(Debug)]
@@ -133,12 +137,13 @@ async fn serve(
     let _ = PANIC_GATE.set(gate.clone());
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        // Whatever broke, no camera frame leaves after it.
+        // Whatever broke, no camera frame leaves after it, the shutter is
+        // commanded closed and the LED to fault by the room's thread through
+        // its drivers, and the daemon stops (see Room::run).
         if let Some(gate) = PANIC_GATE.get() {
             gate.set(false);
         }
-        sim_log::record("shutter close");
-        sim_log::record("led fault");
+        room_io::on_panic(PANIC_SAFE_WITHIN);
         previous(info);
     }));
 
@@ -223,6 +228,7 @@ async fn serve(
         notice: None,
         cec: Cec::start(config.tv_standby),
         restart_for_camera: false,
+        failed: false,
     };
     let start = room.session.start();
     room.execute(start);
@@ -244,10 +250,15 @@ async fn serve(
     );
     notify::notify("READY=1");
     room.run(inputs).await;
-    let restart = room.restart_for_camera;
+    let (restart, failed) = (room.restart_for_camera, room.failed);
     let _ = room.media.send(MediaCommand::Shutdown).await;
     drop(room);
     let _ = tokio::time::timeout(Duration::from_secs(5), media_task).await;
+    if failed {
+        anyhow::bail!(
+            "stopped after a failure (a panic); camera gated, shutter closed, LED at fault"
+        );
+    }
     println!("appliance: stopped; camera gated, shutter closed, LED off");
     if restart {
         // Not a success: systemd starts the daemon again (Restart=on-failure).
@@ -328,14 +339,27 @@ struct Room {
     /// The camera missing at start is there now: restart to take it up as
     /// soon as nobody is in a session or waiting.
     restart_for_camera: bool,
+    /// A part of the daemon panicked: it stops with an error.
+    failed: bool,
 }
 
 impl Room {
     async fn run(&mut self, mut inputs: mpsc::Receiver<Input>) {
         let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+        let mut panic_check = tokio::time::interval(PANIC_CHECK);
         loop {
             let input = tokio::select! {
                 input = inputs.recv() => input,
+                _ = panic_check.tick() => {
+                    // A task that panicked is gone and the room is at fault:
+                    // stop, and let systemd start the daemon again.
+                    if room_io::panicked() {
+                        eprintln!("appliance: a part of the daemon failed; stopping");
+                        self.failed = true;
+                        break;
+                    }
+                    continue;
+                }
                 _ = async {
                     match watchdog.as_mut() {
                         Some(w) => { w.tick().await; }
@@ -586,6 +610,10 @@ impl Room {
             SimFault::MediaStall => {
                 let _ = self.media.try_send(MediaCommand::SimStall);
             }
+            // A bug's stand-in, in the session task itself: the room must
+            // end safe through its drivers all the same.
+            #[allow(clippy::panic)]
+            SimFault::Panic => panic!("a simulated failure (appliance sim panic)"),
         }
     }
 

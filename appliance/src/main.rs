@@ -53,6 +53,7 @@ fn main() -> ExitCode {
                     control::SimFault::CameraUnplug
                 }
                 cli::SimCommand::Camera { .. } => control::SimFault::CameraPlug,
+                cli::SimCommand::Panic => control::SimFault::Panic,
                 cli::SimCommand::Media { .. } | cli::SimCommand::Tv { .. } => {
                     control::SimFault::MediaStall
                 }

@@ -14,9 +14,12 @@
 //!
 //! Safe state: when the thread ends (the daemon stops, or the session task
 //! is gone, or panicked) it commands the shutter closed and the LED off, and
-//! the drivers do the same again when dropped.
+//! the drivers do the same again when dropped. After a panic anywhere in the
+//! process ([`on_panic`], from the panic hook) it commands the shutter closed
+//! and the LED to fault, through the same drivers, and ends.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -48,6 +51,36 @@ const SIM_LONG_HOLD: Duration = Duration::from_millis(2_100);
 /// Button events kept while the session's channel is full; a therapist
 /// pressing faster than that is not waited for.
 const PENDING_LIMIT: usize = 16;
+
+/// The room thread's name, which the panic hook looks for.
+const THREAD: &str = "room-io";
+
+/// Set by the panic hook: the room's thread puts the room in its panic
+/// state (shutter closed, LED at fault) and ends.
+static PANICKED: AtomicBool = AtomicBool::new(false);
+/// Set by the room's thread once its drivers were given the panic state.
+static PANIC_HANDLED: AtomicBool = AtomicBool::new(false);
+
+/// For the panic hook: has the room's thread command the shutter closed and
+/// the LED to fault through its drivers, and waits until it has, at most
+/// `limit` (the hook must not hang). In the room's thread itself nothing is
+/// waited for: its unwinding drops the room, which does the same.
+pub fn on_panic(limit: Duration) {
+    PANICKED.store(true, Ordering::SeqCst);
+    if std::thread::current().name() == Some(THREAD) {
+        return;
+    }
+    let start = Instant::now();
+    while !PANIC_HANDLED.load(Ordering::SeqCst) && start.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Whether some part of the process panicked: the room is at fault and the
+/// daemon must stop (systemd starts it again).
+pub fn panicked() -> bool {
+    PANICKED.load(Ordering::SeqCst)
+}
 
 /// What the session task asks of the room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,7 +293,7 @@ impl WithDrivers for Spawn {
         let room = Room::new(drivers, self.inputs);
         let commands = self.commands;
         let thread = std::thread::Builder::new()
-            .name("room-io".into())
+            .name(THREAD.into())
             .spawn(move || room.run(&commands))?;
         Ok((thread, sim))
     }
@@ -353,11 +386,11 @@ impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Room<B, S, M, L> {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if !self.poll(Instant::now()) {
+            if panicked() || !self.poll(Instant::now()) {
                 break;
             }
         }
-        self.safe_state();
+        // Dropping the room leaves it in its safe state (Drop, below).
     }
 
     fn command(&mut self, command: RoomCommand) {
@@ -475,13 +508,29 @@ impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Room<B, S, M, L> {
         }
     }
 
-    /// Shutter commanded closed, LED off; the drivers repeat both when dropped.
+    /// Shutter commanded closed, LED off (at fault after a panic); the
+    /// drivers close the shutter again and put the LED out when dropped.
     fn safe_state(&mut self) {
         let now = Instant::now();
+        let pattern = if panicked() {
+            LedPattern::Fault
+        } else {
+            LedPattern::Off
+        };
         sim_log::record("shutter close");
         let _ = self.shutter.close(now);
-        sim_log::record("led off");
-        let _ = self.led.set(LedPattern::Off, now);
+        sim_log::record(&format!("led {pattern}"));
+        let _ = self.led.set(pattern, now);
+    }
+}
+
+impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Drop for Room<B, S, M, L> {
+    /// However the thread ends, its loop left or a panic unwinding it.
+    fn drop(&mut self) {
+        self.safe_state();
+        if panicked() {
+            PANIC_HANDLED.store(true, Ordering::SeqCst);
+        }
     }
 }
 

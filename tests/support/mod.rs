@@ -233,6 +233,14 @@ impl Daemon {
         read("daemon.out") + &read("daemon.err")
     }
 
+    /// Waits for the daemon to exit by itself; its exit status and output.
+    pub fn wait_exit(mut self) -> (std::process::ExitStatus, String) {
+        let status = wait_for("the daemon to exit", Duration::from_secs(15), || {
+            self.child.try_wait().ok().flatten()
+        });
+        (status, self.output())
+    }
+
     /// SIGTERM, then waits for a clean exit.
     pub fn stop(mut self) -> String {
         let _ = Command::new("kill")

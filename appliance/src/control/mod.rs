@@ -62,6 +62,8 @@ pub enum SimFault {
     CameraPlug,
     /// Every patient's video stops on its way out of the box.
     MediaStall,
+    /// The daemon panics, as a bug would make it.
+    Panic,
 }
 
 /// Media counters in `status`.
