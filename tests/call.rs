@@ -447,6 +447,12 @@ fn three_calls_in_a_row_on_one_daemon_each_have_pictures_and_sound_both_ways() {
     );
     let warnings = glib_warnings(&daemon.output()).join("\n");
     assert!(warnings.is_empty(), "GLib or GStreamer warned:\n{warnings}");
+    assert_eq!(
+        daemon.status()["messages_dropped"],
+        0,
+        "{}",
+        daemon.output()
+    );
 
     // Nothing about the sessions was stored, and nothing of them was logged.
     assert!(

@@ -14,11 +14,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::StreamExt;
 use gst::prelude::*;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::control::{self, MediaStatus, Reply, Request, SimFault, Status};
 use crate::invite::Invites;
-use crate::media::{Codec, Gate, Media, MediaCommand, MediaConfig, MediaEvent, ScreenText, Stats};
+use crate::media::{
+    Codec, Events, Gate, Media, MediaCommand, MediaConfig, MediaEvent, MediaState, ScreenText,
+    Stats,
+};
 use crate::notice;
 use crate::notify;
 use crate::room_io::{self, Backend, RoomCommand, RoomIo};
@@ -33,7 +36,9 @@ use crate::tv_cec::Cec;
 /// signalling fits easily; a full queue means the task is stuck, and senders
 /// wait rather than grow memory.
 const INPUTS: usize = 256;
-/// Commands to the media task.
+/// Patients' events for the media task (answers, candidates): a page's
+/// burst of candidates fits many times over; the signalling server waits
+/// for room rather than drop one.
 const MEDIA_COMMANDS: usize = 256;
 /// Events from GStreamer's threads (offers, candidates); see media/peer.rs.
 const MEDIA_EVENTS: usize = 1024;
@@ -157,9 +162,10 @@ async fn serve(
         config.media.clone(),
         gate.clone(),
         stats.clone(),
-        media_events_tx,
+        Events::new(media_events_tx, stats.clone()),
     )?;
     let (media_tx, media_rx) = mpsc::channel(MEDIA_COMMANDS);
+    let (media_state, wanted) = watch::channel(MediaState::default());
     let invites = Arc::new(Mutex::new(Invites::new(invite_key)));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -182,7 +188,7 @@ async fn serve(
     tokio::spawn(server::serve(listener, acceptor, server::router(app)));
     tokio::spawn(control::serve(control_listener, inputs_tx.clone()));
     tokio::spawn(notice::watch(config.notice_file.clone(), inputs_tx.clone()));
-    let media_task = tokio::spawn(media_task(media, media_rx));
+    let media_task = tokio::spawn(media_task(media, media_rx, wanted));
     let forward = inputs_tx.clone();
     tokio::spawn(async move {
         while let Some(event) = media_events.recv().await {
@@ -211,6 +217,7 @@ async fn serve(
         peers: HashMap::new(),
         codes: HashMap::new(),
         media: media_tx,
+        media_state,
         gate,
         stats,
         invites,
@@ -219,12 +226,10 @@ async fn serve(
         io,
         simulated: config.simulated,
         public_url: config.public_url.clone(),
-        on_tv: None,
         room_name: config.room.clone(),
         screen: Screen::Idle,
         code_shown: false,
         code_timer: 0,
-        shown: None,
         notice: None,
         cec: Cec::start(config.tv_standby),
         restart_for_camera: false,
@@ -267,7 +272,11 @@ async fn serve(
     Ok(())
 }
 
-async fn media_task(mut media: Media, mut commands: mpsc::Receiver<MediaCommand>) {
+async fn media_task(
+    mut media: Media,
+    mut commands: mpsc::Receiver<MediaCommand>,
+    mut wanted: watch::Receiver<MediaState>,
+) {
     let mut bus = media.bus().map(|b| b.stream());
     // Congestion control estimates every 100 ms or so; the encoder follows a
     // few times a second, which is what Chrome does too.
@@ -276,6 +285,13 @@ async fn media_task(mut media: Media, mut commands: mpsc::Receiver<MediaCommand>
     loop {
         tokio::select! {
             _ = adapt.tick() => media.adapt(),
+            changed = wanted.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let state = wanted.borrow_and_update().clone();
+                media.apply(&state);
+            }
             command = commands.recv() => {
                 match command {
                     None | Some(MediaCommand::Shutdown) => break,
@@ -311,7 +327,11 @@ struct Room {
     session: Session,
     peers: HashMap<PeerId, PatientLink>,
     codes: HashMap<PeerId, String>,
+    /// Patients' events for media (a stall to simulate, the shutdown).
     media: mpsc::Sender<MediaCommand>,
+    /// What media must be doing: whose media runs, who is on the TV, the
+    /// TV's words, the gate. Latest value only, never lost.
+    media_state: watch::Sender<MediaState>,
     gate: Gate,
     stats: Arc<Stats>,
     invites: Arc<Mutex<Invites>>,
@@ -321,8 +341,6 @@ struct Room {
     io: RoomIo,
     simulated: bool,
     public_url: String,
-    /// The patient seen and heard in the room, as last told to media.
-    on_tv: Option<PeerId>,
     /// The room's name, for the idle screen.
     room_name: String,
     /// The screen the session last asked for.
@@ -330,8 +348,6 @@ struct Room {
     /// The security code shows: the first 30 s of a live session.
     code_shown: bool,
     code_timer: u64,
-    /// What the TV was last told to write.
-    shown: Option<ScreenText>,
     /// IT's notice, for the idle and fault screens.
     notice: Option<String>,
     /// The TV over HDMI-CEC.
@@ -402,7 +418,8 @@ impl Room {
                 self.event(Event::PatientLeft(peer));
                 self.peers.remove(&peer);
                 self.codes.remove(&peer);
-                let _ = self.media.try_send(MediaCommand::Stop(peer));
+                self.media_state
+                    .send_if_modified(|s| s.patients.remove(&peer).is_some());
             }
             Input::Media(event) => self.media_event(event),
             Input::Timer(generation) => {
@@ -457,10 +474,11 @@ impl Room {
         let on_tv = (self.session.state() == State::Live)
             .then(|| self.session.current_peer())
             .flatten();
-        if on_tv != self.on_tv {
-            self.on_tv = on_tv;
-            let _ = self.media.try_send(MediaCommand::OnTv(on_tv));
-        }
+        self.media_state.send_if_modified(|s| {
+            let changed = s.on_tv != on_tv;
+            s.on_tv = on_tv;
+            changed
+        });
     }
 
     fn media_event(&mut self, event: MediaEvent) {
@@ -491,10 +509,19 @@ impl Room {
     }
 
     fn tell(&self, peer: PeerId, message: ServerMessage) {
-        if let Some(link) = self.peers.get(&peer) {
-            // A page that cannot keep up with 64 messages is gone.
-            let _ = link.outbox.try_send(message);
+        if let Some(link) = self.peers.get(&peer)
+            && link.outbox.try_send(message).is_err()
+        {
+            // A page that cannot keep up with 64 messages is gone, or going.
+            self.dropped(&format!("a message for patient {peer}"));
         }
+    }
+
+    /// Logs and counts a message a full queue made the daemon drop.
+    fn dropped(&self, what: &str) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.stats.messages_dropped.fetch_add(1, Relaxed);
+        eprintln!("appliance: {what} was dropped: its queue is full");
     }
 
     fn execute(&mut self, commands: Vec<Command>) {
@@ -502,19 +529,25 @@ impl Room {
             match command {
                 Command::CameraGate { open } => {
                     self.gate.set(open);
-                    let _ = self.media.try_send(MediaCommand::Gate);
+                    self.media_state.send_if_modified(|s| {
+                        let changed = s.camera_gate != open;
+                        s.camera_gate = open;
+                        changed
+                    });
                 }
                 Command::Shutter { open } => self.room(RoomCommand::Shutter { open }),
                 Command::Led(pattern) => self.room(RoomCommand::Led(pattern)),
                 Command::StartMedia(peer) => {
                     if let Some(link) = self.peers.get(&peer) {
                         let codec = link.codec;
-                        let _ = self.media.try_send(MediaCommand::Start { peer, codec });
+                        self.media_state
+                            .send_if_modified(|s| s.patients.insert(peer, codec).is_none());
                     }
                 }
                 Command::StopMedia(peer) => {
                     self.codes.remove(&peer);
-                    let _ = self.media.try_send(MediaCommand::Stop(peer));
+                    self.media_state
+                        .send_if_modified(|s| s.patients.remove(&peer).is_some());
                 }
                 Command::Notify(peer, view) => {
                     let state = match view {
@@ -608,7 +641,9 @@ impl Room {
             SimFault::CameraUnplug => self.event(Event::FaultRaised(Fault::CameraMissing)),
             SimFault::CameraPlug => self.event(Event::FaultCleared(Fault::CameraMissing)),
             SimFault::MediaStall => {
-                let _ = self.media.try_send(MediaCommand::SimStall);
+                if self.media.try_send(MediaCommand::SimStall).is_err() {
+                    self.dropped("the simulated stall");
+                }
             }
             // A bug's stand-in, in the session task itself: the room must
             // end safe through its drivers all the same.
@@ -651,6 +686,7 @@ impl Room {
                 .map(|f| f.describe().to_owned())
                 .collect(),
             notice: self.notice.clone(),
+            messages_dropped: self.stats.messages_dropped.load(Relaxed),
             media: MediaStatus {
                 video_frames_sent: self.stats.video_frames_sent.load(Relaxed),
                 video_frames_received: self.stats.video_frames_received.load(Relaxed),
@@ -669,8 +705,8 @@ impl Room {
         self.gate.set(false);
         for peer in self.peers.keys().copied().collect::<Vec<_>>() {
             self.tell(peer, ServerMessage::State { state: "ended" });
-            let _ = self.media.try_send(MediaCommand::Stop(peer));
         }
+        self.media_state.send_modify(|s| s.patients.clear());
         self.io.stop();
         eprintln!("appliance: LED {}", LedPattern::Off);
     }
@@ -700,10 +736,11 @@ impl Room {
             code,
             self.notice.as_deref(),
         );
-        if self.shown.as_ref() != Some(&text) {
-            self.shown = Some(text.clone());
-            let _ = self.media.try_send(MediaCommand::Screen(text));
-        }
+        self.media_state.send_if_modified(|s| {
+            let changed = s.screen != text;
+            s.screen = text;
+            changed
+        });
     }
 
     /// Hands a command to the room's thread. A queue of 64 that is full
@@ -711,7 +748,7 @@ impl Room {
     /// the next command tries again.
     fn room(&self, command: RoomCommand) {
         if !self.io.send(command) {
-            eprintln!("appliance: the room's hardware thread did not take a command");
+            self.dropped("a command for the room's hardware thread");
         }
     }
 }
@@ -773,6 +810,104 @@ pub fn default_public_url(listen: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A room on simulated pins whose media task never reads: its queue for
+    /// patients' events holds one, already taken.
+    #[allow(clippy::type_complexity)]
+    fn stuck_media_room() -> (
+        Room,
+        watch::Receiver<MediaState>,
+        mpsc::Receiver<Input>,
+        mpsc::Receiver<MediaCommand>,
+    ) {
+        let (inputs_tx, inputs) = mpsc::channel(INPUTS);
+        let travel = Duration::from_millis(10);
+        let io = RoomIo::start(
+            &Backend::Sim { travel },
+            ShutterKind::Motorized,
+            inputs_tx.clone(),
+        )
+        .unwrap();
+        let (media, never_read) = mpsc::channel(1);
+        media.try_send(MediaCommand::SimStall).unwrap();
+        let (media_state, wanted) = watch::channel(MediaState::default());
+        let mut room = Room {
+            session: Session::new(ShutterKind::Motorized, ShutterPosition::Closed),
+            peers: HashMap::new(),
+            codes: HashMap::new(),
+            media,
+            media_state,
+            gate: Gate::default(),
+            stats: Arc::new(Stats::default()),
+            invites: Arc::new(Mutex::new(Invites::new(zeroize::Zeroizing::new(vec![
+                7;
+                32
+            ])))),
+            inputs: inputs_tx,
+            timer: 0,
+            io,
+            simulated: true,
+            public_url: "https://box".into(),
+            room_name: "Room 3".into(),
+            screen: Screen::Idle,
+            code_shown: false,
+            code_timer: 0,
+            notice: None,
+            cec: Cec::start(None),
+            restart_for_camera: false,
+            failed: false,
+        };
+        let start = room.session.start();
+        room.execute(start);
+        (room, wanted, inputs, never_read)
+    }
+
+    #[tokio::test]
+    async fn with_media_s_queue_full_the_tv_s_words_who_is_on_it_and_the_gate_still_arrive() {
+        let (mut room, wanted, _inputs, _media) = stuck_media_room();
+        assert_eq!(wanted.borrow().screen.title, "Room 3\nReady");
+        let (outbox, _page) = mpsc::channel(64);
+        room.input(Input::Joined {
+            peer: 1,
+            name: "Ada".into(),
+            codec: Codec::H264,
+            outbox,
+        });
+        {
+            let state = wanted.borrow();
+            assert!(
+                state.screen.title.starts_with("Ada is waiting"),
+                "{state:?}"
+            );
+            assert_eq!(state.patients.get(&1), Some(&Codec::H264));
+            assert_eq!((state.on_tv, state.camera_gate), (None, false));
+        }
+        // The press, and the shutter sensed open: live.
+        room.input(Input::Button(ButtonEvent::Press));
+        room.input(Input::ShutterSensed(ShutterPosition::Open));
+        assert_eq!(room.session.state(), State::Live);
+        {
+            let state = wanted.borrow();
+            assert_eq!((state.on_tv, state.camera_gate), (Some(1), true));
+            assert!(state.screen.self_view && state.screen.title.is_empty());
+        }
+        // The long press ends it: off the TV, gated, media stopped, and the
+        // words said so, all through the full queue's jam.
+        room.input(Input::Button(ButtonEvent::LongPress));
+        room.input(Input::ShutterSensed(ShutterPosition::Closed));
+        {
+            let state = wanted.borrow();
+            assert_eq!((state.on_tv, state.camera_gate), (None, false));
+            assert!(state.patients.is_empty(), "{state:?}");
+            assert!(!state.screen.self_view);
+        }
+        // What does travel on the full queue is dropped with a word, and
+        // counted in status.
+        assert_eq!(room.status().messages_dropped, 0);
+        room.inject(SimFault::MediaStall);
+        assert_eq!(room.status().messages_dropped, 1);
+        room.io.stop();
+    }
 
     #[test]
     fn each_screen_has_its_words() {

@@ -84,10 +84,12 @@ impl Cec {
     }
 
     fn send(&self, what: Room) {
-        if let Some(tx) = &self.tx {
-            // A full queue means the TV is slow to answer; the next change
-            // of the room is sent anyway.
-            let _ = tx.try_send(what);
+        // A full queue means the TV is slow to answer: said, and the next
+        // change of the room is sent anyway.
+        if let Some(tx) = &self.tx
+            && tx.try_send(what).is_err()
+        {
+            eprintln!("appliance: the TV is slow to answer over HDMI-CEC; not sent: {what:?}");
         }
     }
 }

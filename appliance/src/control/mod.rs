@@ -109,6 +109,9 @@ pub struct Status {
     pub faults: Vec<String>,
     /// IT's notice (an update refused, installed or rolled back), if any.
     pub notice: Option<String>,
+    /// Messages between the daemon's parts that a full queue made it drop,
+    /// each logged: 0 in a healthy box.
+    pub messages_dropped: u64,
     /// Media counters.
     pub media: MediaStatus,
 }

@@ -15,7 +15,7 @@ mod screen;
 mod stamp;
 mod tv;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -76,18 +76,30 @@ pub struct MediaConfig {
     pub stun_server: Option<String>,
 }
 
-/// What the media task is told to do.
+/// What media must be doing now, as the session decided it: state, not
+/// events, so it travels over a `watch` where only the latest value counts
+/// and none can be lost to a full queue (a lost stop would leave a patient's
+/// encoder and webrtcbin running; a lost screen, stale words on the TV).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaState {
+    /// The patients whose media runs (negotiated, gated), with the video
+    /// codec their browser can use. Media starts whoever is missing and
+    /// stops whoever is not here.
+    pub patients: BTreeMap<PeerId, Codec>,
+    /// Who is seen and heard in the room: the patient in a live call, or
+    /// nobody.
+    pub on_tv: Option<PeerId>,
+    /// What the TV writes on its picture.
+    pub screen: ScreenText,
+    /// Whether the camera gate is open (the gate itself acts per frame;
+    /// this applies it to the microphone).
+    pub camera_gate: bool,
+}
+
+/// One patient's events for the media task, which come and go (an answer, a
+/// candidate), on a queue.
 #[derive(Debug)]
 pub enum MediaCommand {
-    /// Negotiate with a patient (offer sent through events), gated.
-    Start {
-        /// The patient.
-        peer: PeerId,
-        /// The video codec their browser can use.
-        codec: Codec,
-    },
-    /// End a patient's media and drop it.
-    Stop(PeerId),
     /// The patient's answer.
     Answer {
         /// The patient.
@@ -95,13 +107,6 @@ pub enum MediaCommand {
         /// The SDP.
         sdp: String,
     },
-    /// The camera gate changed: apply it to the microphone.
-    Gate,
-    /// Who is seen and heard in the room: the patient in a live call, or
-    /// nobody.
-    OnTv(Option<PeerId>),
-    /// What the TV writes on its picture.
-    Screen(ScreenText),
     /// The daemon is stopping: drop everything.
     Shutdown,
     /// Simulation: every patient's video stops on its way out, as when
@@ -176,6 +181,35 @@ pub struct Stats {
     pub rtt_ms: AtomicU64,
     /// Simulation: the TV's latest picture, small (`sim tv grab`).
     pub tv_frame: std::sync::Mutex<Option<Frame>>,
+    /// Messages between the daemon's parts (media's events, a page's
+    /// messages, a command for media) that a full queue made the daemon
+    /// drop, each logged: none in a healthy box.
+    pub messages_dropped: AtomicU64,
+}
+
+/// Media's events for the session, from GStreamer's threads: never
+/// blocking them, and a full queue is logged and counted, not silent.
+#[derive(Debug, Clone)]
+pub struct Events {
+    tx: mpsc::Sender<MediaEvent>,
+    stats: Arc<Stats>,
+}
+
+impl Events {
+    /// Events go to `tx`; drops are counted in `stats`.
+    pub fn new(tx: mpsc::Sender<MediaEvent>, stats: Arc<Stats>) -> Events {
+        Events { tx, stats }
+    }
+
+    /// Sends `event`, or logs and counts that it was dropped. The queue is
+    /// bounded so a stuck daemon cannot grow memory without end; a
+    /// negotiation makes a few dozen events, far below the bound.
+    pub fn send(&self, event: MediaEvent) {
+        if self.tx.try_send(event).is_err() {
+            self.stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
+            eprintln!("appliance: media event dropped: the daemon is not keeping up");
+        }
+    }
 }
 
 /// The camera gate: shut means black frames and a muted microphone.
@@ -206,9 +240,14 @@ pub struct Media {
     mic_volume: gst::Element,
     gate: Gate,
     stats: Arc<Stats>,
-    events: mpsc::Sender<MediaEvent>,
+    events: Events,
     peers: HashMap<PeerId, peer::Peer>,
-    on_tv: Option<PeerId>,
+    /// What the session last asked for.
+    state: MediaState,
+    /// Patients whose media ended here (failed, abandoned, given up), not
+    /// started again while the session still lists them: it is about to
+    /// hear of it and drop them.
+    ended: HashSet<PeerId>,
     /// Black frames stand in for a camera that was not there at start.
     camera_missing: bool,
 }
@@ -245,7 +284,7 @@ impl Media {
         config: MediaConfig,
         gate: Gate,
         stats: Arc<Stats>,
-        events: mpsc::Sender<MediaEvent>,
+        events: Events,
     ) -> Result<Media, MediaError> {
         gst::init().map_err(|e| MediaError::Init(e.to_string()))?;
         gate.set(false);
@@ -281,7 +320,7 @@ impl Media {
                 "appliance: no camera at {}: the TV and status say so",
                 config.camera.display()
             );
-            let _ = events.try_send(MediaEvent::CameraMissing);
+            events.send(MediaEvent::CameraMissing);
             let v = make("videotestsrc")?;
             v.set_property("is-live", true);
             v.set_property_from_str("pattern", "black");
@@ -406,7 +445,8 @@ impl Media {
             stats,
             events,
             peers: HashMap::new(),
-            on_tv: None,
+            state: MediaState::default(),
+            ended: HashSet::new(),
             camera_missing,
         })
     }
@@ -421,58 +461,47 @@ impl Media {
         self.mic_volume.set_property("mute", !self.gate.is_open());
     }
 
-    /// Carries out one command. Errors are per patient: they end that
-    /// patient's media and are reported as [`MediaEvent::Failed`].
+    /// Brings media to the state the session asked for: the microphone's
+    /// gate, who is on the TV, the TV's words, and whose media runs.
+    pub fn apply(&mut self, state: &MediaState) {
+        self.apply_gate();
+        if state.on_tv != self.state.on_tv {
+            for (id, p) in &self.peers {
+                p.show_on_tv(Some(*id) == state.on_tv);
+            }
+        }
+        if state.screen != self.state.screen
+            && let Some(screen) = &self.screen
+        {
+            screen.show(&state.screen);
+        }
+        let gone: Vec<PeerId> = (self.peers.keys())
+            .filter(|id| !state.patients.contains_key(id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(p) = self.peers.remove(&id) {
+                p.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
+            }
+        }
+        // Ended here and no longer listed: forgotten, as the session did.
+        self.ended.retain(|id| state.patients.contains_key(id));
+        self.state = state.clone();
+        for (&peer, &codec) in &state.patients {
+            if !self.peers.contains_key(&peer) && !self.ended.contains(&peer) {
+                self.start_peer(peer, codec);
+            }
+        }
+    }
+
+    /// Carries out one patient's event. Errors are per patient: they end
+    /// that patient's media and are reported as [`MediaEvent::Failed`].
     pub fn handle(&mut self, command: MediaCommand) {
         match command {
-            MediaCommand::Gate => self.apply_gate(),
-            MediaCommand::OnTv(shown) => {
-                self.on_tv = shown;
-                for (id, p) in &self.peers {
-                    p.show_on_tv(Some(*id) == shown);
-                }
-            }
-            MediaCommand::Screen(text) => {
-                if let Some(screen) = &self.screen {
-                    screen.show(&text);
-                }
-            }
             MediaCommand::Shutdown => self.shutdown(),
             MediaCommand::SimStall => {
                 if self.config.simulated {
                     self.peers.values().for_each(peer::Peer::stall);
-                }
-            }
-            MediaCommand::Start { peer, codec } => {
-                if self.peers.contains_key(&peer) {
-                    return;
-                }
-                match peer::Peer::start(
-                    peer,
-                    codec,
-                    &self.config,
-                    &self.pipeline,
-                    &self.video_tee,
-                    &self.audio_tee,
-                    &self.tv,
-                    &self.gate,
-                    &self.stats,
-                    &self.events,
-                ) {
-                    Ok(p) => {
-                        // A patient's media started anew keeps their place.
-                        p.show_on_tv(self.on_tv == Some(peer));
-                        self.peers.insert(peer, p);
-                    }
-                    Err(e) => {
-                        eprintln!("appliance: media for patient {peer} failed to start: {e}");
-                        let _ = self.events.try_send(MediaEvent::Failed(peer));
-                    }
-                }
-            }
-            MediaCommand::Stop(peer) => {
-                if let Some(p) = self.peers.remove(&peer) {
-                    p.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
                 }
             }
             MediaCommand::Answer { peer, sdp } => {
@@ -480,14 +509,10 @@ impl Media {
                     return;
                 };
                 match p.set_answer(&sdp) {
-                    Ok(code) => {
-                        let _ = self
-                            .events
-                            .try_send(MediaEvent::SecurityCode { peer, code });
-                    }
+                    Ok(code) => self.events.send(MediaEvent::SecurityCode { peer, code }),
                     Err(e) => {
                         eprintln!("appliance: patient {peer} sent an unusable answer: {e}");
-                        let _ = self.events.try_send(MediaEvent::Failed(peer));
+                        self.end(peer);
                     }
                 }
             }
@@ -503,13 +528,49 @@ impl Media {
         }
     }
 
+    /// Negotiates with a patient (the offer goes out as an event), gated.
+    fn start_peer(&mut self, peer: PeerId, codec: Codec) {
+        match peer::Peer::start(
+            peer,
+            codec,
+            &self.config,
+            &self.pipeline,
+            &self.video_tee,
+            &self.audio_tee,
+            &self.tv,
+            &self.gate,
+            &self.stats,
+            &self.events,
+        ) {
+            Ok(p) => {
+                // A patient's media started anew keeps their place.
+                p.show_on_tv(self.state.on_tv == Some(peer));
+                self.peers.insert(peer, p);
+            }
+            Err(e) => {
+                eprintln!("appliance: media for patient {peer} failed to start: {e}");
+                self.ended.insert(peer);
+                self.events.send(MediaEvent::Failed(peer));
+            }
+        }
+    }
+
+    /// Ends a patient's media here for good and tells the session.
+    fn end(&mut self, id: PeerId) {
+        if let Some(p) = self.peers.remove(&id) {
+            p.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
+        }
+        self.ended.insert(id);
+        self.events.send(MediaEvent::Failed(id));
+    }
+
     /// Follows the network: each patient's encoder gets its share of the
     /// congestion estimate. `status` shows the figures of the patient who
     /// came first (the one in the call while others wait).
     pub fn adapt(&mut self) {
         if self.camera_missing && self.config.camera.exists() {
             self.camera_missing = false;
-            let _ = self.events.try_send(MediaEvent::CameraBack);
+            self.events.send(MediaEvent::CameraBack);
         }
         let cap = self.config.max_bitrate_kbps;
         let mut figures = None;
@@ -521,10 +582,7 @@ impl Media {
             };
             if peer.abandoned() {
                 eprintln!("appliance: patient {id} did not answer the offer; ending");
-                if let Some(p) = self.peers.remove(&id) {
-                    p.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
-                }
-                let _ = self.events.try_send(MediaEvent::Failed(id));
+                self.end(id);
                 continue;
             }
             if peer.stalled() {
@@ -555,12 +613,12 @@ impl Media {
         old.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
         if restarts > MAX_RESTARTS {
             eprintln!("appliance: video to patient {id} stopped flowing again; giving up");
-            let _ = self.events.try_send(MediaEvent::Failed(id));
+            self.end(id);
             return;
         }
         eprintln!("appliance: video to patient {id} stopped flowing; negotiating anew");
-        let _ = self.events.try_send(MediaEvent::Renegotiating(id));
-        self.handle(MediaCommand::Start { peer: id, codec });
+        self.events.send(MediaEvent::Renegotiating(id));
+        self.start_peer(id, codec);
         if let Some(peer) = self.peers.get_mut(&id) {
             peer.restarts = restarts;
         }

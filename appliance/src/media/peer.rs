@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use gst::prelude::*;
-use tokio::sync::mpsc;
 
 use super::congestion::{self, Estimate};
 use super::flow::Flow;
 use super::tv::{self, OnTv, TvInputs, TvSlots};
-use super::{Gate, MediaConfig, MediaError, MediaEvent, Stats, nice};
+use super::{Events, Gate, MediaConfig, MediaError, MediaEvent, Stats, nice};
 use crate::session::PeerId;
 use crate::signalling::protocol::security_code;
 
@@ -142,7 +141,7 @@ impl Peer {
         tv: &TvInputs,
         gate: &Gate,
         stats: &Arc<Stats>,
-        events: &mpsc::Sender<MediaEvent>,
+        events: &Events,
     ) -> Result<Peer, MediaError> {
         // The streams' SSRCs, fixed up front so the offer names them: a browser
         // that cannot tell bundled streams apart drops them. webrtcbin writes
@@ -505,14 +504,6 @@ fn bundle_ice_credentials(sdp: &str) -> String {
         .collect()
 }
 
-fn send(events: &mpsc::Sender<MediaEvent>, event: MediaEvent) {
-    // Bounded so a stuck daemon cannot grow memory without end; a negotiation
-    // makes a few dozen events, far below the bound.
-    if events.try_send(event).is_err() {
-        eprintln!("appliance: media event dropped: the daemon is not keeping up");
-    }
-}
-
 /// Asks webrtcbin for the offer once each of its inputs (`sinks`) has its
 /// caps. webrtcbin writes a media section from the caps its input has when
 /// it makes the offer, and with none yet from what the elements before it
@@ -525,7 +516,7 @@ fn offer_once_negotiated(
     id: PeerId,
     webrtcbin: &gst::Element,
     sinks: [gst::Pad; 2],
-    events: &mpsc::Sender<MediaEvent>,
+    events: &Events,
     local_sdp: &Arc<std::sync::Mutex<Option<String>>>,
 ) {
     let waiting = Arc::new(AtomicUsize::new(sinks.len()));
@@ -562,7 +553,7 @@ fn offer_once_negotiated(
 fn create_offer(
     id: PeerId,
     webrtcbin: &gst::Element,
-    events: &mpsc::Sender<MediaEvent>,
+    events: &Events,
     local_sdp: &Arc<std::sync::Mutex<Option<String>>>,
 ) {
     let weak = webrtcbin.downgrade();
@@ -578,24 +569,21 @@ fn create_offer(
             _ => None,
         };
         let Some(offer) = offer else {
-            send(&tx, MediaEvent::Failed(id));
+            tx.send(MediaEvent::Failed(id));
             return;
         };
         webrtc.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
         let Ok(text) = offer.sdp().as_text() else {
-            send(&tx, MediaEvent::Failed(id));
+            tx.send(MediaEvent::Failed(id));
             return;
         };
         if let Ok(mut stored) = sdp_store.lock() {
             *stored = Some(text.clone());
         }
-        send(
-            &tx,
-            MediaEvent::Offer {
-                peer: id,
-                sdp: text,
-            },
-        );
+        tx.send(MediaEvent::Offer {
+            peer: id,
+            sdp: text,
+        });
     });
     webrtcbin.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
 }
@@ -606,21 +594,18 @@ fn connect_signals(
     bin: &gst::Bin,
     (tv, slots, on_tv): (&TvInputs, &TvSlots, &OnTv),
     stats: &Arc<Stats>,
-    events: &mpsc::Sender<MediaEvent>,
+    events: &Events,
 ) {
     let (tv, slots, on_tv) = (tv.clone(), slots.clone(), on_tv.clone());
     let tx = events.clone();
     webrtcbin.connect("on-ice-candidate", false, move |values| {
         let mline = values.get(1)?.get::<u32>().ok()?;
         let candidate = values.get(2)?.get::<String>().ok()?;
-        send(
-            &tx,
-            MediaEvent::Ice {
-                peer: id,
-                mline,
-                candidate,
-            },
-        );
+        tx.send(MediaEvent::Ice {
+            peer: id,
+            mline,
+            candidate,
+        });
         None
     });
 
@@ -628,7 +613,7 @@ fn connect_signals(
     webrtcbin.connect_notify(Some("ice-connection-state"), move |webrtc, _| {
         let state = webrtc.property::<gst_webrtc::WebRTCICEConnectionState>("ice-connection-state");
         if state == gst_webrtc::WebRTCICEConnectionState::Failed {
-            send(&tx, MediaEvent::Failed(id));
+            tx.send(MediaEvent::Failed(id));
         }
     });
 
