@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use support::webdriver::Browser;
 use support::{Daemon, Driver, wait_for};
 
-/// Reads the stamp (DESIGN.md, Interfaces) from the next frame the patient's
+/// Reads the stamp (docs/design.md, Interfaces) from the next frame the patient's
 /// `video#remote` presents: 32 blocks of width/40 pixels across the top 16
 /// rows, the same bits inverted below. Returns [stamp, now] as the low 32 bits
 /// of Unix milliseconds, or null if the frame has none.

@@ -14,28 +14,33 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::StreamExt;
 use gst::prelude::*;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
-use crate::control::{self, MediaStatus, Reply, Request, SimFault, Status};
+use crate::control::{self, ControlCall, MediaStatus, Reply, Request, SimFault, Status};
 use crate::invite::Invites;
 use crate::media::{
     Codec, Events, Gate, Media, MediaCommand, MediaConfig, MediaEvent, MediaState, ScreenText,
     Stats,
 };
-use crate::notice;
+use crate::notice::{self, NoticeChanged};
 use crate::notify;
-use crate::room_io::{self, Backend, RoomCommand, RoomIo};
+use crate::room_io::{self, Backend, RoomCommand, RoomEvent, RoomIo};
 use crate::session::{
     Command, Event, Fault, PatientView, PeerId, Screen, Session, ShutterKind, State, Timer,
 };
 use crate::signalling::protocol::{IceServer, ServerMessage};
-use crate::signalling::{server, tls};
+use crate::signalling::server::{self, PatientEvent};
+use crate::signalling::tls;
 use crate::tv_cec::Cec;
 
 /// Inputs to the session task. Bounded: a burst of button presses and
 /// signalling fits easily; a full queue means the task is stuck, and senders
-/// wait rather than grow memory.
+/// wait rather than grow memory. Each producer's own queue is bounded too.
 const INPUTS: usize = 256;
+/// From the room's hardware thread, which never blocks on it (room_io.rs).
+const ROOM_EVENTS: usize = 64;
+/// Control requests: one per client connection, a handful at a time.
+const CONTROL_CALLS: usize = 16;
 /// Patients' events for the media task (answers, candidates): a page's
 /// burst of candidates fits many times over; the signalling server waits
 /// for room rather than drop one.
@@ -50,40 +55,76 @@ const PANIC_SAFE_WITHIN: Duration = Duration::from_secs(1);
 /// How often the session task looks for a panic elsewhere in the process.
 const PANIC_CHECK: Duration = Duration::from_millis(250);
 
-/// Everything the session task hears.
+/// Everything the session task hears: each producer's own events, and the
+/// task's own timers. Producers know only their own type (none imports this
+/// module); a forwarding task per producer turns them into this.
 #[derive(Debug)]
-pub enum Input {
-    /// A patient's invite was good; they wait in the lobby.
-    Joined {
-        /// Their connection.
-        peer: PeerId,
-        /// Their first name.
-        name: String,
-        /// The video codec their browser takes.
-        codec: Codec,
-        /// Messages to their page.
-        outbox: mpsc::Sender<ServerMessage>,
-    },
-    /// A patient's socket closed.
-    Left(PeerId),
+enum Input {
+    /// From a patient's connection.
+    Patient(PatientEvent),
     /// Media reported.
     Media(MediaEvent),
+    /// The room's hardware thread reported.
+    Room(RoomEvent),
+    /// A control request.
+    Control(ControlCall),
+    /// IT's notice (see notice.rs) came, changed or went.
+    Notice(NoticeChanged),
     /// A timer fired; stale generations are ignored.
     Timer(u64),
     /// The security code's time on the TV is up; stale generations are ignored.
     CodeTimer(u64),
-    /// The shutter's sensors changed (from the room's hardware thread).
-    ShutterSensed(ShutterPosition),
-    /// The button was pressed.
-    Button(ButtonEvent),
-    /// A hardware fault began (true) or ended (false).
-    Fault(Fault, bool),
-    /// IT's notice (see notice.rs) came, changed or went.
-    Notice(Option<String>),
-    /// A control request.
-    Control(Request, oneshot::Sender<Reply>),
     /// SIGTERM or SIGINT.
     Shutdown,
+}
+
+impl From<PatientEvent> for Input {
+    fn from(event: PatientEvent) -> Self {
+        Input::Patient(event)
+    }
+}
+
+impl From<MediaEvent> for Input {
+    fn from(event: MediaEvent) -> Self {
+        Input::Media(event)
+    }
+}
+
+impl From<RoomEvent> for Input {
+    fn from(event: RoomEvent) -> Self {
+        Input::Room(event)
+    }
+}
+
+impl From<ControlCall> for Input {
+    fn from(call: ControlCall) -> Self {
+        Input::Control(call)
+    }
+}
+
+impl From<NoticeChanged> for Input {
+    fn from(notice: NoticeChanged) -> Self {
+        Input::Notice(notice)
+    }
+}
+
+/// A producer's queue into the session task: its events are forwarded as
+/// [`Input`]s, waiting for room, until either side is gone. Returns the
+/// producer's end, bounded at `bound`.
+fn forwarded<T: Into<Input> + Send + 'static>(
+    bound: usize,
+    inputs: &mpsc::Sender<Input>,
+) -> mpsc::Sender<T> {
+    let (tx, mut rx) = mpsc::channel::<T>(bound);
+    let inputs = inputs.clone();
+    tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            if inputs.send(event.into()).await.is_err() {
+                break;
+            }
+        }
+    });
+    tx
 }
 
 /// What `run` needs besides the store.
@@ -154,15 +195,18 @@ async fn serve(
 
     // The room first: its pins are what a wrong setup most often gets wrong.
     let (inputs_tx, inputs) = mpsc::channel(INPUTS);
-    let io = RoomIo::start(&config.backend, config.shutter_kind, inputs_tx.clone())
-        .context("cannot start the room's button, shutter and LED")?;
+    let io = RoomIo::start(
+        &config.backend,
+        config.shutter_kind,
+        forwarded(ROOM_EVENTS, &inputs_tx),
+    )
+    .context("cannot start the room's button, shutter and LED")?;
     let stats = Arc::new(Stats::default());
-    let (media_events_tx, mut media_events) = mpsc::channel(MEDIA_EVENTS);
     let media = Media::start(
         config.media.clone(),
         gate.clone(),
         stats.clone(),
-        Events::new(media_events_tx, stats.clone()),
+        Events::new(forwarded(MEDIA_EVENTS, &inputs_tx), stats.clone()),
     )?;
     let (media_tx, media_rx) = mpsc::channel(MEDIA_COMMANDS);
     let (media_state, wanted) = watch::channel(MediaState::default());
@@ -181,22 +225,20 @@ async fn serve(
         config.room.clone(),
         config.ice_servers.clone(),
         invites.clone(),
-        inputs_tx.clone(),
+        forwarded(INPUTS, &inputs_tx),
         media_tx.clone(),
     ));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     tokio::spawn(server::serve(listener, acceptor, server::router(app)));
-    tokio::spawn(control::serve(control_listener, inputs_tx.clone()));
-    tokio::spawn(notice::watch(config.notice_file.clone(), inputs_tx.clone()));
+    tokio::spawn(control::serve(
+        control_listener,
+        forwarded(CONTROL_CALLS, &inputs_tx),
+    ));
+    tokio::spawn(notice::watch(
+        config.notice_file.clone(),
+        forwarded(1, &inputs_tx),
+    ));
     let media_task = tokio::spawn(media_task(media, media_rx, wanted));
-    let forward = inputs_tx.clone();
-    tokio::spawn(async move {
-        while let Some(event) = media_events.recv().await {
-            if forward.send(Input::Media(event)).await.is_err() {
-                break;
-            }
-        }
-    });
     let signals = inputs_tx.clone();
     tokio::spawn(async move {
         let mut term =
@@ -405,16 +447,16 @@ impl Room {
     /// Handles one input; false to stop.
     fn input(&mut self, input: Input) -> bool {
         match input {
-            Input::Joined {
+            Input::Patient(PatientEvent::Joined {
                 peer,
                 name,
                 codec,
                 outbox,
-            } => {
+            }) => {
                 self.peers.insert(peer, PatientLink { outbox, codec });
                 self.event(Event::PatientJoined { peer, name });
             }
-            Input::Left(peer) => {
+            Input::Patient(PatientEvent::Left(peer)) => {
                 self.event(Event::PatientLeft(peer));
                 self.peers.remove(&peer);
                 self.codes.remove(&peer);
@@ -433,12 +475,14 @@ impl Room {
                     self.render();
                 }
             }
-            Input::ShutterSensed(position) => self.event(Event::ShutterSensed(position)),
-            Input::Button(ButtonEvent::Press) => self.event(Event::ShortPress),
-            Input::Button(ButtonEvent::LongPress) => self.event(Event::LongPress),
-            Input::Fault(fault, true) => self.event(Event::FaultRaised(fault)),
-            Input::Fault(fault, false) => self.event(Event::FaultCleared(fault)),
-            Input::Notice(notice) => {
+            Input::Room(RoomEvent::ShutterSensed(position)) => {
+                self.event(Event::ShutterSensed(position))
+            }
+            Input::Room(RoomEvent::Button(ButtonEvent::Press)) => self.event(Event::ShortPress),
+            Input::Room(RoomEvent::Button(ButtonEvent::LongPress)) => self.event(Event::LongPress),
+            Input::Room(RoomEvent::Fault(fault, true)) => self.event(Event::FaultRaised(fault)),
+            Input::Room(RoomEvent::Fault(fault, false)) => self.event(Event::FaultCleared(fault)),
+            Input::Notice(NoticeChanged(notice)) => {
                 // Written by root for IT: neither a secret nor a patient's.
                 match &notice {
                     Some(text) => {
@@ -449,7 +493,7 @@ impl Room {
                 self.notice = notice;
                 self.render();
             }
-            Input::Control(request, reply) => {
+            Input::Control(ControlCall(request, reply)) => {
                 let _ = reply.send(self.control(request));
             }
             Input::Shutdown => return false,
@@ -753,7 +797,7 @@ impl Room {
     }
 }
 
-/// The TV's words for a screen (DESIGN.md's session flow). Plain text: the
+/// The TV's words for a screen (docs/design.md, the session flow). Plain text: the
 /// TV escapes it. The patient's name is as the session keeps it (cleaned of
 /// control characters, at most 40 characters).
 fn screen_text(
@@ -825,7 +869,7 @@ mod tests {
         let io = RoomIo::start(
             &Backend::Sim { travel },
             ShutterKind::Motorized,
-            inputs_tx.clone(),
+            forwarded(ROOM_EVENTS, &inputs_tx),
         )
         .unwrap();
         let (media, never_read) = mpsc::channel(1);
@@ -867,12 +911,12 @@ mod tests {
         let (mut room, wanted, _inputs, _media) = stuck_media_room();
         assert_eq!(wanted.borrow().screen.title, "Room 3\nReady");
         let (outbox, _page) = mpsc::channel(64);
-        room.input(Input::Joined {
+        room.input(Input::Patient(PatientEvent::Joined {
             peer: 1,
             name: "Ada".into(),
             codec: Codec::H264,
             outbox,
-        });
+        }));
         {
             let state = wanted.borrow();
             assert!(
@@ -883,8 +927,8 @@ mod tests {
             assert_eq!((state.on_tv, state.camera_gate), (None, false));
         }
         // The press, and the shutter sensed open: live.
-        room.input(Input::Button(ButtonEvent::Press));
-        room.input(Input::ShutterSensed(ShutterPosition::Open));
+        room.input(RoomEvent::Button(ButtonEvent::Press).into());
+        room.input(RoomEvent::ShutterSensed(ShutterPosition::Open).into());
         assert_eq!(room.session.state(), State::Live);
         {
             let state = wanted.borrow();
@@ -893,8 +937,8 @@ mod tests {
         }
         // The long press ends it: off the TV, gated, media stopped, and the
         // words said so, all through the full queue's jam.
-        room.input(Input::Button(ButtonEvent::LongPress));
-        room.input(Input::ShutterSensed(ShutterPosition::Closed));
+        room.input(RoomEvent::Button(ButtonEvent::LongPress).into());
+        room.input(RoomEvent::ShutterSensed(ShutterPosition::Closed).into());
         {
             let state = wanted.borrow();
             assert_eq!((state.on_tv, state.camera_gate), (None, false));

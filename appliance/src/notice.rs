@@ -12,8 +12,6 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::mpsc;
 
-use crate::daemon::Input;
-
 /// How often the file is read.
 const POLL: Duration = Duration::from_secs(2);
 /// The most of the file that is read.
@@ -50,9 +48,13 @@ async fn read(file: &Path) -> Option<String> {
     clean(&bytes)
 }
 
+/// IT's notice came, changed (its text) or went (None).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeChanged(pub Option<String>);
+
 /// Tells the session task about `file`'s notice at start and whenever it
 /// changes; stops when the task is gone.
-pub async fn watch(file: PathBuf, inputs: mpsc::Sender<Input>) {
+pub async fn watch(file: PathBuf, inputs: mpsc::Sender<NoticeChanged>) {
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last = None;
@@ -61,7 +63,7 @@ pub async fn watch(file: PathBuf, inputs: mpsc::Sender<Input>) {
         let notice = read(&file).await;
         if notice != last {
             last = notice.clone();
-            if inputs.send(Input::Notice(notice)).await.is_err() {
+            if inputs.send(NoticeChanged(notice)).await.is_err() {
                 return;
             }
         }
@@ -93,9 +95,9 @@ mod tests {
         assert_eq!(clean(b"ok \xff").as_deref(), Some("ok \u{fffd}"));
     }
 
-    async fn next(rx: &mut mpsc::Receiver<Input>) -> Option<String> {
+    async fn next(rx: &mut mpsc::Receiver<NoticeChanged>) -> Option<String> {
         match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
-            Ok(Some(Input::Notice(notice))) => notice,
+            Ok(Some(NoticeChanged(notice))) => notice,
             other => panic!("no notice within 10 s: {other:?}"),
         }
     }

@@ -26,13 +26,12 @@ use std::time::{Duration, Instant};
 
 use appliance_hardware::sim::SimBoard;
 use appliance_hardware::{
-    ActiveLevel, Button, Led, LedPattern, Shutter, ShutterPosition, ShutterSettings,
+    ActiveLevel, Button, ButtonEvent, Led, LedPattern, Shutter, ShutterPosition, ShutterSettings,
 };
 use embedded_hal::digital::{InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
 use tokio::sync::mpsc;
 
-use crate::daemon::Input;
 use crate::session::{Fault, ShutterKind};
 use crate::sim_log;
 
@@ -80,6 +79,17 @@ pub fn on_panic(limit: Duration) {
 /// daemon must stop (systemd starts it again).
 pub fn panicked() -> bool {
     PANICKED.load(Ordering::SeqCst)
+}
+
+/// What the room's thread tells the session task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomEvent {
+    /// The shutter's sensors read a new position.
+    ShutterSensed(ShutterPosition),
+    /// The button was pressed.
+    Button(ButtonEvent),
+    /// A hardware fault began (true) or ended (false).
+    Fault(Fault, bool),
 }
 
 /// What the session task asks of the room.
@@ -275,7 +285,7 @@ pub fn hardware_kind(kind: ShutterKind) -> appliance_hardware::ShutterKind {
 
 /// Starts the room's thread on a backend's drivers.
 struct Spawn {
-    inputs: mpsc::Sender<Input>,
+    inputs: mpsc::Sender<RoomEvent>,
     commands: Receiver<RoomCommand>,
 }
 
@@ -304,7 +314,7 @@ impl RoomIo {
     pub fn start(
         backend: &Backend,
         kind: ShutterKind,
-        inputs: mpsc::Sender<Input>,
+        inputs: mpsc::Sender<RoomEvent>,
     ) -> anyhow::Result<Self> {
         let (tx, commands) = std::sync::mpsc::sync_channel(COMMANDS);
         let (thread, sim) = open(backend, kind, Spawn { inputs, commands })?;
@@ -344,10 +354,10 @@ struct Room<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> {
     shutter: Shutter<S, M>,
     led: Led<L>,
     sim: Option<SimBoard>,
-    inputs: mpsc::Sender<Input>,
+    inputs: mpsc::Sender<RoomEvent>,
     /// The position the session last heard; None before the first.
     told: Option<ShutterPosition>,
-    pending: VecDeque<Input>,
+    pending: VecDeque<RoomEvent>,
     /// Faults raised to the session, so each is raised and cleared once.
     button_fault: bool,
     /// When the simulated button is let go.
@@ -358,7 +368,7 @@ struct Room<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> {
 }
 
 impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Room<B, S, M, L> {
-    fn new(drivers: Drivers<B, S, M, L>, inputs: mpsc::Sender<Input>) -> Self {
+    fn new(drivers: Drivers<B, S, M, L>, inputs: mpsc::Sender<RoomEvent>) -> Self {
         Room {
             button: drivers.button,
             shutter: drivers.shutter,
@@ -448,14 +458,14 @@ impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Room<B, S, M, L> {
             Ok(event) => {
                 self.logged[0] = None;
                 if let Some(event) = event {
-                    self.queue(Input::Button(event));
+                    self.queue(RoomEvent::Button(event));
                 }
             }
             Err(e) => self.log(0, e.to_string()),
         }
         let broken = self.button.is_stuck() || self.logged[0].is_some();
         // Noted as told only once queued: otherwise tried again next poll.
-        if broken != self.button_fault && self.queue(Input::Fault(Fault::Button, broken)) {
+        if broken != self.button_fault && self.queue(RoomEvent::Fault(Fault::Button, broken)) {
             self.button_fault = broken;
         }
         let position = match self.shutter.poll(now) {
@@ -479,7 +489,7 @@ impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Room<B, S, M, L> {
             }
         }
         if self.told != Some(position) {
-            match self.inputs.try_send(Input::ShutterSensed(position)) {
+            match self.inputs.try_send(RoomEvent::ShutterSensed(position)) {
                 Ok(()) => self.told = Some(position),
                 Err(mpsc::error::TrySendError::Full(_)) => {}
                 Err(mpsc::error::TrySendError::Closed(_)) => return false,
@@ -489,7 +499,7 @@ impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Room<B, S, M, L> {
     }
 
     /// Keeps `input` for the session; false if too many already wait.
-    fn queue(&mut self, input: Input) -> bool {
+    fn queue(&mut self, input: RoomEvent) -> bool {
         if self.pending.len() < PENDING_LIMIT {
             self.pending.push_back(input);
             true
@@ -537,19 +547,18 @@ impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Drop for Room<B, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use appliance_hardware::ButtonEvent;
     use appliance_hardware::sim::SimWrite;
 
     const TRAVEL: Duration = Duration::from_millis(100);
 
-    fn start(kind: ShutterKind, capacity: usize) -> (RoomIo, mpsc::Receiver<Input>) {
+    fn start(kind: ShutterKind, capacity: usize) -> (RoomIo, mpsc::Receiver<RoomEvent>) {
         let (tx, rx) = mpsc::channel(capacity);
         let io = RoomIo::start(&Backend::Sim { travel: TRAVEL }, kind, tx).unwrap();
         (io, rx)
     }
 
     /// The next input, waiting at most `limit`.
-    fn next(rx: &mut mpsc::Receiver<Input>, limit: Duration) -> Option<Input> {
+    fn next(rx: &mut mpsc::Receiver<RoomEvent>, limit: Duration) -> Option<RoomEvent> {
         let end = Instant::now() + limit;
         while Instant::now() < end {
             if let Ok(input) = rx.try_recv() {
@@ -562,14 +571,14 @@ mod tests {
 
     /// Sensed positions until `want`, which must come within `limit`.
     fn sensed_until(
-        rx: &mut mpsc::Receiver<Input>,
+        rx: &mut mpsc::Receiver<RoomEvent>,
         want: ShutterPosition,
         limit: Duration,
     ) -> Vec<ShutterPosition> {
         let mut seen = Vec::new();
         let end = Instant::now() + limit;
         while Instant::now() < end {
-            if let Some(Input::ShutterSensed(p)) = next(rx, Duration::from_millis(20)) {
+            if let Some(RoomEvent::ShutterSensed(p)) = next(rx, Duration::from_millis(20)) {
                 seen.push(p);
                 if p == want {
                     return seen;
@@ -591,7 +600,7 @@ mod tests {
         assert!(io.send(RoomCommand::Press { long: false }));
         let press = next(&mut rx, Duration::from_secs(1));
         assert!(
-            matches!(press, Some(Input::Button(ButtonEvent::Press))),
+            matches!(press, Some(RoomEvent::Button(ButtonEvent::Press))),
             "{press:?}"
         );
         // One press, one event.
@@ -619,7 +628,7 @@ mod tests {
         assert!(io.send(RoomCommand::Shutter { open: true }));
         std::thread::sleep(TRAVEL * 4);
         let mut seen = Vec::new();
-        while let Some(Input::ShutterSensed(p)) = next(&mut rx, Duration::from_millis(100)) {
+        while let Some(RoomEvent::ShutterSensed(p)) = next(&mut rx, Duration::from_millis(100)) {
             seen.push(p);
         }
         assert_eq!(seen.last(), Some(&ShutterPosition::Open), "{seen:?}");
@@ -658,7 +667,7 @@ mod tests {
         // Nothing moved it: it was never sensed open.
         while let Some(input) = next(&mut rx, Duration::from_millis(50)) {
             assert!(
-                !matches!(input, Input::ShutterSensed(ShutterPosition::Open)),
+                !matches!(input, RoomEvent::ShutterSensed(ShutterPosition::Open)),
                 "{input:?}"
             );
         }

@@ -12,8 +12,6 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::daemon::Input;
-
 /// The longest request line read.
 const MAX_REQUEST: usize = 4096;
 /// How long a client or the daemon waits for the other side.
@@ -88,7 +86,7 @@ pub struct MediaStatus {
     pub rtt_ms: Option<u64>,
 }
 
-/// The daemon's status (DESIGN.md, Interfaces).
+/// The daemon's status (docs/design.md, Interfaces).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// The room's name, as provisioned (`room.name`).
@@ -218,8 +216,12 @@ pub fn listen(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// A request for the session task, with where its reply goes.
+#[derive(Debug)]
+pub struct ControlCall(pub Request, pub oneshot::Sender<Reply>);
+
 /// Serves control requests until the process ends.
-pub async fn serve(listener: UnixListener, session: mpsc::Sender<Input>) {
+pub async fn serve(listener: UnixListener, session: mpsc::Sender<ControlCall>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -231,7 +233,7 @@ pub async fn serve(listener: UnixListener, session: mpsc::Sender<Input>) {
     }
 }
 
-async fn client(stream: UnixStream, session: mpsc::Sender<Input>) {
+async fn client(stream: UnixStream, session: mpsc::Sender<ControlCall>) {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(read.take(MAX_REQUEST as u64));
@@ -241,7 +243,7 @@ async fn client(stream: UnixStream, session: mpsc::Sender<Input>) {
     let reply = match serde_json::from_str::<Request>(&line) {
         Ok(request) => {
             let (tx, rx) = oneshot::channel();
-            if session.send(Input::Control(request, tx)).await.is_err() {
+            if session.send(ControlCall(request, tx)).await.is_err() {
                 return;
             }
             rx.await.unwrap_or(Reply::Error {

@@ -1,6 +1,6 @@
 //! What happens to each camera frame on its way to the encoders: black when the
 //! gate is shut (promise 1), and in simulation the capture time drawn into it so
-//! latency can be measured from outside (DESIGN.md, Interfaces).
+//! latency can be measured from outside (docs/design.md, Interfaces).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

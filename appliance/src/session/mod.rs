@@ -1,4 +1,5 @@
-//! The session state machine: where promises 1, 2 and 5 are decided.
+//! The session state machine: where the camera gate, the LED and who is let
+//! in are decided (promises 1, 2 and 5).
 //!
 //! Pure: events in, commands out, no I/O and no GStreamer types. The daemon's
 //! session task owns one [`Session`], feeds it every event from the button,

@@ -22,7 +22,6 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use super::protocol::{self, ClientMessage, IceServer, ServerMessage};
-use crate::daemon::Input;
 use crate::invite::Invites;
 use crate::media::{Codec, MediaCommand};
 use crate::session::PeerId;
@@ -43,6 +42,24 @@ const INDEX_HTML: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
 
+/// What the patients' connections tell the session task.
+#[derive(Debug)]
+pub enum PatientEvent {
+    /// A patient's invite was good; they wait in the lobby.
+    Joined {
+        /// Their connection.
+        peer: PeerId,
+        /// Their first name, as their page sent it (the session cleans it).
+        name: String,
+        /// The video codec their browser takes.
+        codec: Codec,
+        /// Messages to their page.
+        outbox: mpsc::Sender<ServerMessage>,
+    },
+    /// A patient's socket closed.
+    Left(PeerId),
+}
+
 /// What every connection shares.
 #[derive(Debug)]
 pub struct App {
@@ -53,7 +70,7 @@ pub struct App {
     /// Invites, redeemed here.
     pub invites: Arc<Mutex<Invites>>,
     /// The session task.
-    pub session: mpsc::Sender<Input>,
+    pub session: mpsc::Sender<PatientEvent>,
     /// The media task.
     pub media: mpsc::Sender<MediaCommand>,
     next_peer: AtomicU64,
@@ -66,7 +83,7 @@ impl App {
         room: String,
         ice_servers: Vec<IceServer>,
         invites: Arc<Mutex<Invites>>,
-        session: mpsc::Sender<Input>,
+        session: mpsc::Sender<PatientEvent>,
         media: mpsc::Sender<MediaCommand>,
     ) -> Self {
         App {
@@ -216,7 +233,7 @@ async fn patient(socket: WebSocket, app: Arc<App>) {
         return;
     }
     let (outbox, mut inbox) = mpsc::channel::<ServerMessage>(OUTBOX);
-    let joined = Input::Joined {
+    let joined = PatientEvent::Joined {
         peer,
         name,
         codec,
@@ -277,7 +294,7 @@ async fn patient(socket: WebSocket, app: Arc<App>) {
             }
         }
     }
-    let _ = app.session.send(Input::Left(peer)).await;
+    let _ = app.session.send(PatientEvent::Left(peer)).await;
     eprintln!("appliance: patient {peer} left");
 }
 
