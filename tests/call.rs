@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::display::Display;
 use support::webdriver::Browser;
-use support::{Daemon, Driver, in_own_network, snapshot, wait_for};
+use support::{Daemon, Driver, StatusLatency, in_own_network, snapshot, wait_for};
 
 const NAME: &str = "Zebulon";
 
@@ -405,6 +405,7 @@ fn three_calls_in_a_row_on_one_daemon_each_have_pictures_and_sound_both_ways() {
     }
     let daemon = Daemon::start();
     let before = snapshot(&daemon.state_dir());
+    let latency = StatusLatency::start(&daemon);
     let mut tokens = Vec::new();
     let mut offers = Vec::new();
     for (n, kind) in [Kind::Chromium, Kind::Firefox, Kind::Chromium]
@@ -452,6 +453,15 @@ fn three_calls_in_a_row_on_one_daemon_each_have_pictures_and_sound_both_ways() {
         0,
         "{}",
         daemon.output()
+    );
+    // The control socket answered at once throughout, each patient's
+    // teardown included: nothing held the daemon's async workers.
+    let (answers, slowest) = latency.finish();
+    println!("status answered {answers} times, the slowest in {slowest:?}");
+    assert!(answers > 100, "status answered only {answers} times");
+    assert!(
+        slowest < Duration::from_millis(200),
+        "status took {slowest:?}"
     );
 
     // Nothing about the sessions was stored, and nothing of them was logged.
@@ -591,6 +601,7 @@ fn video_that_stops_leaving_the_box_is_renegotiated() {
     wait_call("the room's video", browser, &daemon, twenty, || {
         remote_video(browser).filter(|(b, f)| *b > 60.0 && *f > 30)
     });
+    let latency = StatusLatency::start(&daemon);
     let first_code = daemon.status()["security_code"].clone();
     assert!(first_code.is_string(), "no security code before the stall");
     browser
@@ -630,6 +641,14 @@ fn video_that_stops_leaving_the_box_is_renegotiated() {
             .filter(|t| t.contains(box_code.as_str().unwrap()))
     });
     assert!(!page_code.contains(first_code.as_str().unwrap()));
+    // The control socket answered at once through the repair, the old
+    // webrtcbin's teardown included.
+    let (answers, slowest) = latency.finish();
+    println!("status answered {answers} times, the slowest in {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(200),
+        "status took {slowest:?}"
+    );
     drop(patient);
     daemon.stop();
 }

@@ -12,8 +12,6 @@ use anyhow::Context as _;
 use appliance_hardware::{ButtonEvent, LedPattern, ShutterPosition};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use futures_util::StreamExt;
-use gst::prelude::*;
 use tokio::sync::{mpsc, watch};
 
 use crate::control::{self, ControlCall, MediaStatus, Reply, Request, SimFault, Status};
@@ -41,7 +39,7 @@ const INPUTS: usize = 256;
 const ROOM_EVENTS: usize = 64;
 /// Control requests: one per client connection, a handful at a time.
 const CONTROL_CALLS: usize = 16;
-/// Patients' events for the media task (answers, candidates): a page's
+/// Patients' events for the media thread (answers, candidates): a page's
 /// burst of candidates fits many times over; the signalling server waits
 /// for room rather than drop one.
 const MEDIA_COMMANDS: usize = 256;
@@ -238,7 +236,9 @@ async fn serve(
         config.notice_file.clone(),
         forwarded(1, &inputs_tx),
     ));
-    let media_task = tokio::spawn(media_task(media, media_rx, wanted));
+    let media_thread = media
+        .spawn(media_rx, wanted)
+        .context("cannot start the media thread")?;
     let signals = inputs_tx.clone();
     tokio::spawn(async move {
         let mut term =
@@ -300,7 +300,8 @@ async fn serve(
     let (restart, failed) = (room.restart_for_camera, room.failed);
     let _ = room.media.send(MediaCommand::Shutdown).await;
     drop(room);
-    let _ = tokio::time::timeout(Duration::from_secs(5), media_task).await;
+    let media_done = tokio::task::spawn_blocking(move || media_thread.join());
+    let _ = tokio::time::timeout(Duration::from_secs(5), media_done).await;
     if failed {
         anyhow::bail!(
             "stopped after a failure (a panic); camera gated, shutter closed, LED at fault"
@@ -312,51 +313,6 @@ async fn serve(
         anyhow::bail!("stopped to take up the camera that was connected; start again");
     }
     Ok(())
-}
-
-async fn media_task(
-    mut media: Media,
-    mut commands: mpsc::Receiver<MediaCommand>,
-    mut wanted: watch::Receiver<MediaState>,
-) {
-    let mut bus = media.bus().map(|b| b.stream());
-    // Congestion control estimates every 100 ms or so; the encoder follows a
-    // few times a second, which is what Chrome does too.
-    let mut adapt = tokio::time::interval(Duration::from_millis(250));
-    adapt.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = adapt.tick() => media.adapt(),
-            changed = wanted.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                let state = wanted.borrow_and_update().clone();
-                media.apply(&state);
-            }
-            command = commands.recv() => {
-                match command {
-                    None | Some(MediaCommand::Shutdown) => break,
-                    Some(command) => media.handle(command),
-                }
-            }
-            Some(message) = async {
-                match bus.as_mut() {
-                    Some(stream) => stream.next().await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                if let gst::MessageView::Error(error) = message.view() {
-                    eprintln!(
-                        "appliance: media error from {}: {}",
-                        error.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
-                        error.error()
-                    );
-                }
-            }
-        }
-    }
-    media.shutdown();
 }
 
 struct PatientLink {
@@ -855,7 +811,7 @@ pub fn default_public_url(listen: SocketAddr) -> String {
 mod tests {
     use super::*;
 
-    /// A room on simulated pins whose media task never reads: its queue for
+    /// A room on simulated pins whose media thread never reads: its queue for
     /// patients' events holds one, already taken.
     #[allow(clippy::type_complexity)]
     fn stuck_media_room() -> (

@@ -265,6 +265,67 @@ impl Drop for Daemon {
     }
 }
 
+/// How long the daemon's control socket takes to answer `status`, asked
+/// every 50 ms from a thread of its own while a test goes on: the slowest
+/// answer tells whether anything held the daemon's async workers.
+pub struct StatusLatency {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<Duration>>>,
+}
+
+impl StatusLatency {
+    /// Starts asking the daemon whose control socket is `daemon`'s.
+    pub fn start(daemon: &Daemon) -> StatusLatency {
+        let socket = daemon.dir.path().join("control.sock");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            // At most 20 minutes of asking, whatever the test does.
+            for _ in 0..24_000 {
+                if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                match ask_status(&socket) {
+                    Some(took) => answers.push(took),
+                    None => break,
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            answers
+        });
+        StatusLatency {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops asking; how many answers came and the slowest.
+    pub fn finish(mut self) -> (usize, Duration) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let answers = self
+            .thread
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default();
+        let slowest = answers.iter().max().copied().unwrap_or_default();
+        (answers.len(), slowest)
+    }
+}
+
+/// One `status` over the control socket, as the command line asks it; how
+/// long the answer took, or None if the daemon is not there.
+fn ask_status(socket: &Path) -> Option<Duration> {
+    use std::io::{BufRead, Write};
+    let start = Instant::now();
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(b"{\"cmd\":\"status\"}\n").ok()?;
+    let mut line = String::new();
+    std::io::BufReader::new(stream).read_line(&mut line).ok()?;
+    line.contains("\"state\"").then(|| start.elapsed())
+}
+
 /// A WebDriver server (chromedriver or geckodriver), for as long as the value
 /// lives; for Firefox, with speakers of its own.
 pub struct Driver {

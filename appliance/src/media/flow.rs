@@ -4,7 +4,7 @@
 //! A safety net: if anything between the encoder and `webrtcbin` hangs (an
 //! encoder, a hardware encoder's driver, `webrtcbin` itself), the camera
 //! carries on (the queue before the encoder drops what cannot go on) and the
-//! patient sees a frozen picture. The media task checks each patient's
+//! patient sees a frozen picture. The media thread checks each patient's
 //! [`Flow`] a few times a second; a stall is answered by negotiating anew with
 //! a fresh `webrtcbin`. GStreamer callbacks only bump the counters here.
 

@@ -2,7 +2,8 @@
 //! sources (camera and microphone, or in simulation a test pattern and tone)
 //! behind the camera gate, and one `webrtcbin` per patient being negotiated.
 //!
-//! Called by the daemon's media task with [`MediaCommand`]s; reports
+//! Runs on a thread of its own ([`Media::spawn`]), told what to do by the
+//! session task ([`MediaState`], [`MediaCommand`]s); reports
 //! [`MediaEvent`]s on a bounded channel. Guarantees: while the gate is shut,
 //! every video frame that reaches an encoder is black and the microphone is
 //! muted, and the remote tracks stay up so opening is immediate.
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use gst::prelude::*;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 pub use peer::Codec;
 pub use screen::{Frame, ScreenText};
@@ -51,6 +52,13 @@ impl From<gst::glib::BoolError> for MediaError {
 /// How many times a patient's media is started anew after stalls before it
 /// counts as failed: a stall is rare, two in one call mean something else.
 const MAX_RESTARTS: u32 = 2;
+
+/// How long the media thread waits on the pipeline's bus before it looks
+/// at what the session wants: what a command may wait, at most.
+const WAKE_EVERY_MS: u64 = 10;
+/// How often each patient's encoder follows congestion control's estimate:
+/// it estimates every 100 ms or so; a few times a second is what Chrome does.
+const ADAPT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How media is set up.
 #[derive(Debug, Clone)]
@@ -96,7 +104,7 @@ pub struct MediaState {
     pub camera_gate: bool,
 }
 
-/// One patient's events for the media task, which come and go (an answer, a
+/// One patient's events for the media thread, which come and go (an answer, a
 /// candidate), on a queue.
 #[derive(Debug)]
 pub enum MediaCommand {
@@ -410,7 +418,7 @@ impl Media {
             });
         // And every stretch of microphone sound: silence while shut, checked
         // per buffer like the video, so that the microphone does not depend
-        // on the media task getting round to the mute (it may be busy, even
+        // on the media thread getting round to the mute (it may be busy, even
         // stuck, tearing a patient's media down).
         let probe_gate = gate.clone();
         audio_tee
@@ -451,9 +459,56 @@ impl Media {
         })
     }
 
-    /// The pipeline's bus, for the media task to watch.
-    pub fn bus(&self) -> Option<gst::Bus> {
-        self.pipeline.bus()
+    /// Runs media on a thread of its own until it is told to shut down or
+    /// the session is gone: GStreamer's calls that block (a state change to
+    /// NULL, a pad released) never hold one of tokio's two workers, and so
+    /// never the control socket, the pages or the session. The thread reads
+    /// the pipeline's bus with a timed pop, then what the session wants
+    /// (`wanted`, latest value) and the patients' events (`commands`).
+    pub fn spawn(
+        mut self,
+        mut commands: mpsc::Receiver<MediaCommand>,
+        mut wanted: watch::Receiver<MediaState>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("media".into())
+            .spawn(move || {
+                let bus = self.pipeline.bus();
+                let mut next_adapt = std::time::Instant::now() + ADAPT_EVERY;
+                'run: loop {
+                    let message = match &bus {
+                        Some(bus) => bus.timed_pop(gst::ClockTime::from_mseconds(WAKE_EVERY_MS)),
+                        None => {
+                            std::thread::sleep(std::time::Duration::from_millis(WAKE_EVERY_MS));
+                            None
+                        }
+                    };
+                    if let Some(message) = message {
+                        report(&message);
+                    }
+                    match wanted.has_changed() {
+                        Ok(true) => {
+                            let state = wanted.borrow_and_update().clone();
+                            self.apply(&state);
+                        }
+                        Ok(false) => {}
+                        Err(_) => break,
+                    }
+                    loop {
+                        match commands.try_recv() {
+                            Ok(MediaCommand::Shutdown)
+                            | Err(mpsc::error::TryRecvError::Disconnected) => break 'run,
+                            Ok(command) => self.handle(command),
+                            Err(mpsc::error::TryRecvError::Empty) => break,
+                        }
+                    }
+                    if std::time::Instant::now() >= next_adapt {
+                        self.adapt();
+                        next_adapt = std::time::Instant::now() + ADAPT_EVERY;
+                    }
+                }
+                self.shutdown();
+            })
     }
 
     /// Applies the gate to the microphone; video follows the gate per frame.
@@ -632,6 +687,20 @@ impl Media {
             p.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
         }
         let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Logs what the pipeline reports as an error, with the element's path.
+fn report(message: &gst::Message) {
+    if let gst::MessageView::Error(error) = message.view() {
+        eprintln!(
+            "appliance: media error from {}: {}",
+            error
+                .src()
+                .map(|s| s.path_string().to_string())
+                .unwrap_or_default(),
+            error.error()
+        );
     }
 }
 

@@ -1,6 +1,6 @@
 //! The HTTPS server: the patient page and the signalling WebSocket on one port,
 //! TLS by rustls. Each patient's socket is one task that relays between the
-//! page and the session and media tasks. Every wait has a timeout; nothing a
+//! page and the session task and the media thread. Every wait has a timeout; nothing a
 //! page sends can panic the daemon; logs never carry a token or a name.
 
 use std::net::SocketAddr;
@@ -71,7 +71,7 @@ pub struct App {
     pub invites: Arc<Mutex<Invites>>,
     /// The session task.
     pub session: mpsc::Sender<PatientEvent>,
-    /// The media task.
+    /// The media thread.
     pub media: mpsc::Sender<MediaCommand>,
     next_peer: AtomicU64,
     refusals: RateLimit,
