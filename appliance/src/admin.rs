@@ -3,6 +3,7 @@
 //! secret prints only whether it is set.
 
 use std::io::{self, BufRead, Read, Write};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -95,8 +96,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
     // Settings that this build cannot carry out: another start would fail
     // the same way (exit 3, which systemd does not restart).
     backend.check().map_err(|e| InvalidInput(e.to_string()))?;
-    let public_url =
-        text("room.public_url").unwrap_or_else(|| daemon::default_public_url(args.listen));
+    let public_url = text("room.public_url").unwrap_or_else(|| default_public_url(args.listen));
 
     // First run: the room's TLS identity and invite key are configuration,
     // made once and kept sealed in the store (nothing about a session), in
@@ -526,4 +526,15 @@ pub fn hw_test(ctx: &Context, sim: bool) -> anyhow::Result<()> {
         anyhow::bail!("the wiring check found {failed} problem(s); see the steps above");
     }
     Ok(())
+}
+
+/// The address to put in patient links when no public URL is configured.
+pub fn default_public_url(listen: SocketAddr) -> String {
+    let host = match listen.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => "localhost".to_owned(),
+        IpAddr::V6(v6) if v6.is_unspecified() => "localhost".to_owned(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        IpAddr::V4(v4) => v4.to_string(),
+    };
+    format!("https://{host}:{}", listen.port())
 }

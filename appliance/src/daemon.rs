@@ -1,34 +1,29 @@
-//! The daemon: tokio owns the process. One task owns the session (and so the
-//! room's hardware), one owns media, the server and the control socket each
-//! run their own; they talk over bounded channels. Configuration is read once
-//! at start and the store closed: nothing is written while sessions run.
+//! The daemon's wiring: the process's topology in one read. tokio owns the
+//! process (two workers). The session task ([`Room`]) owns the session and
+//! the room's hardware thread; media runs on a thread of its own; the HTTPS
+//! server, the control socket and the notice watcher each run their own
+//! tasks. Each producer's events reach the session task through a bounded
+//! queue of its own and a forwarding task; what media must be doing goes
+//! over a `watch`. Configuration is read once at start and the store closed:
+//! nothing is written while sessions run. docs/design.md draws it.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use appliance_hardware::{ButtonEvent, LedPattern, ShutterPosition};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::sync::{mpsc, watch};
 
-use crate::control::{self, ControlCall, MediaStatus, Reply, Request, SimFault, Status};
+use crate::control;
 use crate::invite::Invites;
-use crate::media::{
-    Codec, Events, Gate, Media, MediaCommand, MediaConfig, MediaEvent, MediaState, ScreenText,
-    Stats,
-};
-use crate::notice::{self, NoticeChanged};
+use crate::media::{Events, Gate, Media, MediaConfig, MediaState, Stats};
+use crate::notice;
 use crate::notify;
-use crate::room_io::{self, Backend, RoomCommand, RoomEvent, RoomIo};
-use crate::session::{
-    Command, Event, Fault, PatientView, PeerId, Screen, Session, ShutterKind, State, Timer,
-};
-use crate::signalling::protocol::{IceServer, ServerMessage};
-use crate::signalling::server::{self, PatientEvent};
-use crate::signalling::tls;
+use crate::room::{Ending, Input, Parts, Room, forwarded};
+use crate::room_io::{self, Backend, RoomIo};
+use crate::session::ShutterKind;
+use crate::signalling::protocol::IceServer;
+use crate::signalling::{server, tls};
 use crate::tv_cec::Cec;
 
 /// Inputs to the session task. Bounded: a burst of button presses and
@@ -45,85 +40,6 @@ const CONTROL_CALLS: usize = 16;
 const MEDIA_COMMANDS: usize = 256;
 /// Events from GStreamer's threads (offers, candidates); see media/peer.rs.
 const MEDIA_EVENTS: usize = 1024;
-/// How long the security code stays on the TV once a session is live.
-const CODE_ON_TV: Duration = Duration::from_secs(30);
-/// How long the panic hook waits for the room's thread to close the shutter
-/// and show the fault: one poll takes 5 ms.
-const PANIC_SAFE_WITHIN: Duration = Duration::from_secs(1);
-/// How often the session task looks for a panic elsewhere in the process.
-const PANIC_CHECK: Duration = Duration::from_millis(250);
-
-/// Everything the session task hears: each producer's own events, and the
-/// task's own timers. Producers know only their own type (none imports this
-/// module); a forwarding task per producer turns them into this.
-#[derive(Debug)]
-enum Input {
-    /// From a patient's connection.
-    Patient(PatientEvent),
-    /// Media reported.
-    Media(MediaEvent),
-    /// The room's hardware thread reported.
-    Room(RoomEvent),
-    /// A control request.
-    Control(ControlCall),
-    /// IT's notice (see notice.rs) came, changed or went.
-    Notice(NoticeChanged),
-    /// A timer fired; stale generations are ignored.
-    Timer(u64),
-    /// The security code's time on the TV is up; stale generations are ignored.
-    CodeTimer(u64),
-    /// SIGTERM or SIGINT.
-    Shutdown,
-}
-
-impl From<PatientEvent> for Input {
-    fn from(event: PatientEvent) -> Self {
-        Input::Patient(event)
-    }
-}
-
-impl From<MediaEvent> for Input {
-    fn from(event: MediaEvent) -> Self {
-        Input::Media(event)
-    }
-}
-
-impl From<RoomEvent> for Input {
-    fn from(event: RoomEvent) -> Self {
-        Input::Room(event)
-    }
-}
-
-impl From<ControlCall> for Input {
-    fn from(call: ControlCall) -> Self {
-        Input::Control(call)
-    }
-}
-
-impl From<NoticeChanged> for Input {
-    fn from(notice: NoticeChanged) -> Self {
-        Input::Notice(notice)
-    }
-}
-
-/// A producer's queue into the session task: its events are forwarded as
-/// [`Input`]s, waiting for room, until either side is gone. Returns the
-/// producer's end, bounded at `bound`.
-fn forwarded<T: Into<Input> + Send + 'static>(
-    bound: usize,
-    inputs: &mpsc::Sender<Input>,
-) -> mpsc::Sender<T> {
-    let (tx, mut rx) = mpsc::channel::<T>(bound);
-    let inputs = inputs.clone();
-    tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            if inputs.send(event.into()).await.is_err() {
-                break;
-            }
-        }
-    });
-    tx
-}
 
 /// What `run` needs besides the store.
 #[derive(Debug, Clone)]
@@ -154,8 +70,6 @@ pub struct DaemonConfig {
     pub notice_file: std::path::PathBuf,
 }
 
-static PANIC_GATE: OnceLock<Gate> = OnceLock::new();
-
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(
     config: DaemonConfig,
@@ -178,21 +92,9 @@ async fn serve(
     invite_key: zeroize::Zeroizing<Vec<u8>>,
 ) -> anyhow::Result<()> {
     let gate = Gate::default();
-    let _ = PANIC_GATE.set(gate.clone());
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        // Whatever broke, no camera frame leaves after it, the shutter is
-        // commanded closed and the LED to fault by the room's thread through
-        // its drivers, and the daemon stops (see Room::run).
-        if let Some(gate) = PANIC_GATE.get() {
-            gate.set(false);
-        }
-        room_io::on_panic(PANIC_SAFE_WITHIN);
-        previous(info);
-    }));
-
-    // The room first: its pins are what a wrong setup most often gets wrong.
+    room_io::keep_the_room_safe_on_panic(&gate);
     let (inputs_tx, inputs) = mpsc::channel(INPUTS);
+    // The room first: its pins are what a wrong setup most often gets wrong.
     let io = RoomIo::start(
         &config.backend,
         config.shutter_kind,
@@ -200,12 +102,8 @@ async fn serve(
     )
     .context("cannot start the room's button, shutter and LED")?;
     let stats = Arc::new(Stats::default());
-    let media = Media::start(
-        config.media.clone(),
-        gate.clone(),
-        stats.clone(),
-        Events::new(forwarded(MEDIA_EVENTS, &inputs_tx), stats.clone()),
-    )?;
+    let events = Events::new(forwarded(MEDIA_EVENTS, &inputs_tx), stats.clone());
+    let media = Media::start(config.media.clone(), gate.clone(), stats.clone(), events)?;
     let (media_tx, media_rx) = mpsc::channel(MEDIA_COMMANDS);
     let (media_state, wanted) = watch::channel(MediaState::default());
     let invites = Arc::new(Mutex::new(Invites::new(invite_key)));
@@ -228,776 +126,68 @@ async fn serve(
     ));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     tokio::spawn(server::serve(listener, acceptor, server::router(app)));
-    tokio::spawn(control::serve(
-        control_listener,
-        forwarded(CONTROL_CALLS, &inputs_tx),
-    ));
-    tokio::spawn(notice::watch(
-        config.notice_file.clone(),
-        forwarded(1, &inputs_tx),
-    ));
+    let calls = forwarded(CONTROL_CALLS, &inputs_tx);
+    tokio::spawn(control::serve(control_listener, calls));
+    let notices = forwarded(1, &inputs_tx);
+    tokio::spawn(notice::watch(config.notice_file.clone(), notices));
     let media_thread = media
         .spawn(media_rx, wanted)
         .context("cannot start the media thread")?;
-    let signals = inputs_tx.clone();
-    tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        let _ = signals.send(Input::Shutdown).await;
-    });
+    tokio::spawn(stop_on_signal(inputs_tx.clone()));
 
-    let mut room = Room {
-        // Not known until the sensors settle; never assumed open.
-        session: Session::new(config.shutter_kind, ShutterPosition::Closing),
-        peers: HashMap::new(),
-        codes: HashMap::new(),
+    let mut room = Room::new(Parts {
+        shutter_kind: config.shutter_kind,
         media: media_tx,
         media_state,
         gate,
         stats,
         invites,
         inputs: inputs_tx,
-        timer: 0,
         io,
+        cec: Cec::start(config.tv_standby),
         simulated: config.simulated,
         public_url: config.public_url.clone(),
         room_name: config.room.clone(),
-        screen: Screen::Idle,
-        code_shown: false,
-        code_timer: 0,
-        notice: None,
-        cec: Cec::start(config.tv_standby),
-        restart_for_camera: false,
-        failed: false,
+    });
+    room.open(config.provision_failed);
+    let kind = if config.simulated {
+        "simulation"
+    } else {
+        "hardware"
     };
-    let start = room.session.start();
-    room.execute(start);
-    if config.provision_failed {
-        eprintln!(
-            "appliance: the last provisioning file was refused; see provision-error.txt on the boot partition"
-        );
-        room.event(Event::FaultRaised(Fault::Provisioning));
-    }
     println!(
-        "appliance: room {:?} ready on https://{} ({})",
-        config.room,
-        config.listen,
-        if config.simulated {
-            "simulation"
-        } else {
-            "hardware"
-        }
+        "appliance: room {:?} ready on https://{} ({kind})",
+        config.room, config.listen
     );
     notify::notify("READY=1");
-    room.run(inputs).await;
-    let (restart, failed) = (room.restart_for_camera, room.failed);
-    let _ = room.media.send(MediaCommand::Shutdown).await;
-    drop(room);
+    let ending = room.run(inputs).await;
     let media_done = tokio::task::spawn_blocking(move || media_thread.join());
     let _ = tokio::time::timeout(Duration::from_secs(5), media_done).await;
-    if failed {
-        anyhow::bail!(
+    match ending {
+        Ending::Failed => anyhow::bail!(
             "stopped after a failure (a panic); camera gated, shutter closed, LED at fault"
-        );
-    }
-    println!("appliance: stopped; camera gated, shutter closed, LED off");
-    if restart {
-        // Not a success: systemd starts the daemon again (Restart=on-failure).
-        anyhow::bail!("stopped to take up the camera that was connected; start again");
-    }
-    Ok(())
-}
-
-struct PatientLink {
-    outbox: mpsc::Sender<ServerMessage>,
-    codec: Codec,
-}
-
-/// The session task's state: the session and what carries out its commands.
-struct Room {
-    session: Session,
-    peers: HashMap<PeerId, PatientLink>,
-    codes: HashMap<PeerId, String>,
-    /// Patients' events for media (a stall to simulate, the shutdown).
-    media: mpsc::Sender<MediaCommand>,
-    /// What media must be doing: whose media runs, who is on the TV, the
-    /// TV's words, the gate. Latest value only, never lost.
-    media_state: watch::Sender<MediaState>,
-    gate: Gate,
-    stats: Arc<Stats>,
-    invites: Arc<Mutex<Invites>>,
-    inputs: mpsc::Sender<Input>,
-    timer: u64,
-    /// The room's hardware thread.
-    io: RoomIo,
-    simulated: bool,
-    public_url: String,
-    /// The room's name, for the idle screen.
-    room_name: String,
-    /// The screen the session last asked for.
-    screen: Screen,
-    /// The security code shows: the first 30 s of a live session.
-    code_shown: bool,
-    code_timer: u64,
-    /// IT's notice, for the idle and fault screens.
-    notice: Option<String>,
-    /// The TV over HDMI-CEC.
-    cec: Cec,
-    /// The camera missing at start is there now: restart to take it up as
-    /// soon as nobody is in a session or waiting.
-    restart_for_camera: bool,
-    /// A part of the daemon panicked: it stops with an error.
-    failed: bool,
-}
-
-impl Room {
-    async fn run(&mut self, mut inputs: mpsc::Receiver<Input>) {
-        let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
-        let mut panic_check = tokio::time::interval(PANIC_CHECK);
-        loop {
-            let input = tokio::select! {
-                input = inputs.recv() => input,
-                _ = panic_check.tick() => {
-                    // A task that panicked is gone and the room is at fault:
-                    // stop, and let systemd start the daemon again.
-                    if room_io::panicked() {
-                        eprintln!("appliance: a part of the daemon failed; stopping");
-                        self.failed = true;
-                        break;
-                    }
-                    continue;
-                }
-                _ = async {
-                    match watchdog.as_mut() {
-                        Some(w) => { w.tick().await; }
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    // Pinged from the session task itself: a stuck session stops the pings.
-                    notify::notify("WATCHDOG=1");
-                    continue;
-                }
-            };
-            let Some(input) = input else { break };
-            if !self.input(input) {
-                break;
-            }
-            if self.restart_for_camera
-                && matches!(self.session.state(), State::Idle | State::Fault)
-                && self.session.waiting() == 0
-            {
-                eprintln!("appliance: the camera is connected now: restarting to use it");
-                break;
-            }
-        }
-        self.safe_state();
-    }
-
-    /// Handles one input; false to stop.
-    fn input(&mut self, input: Input) -> bool {
-        match input {
-            Input::Patient(PatientEvent::Joined {
-                peer,
-                name,
-                codec,
-                outbox,
-            }) => {
-                self.peers.insert(peer, PatientLink { outbox, codec });
-                self.event(Event::PatientJoined { peer, name });
-            }
-            Input::Patient(PatientEvent::Left(peer)) => {
-                self.event(Event::PatientLeft(peer));
-                self.peers.remove(&peer);
-                self.codes.remove(&peer);
-                self.media_state
-                    .send_if_modified(|s| s.patients.remove(&peer).is_some());
-            }
-            Input::Media(event) => self.media_event(event),
-            Input::Timer(generation) => {
-                if generation == self.timer {
-                    self.event(Event::TimerFired(Timer::Shutter));
-                }
-            }
-            Input::CodeTimer(generation) => {
-                if generation == self.code_timer {
-                    self.code_shown = false;
-                    self.render();
-                }
-            }
-            Input::Room(RoomEvent::ShutterSensed(position)) => {
-                self.event(Event::ShutterSensed(position))
-            }
-            Input::Room(RoomEvent::Button(ButtonEvent::Press)) => self.event(Event::ShortPress),
-            Input::Room(RoomEvent::Button(ButtonEvent::LongPress)) => self.event(Event::LongPress),
-            Input::Room(RoomEvent::Fault(fault, true)) => self.event(Event::FaultRaised(fault)),
-            Input::Room(RoomEvent::Fault(fault, false)) => self.event(Event::FaultCleared(fault)),
-            Input::Notice(NoticeChanged(notice)) => {
-                // Written by root for IT: neither a secret nor a patient's.
-                match &notice {
-                    Some(text) => {
-                        eprintln!("appliance: notice for IT: {}", text.replace('\n', " "))
-                    }
-                    None => eprintln!("appliance: the notice for IT is gone"),
-                }
-                self.notice = notice;
-                self.render();
-            }
-            Input::Control(ControlCall(request, reply)) => {
-                let _ = reply.send(self.control(request));
-            }
-            Input::Shutdown => return false,
-        }
-        true
-    }
-
-    fn event(&mut self, event: Event) {
-        let before = self.session.state();
-        let arrived = matches!(event, Event::PatientJoined { .. });
-        let commands = self.session.handle(event);
-        self.execute(commands);
-        // The TV wakes for a patient in the waiting room (once per visit),
-        // and may sleep once the room is empty.
-        if arrived {
-            self.cec.patient_arrived();
-        }
-        if self.session.state() == State::Idle && before != State::Idle {
-            self.cec.room_idle();
-        }
-        // Seen and heard in the room: only the patient in a live call.
-        let on_tv = (self.session.state() == State::Live)
-            .then(|| self.session.current_peer())
-            .flatten();
-        self.media_state.send_if_modified(|s| {
-            let changed = s.on_tv != on_tv;
-            s.on_tv = on_tv;
-            changed
-        });
-    }
-
-    fn media_event(&mut self, event: MediaEvent) {
-        match event {
-            MediaEvent::Offer { peer, sdp } => self.tell(peer, ServerMessage::Offer { sdp }),
-            MediaEvent::Ice {
-                peer,
-                mline,
-                candidate,
-            } => self.tell(
-                peer,
-                ServerMessage::Ice {
-                    candidate,
-                    sdp_m_line_index: mline,
-                },
-            ),
-            MediaEvent::SecurityCode { peer, code } => {
-                self.codes.insert(peer, code);
-                self.render();
-            }
-            MediaEvent::Renegotiating(peer) => {
-                self.codes.remove(&peer);
-            }
-            MediaEvent::Failed(peer) => self.event(Event::MediaFailed(peer)),
-            MediaEvent::CameraMissing => self.event(Event::FaultRaised(Fault::CameraMissing)),
-            MediaEvent::CameraBack => self.restart_for_camera = true,
-        }
-    }
-
-    fn tell(&self, peer: PeerId, message: ServerMessage) {
-        if let Some(link) = self.peers.get(&peer)
-            && link.outbox.try_send(message).is_err()
-        {
-            // A page that cannot keep up with 64 messages is gone, or going.
-            self.dropped(&format!("a message for patient {peer}"));
-        }
-    }
-
-    /// Logs and counts a message a full queue made the daemon drop.
-    fn dropped(&self, what: &str) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.stats.messages_dropped.fetch_add(1, Relaxed);
-        eprintln!("appliance: {what} was dropped: its queue is full");
-    }
-
-    fn execute(&mut self, commands: Vec<Command>) {
-        for command in commands {
-            match command {
-                Command::CameraGate { open } => {
-                    self.gate.set(open);
-                    self.media_state.send_if_modified(|s| {
-                        let changed = s.camera_gate != open;
-                        s.camera_gate = open;
-                        changed
-                    });
-                }
-                Command::Shutter { open } => self.room(RoomCommand::Shutter { open }),
-                Command::Led(pattern) => self.room(RoomCommand::Led(pattern)),
-                Command::StartMedia(peer) => {
-                    if let Some(link) = self.peers.get(&peer) {
-                        let codec = link.codec;
-                        self.media_state
-                            .send_if_modified(|s| s.patients.insert(peer, codec).is_none());
-                    }
-                }
-                Command::StopMedia(peer) => {
-                    self.codes.remove(&peer);
-                    self.media_state
-                        .send_if_modified(|s| s.patients.remove(&peer).is_some());
-                }
-                Command::Notify(peer, view) => {
-                    let state = match view {
-                        PatientView::Waiting => "waiting",
-                        PatientView::Starting => "starting",
-                        PatientView::Live => "live",
-                        PatientView::Paused => "paused",
-                        PatientView::Ended => "ended",
-                        PatientView::Error => "error",
-                    };
-                    self.tell(peer, ServerMessage::State { state });
-                }
-                Command::Show(screen) => {
-                    if screen == Screen::Live && self.screen != Screen::Live {
-                        // The code shows for the first 30 s of the session.
-                        self.code_shown = true;
-                        self.code_timer += 1;
-                        self.after(CODE_ON_TV, Input::CodeTimer(self.code_timer));
-                    }
-                    self.screen = screen;
-                    self.render();
-                }
-                Command::StartTimer(Timer::Shutter, delay) => {
-                    self.timer += 1;
-                    self.after(delay, Input::Timer(self.timer));
-                }
-                Command::CancelTimer(Timer::Shutter) => self.timer += 1,
-            }
-        }
-    }
-
-    fn control(&mut self, request: Request) -> Reply {
-        match request {
-            Request::Status => Reply::Status(Box::new(self.status())),
-            Request::Invite { ttl_secs } => match self.invite(Duration::from_secs(ttl_secs)) {
-                Ok(link) => Reply::Invite { link },
-                Err(message) => Reply::Error { message },
-            },
-            Request::Press { long } => {
-                if !self.simulated {
-                    return Reply::Error {
-                        message: "this box has a real button: press it".into(),
-                    };
-                }
-                // Through the simulated pin and the real button driver.
-                self.room(RoomCommand::Press { long });
-                Reply::Ok
-            }
-            Request::TvGrab => {
-                if !self.simulated {
-                    // A copy of the TV would be a copy of the session.
-                    return Reply::Error {
-                        message: "the TV can be grabbed only in simulation".into(),
-                    };
-                }
-                let frame = self.stats.tv_frame.lock().ok().and_then(|f| f.clone());
-                match frame {
-                    Some(f) => Reply::Frame {
-                        width: f.width,
-                        height: f.height,
-                        rgb: BASE64.encode(&f.rgb),
-                    },
-                    None => Reply::Error {
-                        message: "the TV has shown nothing yet".into(),
-                    },
-                }
-            }
-            Request::Sim(fault) => {
-                if !self.simulated {
-                    return Reply::Error {
-                        message: "fault injection works only in simulation".into(),
-                    };
-                }
-                self.inject(fault);
-                Reply::Ok
-            }
-        }
-    }
-
-    fn inject(&mut self, fault: SimFault) {
-        match fault {
-            // Blocked, the shutter stays where it is; the driver notices
-            // when it next fails to reach its sensor in time.
-            SimFault::ShutterJam => self.room(RoomCommand::Jam(true)),
-            // Freed: the simulation knows the obstacle is gone, as the
-            // therapist's press would say on a real box.
-            SimFault::ShutterFree => {
-                self.room(RoomCommand::Jam(false));
-                self.event(Event::FaultCleared(Fault::ShutterJammed));
-            }
-            SimFault::CameraUnplug => self.event(Event::FaultRaised(Fault::CameraMissing)),
-            SimFault::CameraPlug => self.event(Event::FaultCleared(Fault::CameraMissing)),
-            SimFault::MediaStall => {
-                if self.media.try_send(MediaCommand::SimStall).is_err() {
-                    self.dropped("the simulated stall");
-                }
-            }
-            // A bug's stand-in, in the session task itself: the room must
-            // end safe through its drivers all the same.
-            #[allow(clippy::panic)]
-            SimFault::Panic => panic!("a simulated failure (appliance sim panic)"),
-        }
-    }
-
-    fn invite(&self, ttl: Duration) -> Result<String, String> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        let invites = self
-            .invites
-            .lock()
-            .map_err(|_| "invites unavailable".to_owned())?;
-        let token = invites.issue(now, ttl).map_err(|e| e.to_string())?;
-        Ok(format!("{}/#{token}", self.public_url))
-    }
-
-    fn status(&self) -> Status {
-        use std::sync::atomic::Ordering::Relaxed;
-        let security_code = self
-            .session
-            .current_peer()
-            .and_then(|peer| self.codes.get(&peer).cloned());
-        Status {
-            room: self.room_name.clone(),
-            state: self.session.state().as_str().into(),
-            shutter: self.session.shutter().as_str().into(),
-            led: self.session.led().as_str().into(),
-            waiting: self.session.waiting(),
-            camera_gate: self.session.camera_gate_open(),
-            security_code,
-            faults: self
-                .session
-                .faults()
-                .iter()
-                .map(|f| f.describe().to_owned())
-                .collect(),
-            notice: self.notice.clone(),
-            messages_dropped: self.stats.messages_dropped.load(Relaxed),
-            media: MediaStatus {
-                video_frames_sent: self.stats.video_frames_sent.load(Relaxed),
-                video_frames_received: self.stats.video_frames_received.load(Relaxed),
-                audio_frames_received: self.stats.audio_frames_received.load(Relaxed),
-                audio_frames_audible: self.stats.audio_frames_audible.load(Relaxed),
-                bitrate_kbps: self.stats.bitrate_kbps.load(Relaxed),
-                estimate_kbps: Some(self.stats.estimate_kbps.load(Relaxed)).filter(|&e| e > 0),
-                rtt_ms: Some(self.stats.rtt_ms.load(Relaxed)).filter(|&r| r > 0),
-            },
-        }
-    }
-
-    /// On the way out: camera gated, every patient told, then the room's
-    /// thread stopped, which closes the shutter and puts the LED out.
-    fn safe_state(&mut self) {
-        self.gate.set(false);
-        for peer in self.peers.keys().copied().collect::<Vec<_>>() {
-            self.tell(peer, ServerMessage::State { state: "ended" });
-        }
-        self.media_state.send_modify(|s| s.patients.clear());
-        self.io.stop();
-        eprintln!("appliance: LED {}", LedPattern::Off);
-    }
-
-    /// Sends `input` to the session task after `delay` (a timer; stale
-    /// ones are told apart by their generation).
-    fn after(&self, delay: Duration, input: Input) {
-        let inputs = self.inputs.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = inputs.send(input).await;
-        });
-    }
-
-    /// Tells the TV what to write, from the screen the session asked for;
-    /// only when that changes.
-    fn render(&mut self) {
-        let code = self
-            .session
-            .current_peer()
-            .and_then(|peer| self.codes.get(&peer))
-            .filter(|_| self.code_shown);
-        let text = screen_text(
-            &self.screen,
-            &self.room_name,
-            self.session.faults(),
-            code,
-            self.notice.as_deref(),
-        );
-        self.media_state.send_if_modified(|s| {
-            let changed = s.screen != text;
-            s.screen = text;
-            changed
-        });
-    }
-
-    /// Hands a command to the room's thread. A queue of 64 that is full
-    /// means that thread is stuck; the session's state stays the truth and
-    /// the next command tries again.
-    fn room(&self, command: RoomCommand) {
-        if !self.io.send(command) {
-            self.dropped("a command for the room's hardware thread");
-        }
-    }
-}
-
-/// The TV's words for a screen (docs/design.md, the session flow). Plain text: the
-/// TV escapes it. The patient's name is as the session keeps it (cleaned of
-/// control characters, at most 40 characters).
-fn screen_text(
-    screen: &Screen,
-    room: &str,
-    faults: &[Fault],
-    code: Option<&String>,
-    notice: Option<&str>,
-) -> ScreenText {
-    let title = match screen {
-        Screen::Idle => format!("{room}\nReady"),
-        Screen::Lobby { name, waiting } if *waiting > 1 => format!(
-            "{name} is waiting\n({} more after them)\nPress the button to start",
-            waiting - 1
         ),
-        Screen::Lobby { name, .. } => format!("{name} is waiting\nPress the button to start"),
-        Screen::Opening { open_by_hand: true } => "Open the camera shutter to start".into(),
-        Screen::Opening { .. } => "Starting…".into(),
-        Screen::Live => String::new(),
-        Screen::Paused => "Paused\nPress the button to resume, hold it to end".into(),
-        Screen::Ended => "Session ended".into(),
-        Screen::Fault(first) => {
-            let mut words: Vec<&str> = faults.iter().map(|f| f.describe()).collect();
-            if words.is_empty() {
-                words.push(first.describe());
-            }
-            words.join("\n")
+        // Not a success: systemd starts the daemon again (Restart=on-failure).
+        Ending::CameraConnected => {
+            println!("appliance: stopped; camera gated, shutter closed, LED off");
+            anyhow::bail!("stopped to take up the camera that was connected; start again")
         }
-    };
-    let live = *screen == Screen::Live;
-    ScreenText {
-        title,
-        // IT's notice only where no patient is waiting or seen: idle, fault.
-        corner: match (screen, code, notice) {
-            (Screen::Live, Some(code), _) => format!("Security code {code}"),
-            (Screen::Idle | Screen::Fault(_), _, Some(notice)) => notice.to_owned(),
-            _ => String::new(),
-        },
-        self_view: live,
+        Ending::Stopped => {
+            println!("appliance: stopped; camera gated, shutter closed, LED off");
+            Ok(())
+        }
     }
 }
 
-/// The address to put in patient links when no public URL is configured.
-pub fn default_public_url(listen: SocketAddr) -> String {
-    let host = match listen.ip() {
-        IpAddr::V4(v4) if v4.is_unspecified() => "localhost".to_owned(),
-        IpAddr::V6(v6) if v6.is_unspecified() => "localhost".to_owned(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-        IpAddr::V4(v4) => v4.to_string(),
+/// Tells the session task to stop on SIGTERM (systemd) or SIGINT.
+async fn stop_on_signal(inputs: mpsc::Sender<Input>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return;
     };
-    format!("https://{host}:{}", listen.port())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A room on simulated pins whose media thread never reads: its queue for
-    /// patients' events holds one, already taken.
-    #[allow(clippy::type_complexity)]
-    fn stuck_media_room() -> (
-        Room,
-        watch::Receiver<MediaState>,
-        mpsc::Receiver<Input>,
-        mpsc::Receiver<MediaCommand>,
-    ) {
-        let (inputs_tx, inputs) = mpsc::channel(INPUTS);
-        let travel = Duration::from_millis(10);
-        let io = RoomIo::start(
-            &Backend::Sim { travel },
-            ShutterKind::Motorized,
-            forwarded(ROOM_EVENTS, &inputs_tx),
-        )
-        .unwrap();
-        let (media, never_read) = mpsc::channel(1);
-        media.try_send(MediaCommand::SimStall).unwrap();
-        let (media_state, wanted) = watch::channel(MediaState::default());
-        let mut room = Room {
-            session: Session::new(ShutterKind::Motorized, ShutterPosition::Closed),
-            peers: HashMap::new(),
-            codes: HashMap::new(),
-            media,
-            media_state,
-            gate: Gate::default(),
-            stats: Arc::new(Stats::default()),
-            invites: Arc::new(Mutex::new(Invites::new(zeroize::Zeroizing::new(vec![
-                7;
-                32
-            ])))),
-            inputs: inputs_tx,
-            timer: 0,
-            io,
-            simulated: true,
-            public_url: "https://box".into(),
-            room_name: "Room 3".into(),
-            screen: Screen::Idle,
-            code_shown: false,
-            code_timer: 0,
-            notice: None,
-            cec: Cec::start(None),
-            restart_for_camera: false,
-            failed: false,
-        };
-        let start = room.session.start();
-        room.execute(start);
-        (room, wanted, inputs, never_read)
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
-
-    #[tokio::test]
-    async fn with_media_s_queue_full_the_tv_s_words_who_is_on_it_and_the_gate_still_arrive() {
-        let (mut room, wanted, _inputs, _media) = stuck_media_room();
-        assert_eq!(wanted.borrow().screen.title, "Room 3\nReady");
-        let (outbox, _page) = mpsc::channel(64);
-        room.input(Input::Patient(PatientEvent::Joined {
-            peer: 1,
-            name: "Ada".into(),
-            codec: Codec::H264,
-            outbox,
-        }));
-        {
-            let state = wanted.borrow();
-            assert!(
-                state.screen.title.starts_with("Ada is waiting"),
-                "{state:?}"
-            );
-            assert_eq!(state.patients.get(&1), Some(&Codec::H264));
-            assert_eq!((state.on_tv, state.camera_gate), (None, false));
-        }
-        // The press, and the shutter sensed open: live.
-        room.input(RoomEvent::Button(ButtonEvent::Press).into());
-        room.input(RoomEvent::ShutterSensed(ShutterPosition::Open).into());
-        assert_eq!(room.session.state(), State::Live);
-        {
-            let state = wanted.borrow();
-            assert_eq!((state.on_tv, state.camera_gate), (Some(1), true));
-            assert!(state.screen.self_view && state.screen.title.is_empty());
-        }
-        // The long press ends it: off the TV, gated, media stopped, and the
-        // words said so, all through the full queue's jam.
-        room.input(RoomEvent::Button(ButtonEvent::LongPress).into());
-        room.input(RoomEvent::ShutterSensed(ShutterPosition::Closed).into());
-        {
-            let state = wanted.borrow();
-            assert_eq!((state.on_tv, state.camera_gate), (None, false));
-            assert!(state.patients.is_empty(), "{state:?}");
-            assert!(!state.screen.self_view);
-        }
-        // What does travel on the full queue is dropped with a word, and
-        // counted in status.
-        assert_eq!(room.status().messages_dropped, 0);
-        room.inject(SimFault::MediaStall);
-        assert_eq!(room.status().messages_dropped, 1);
-        room.io.stop();
-    }
-
-    #[test]
-    fn each_screen_has_its_words() {
-        let code = "123 456".to_owned();
-        let idle = screen_text(&Screen::Idle, "Room 3", &[], None, None);
-        assert_eq!(idle.title, "Room 3\nReady");
-        assert!(!idle.self_view && idle.corner.is_empty());
-        let lobby = Screen::Lobby {
-            name: "Ada".into(),
-            waiting: 1,
-        };
-        let text = screen_text(&lobby, "R", &[], Some(&code), None);
-        assert_eq!(text.title, "Ada is waiting\nPress the button to start");
-        assert!(text.corner.is_empty(), "no code before the session");
-        let two = Screen::Lobby {
-            name: "Ada".into(),
-            waiting: 3,
-        };
-        assert!(
-            screen_text(&two, "R", &[], None, None)
-                .title
-                .contains("2 more")
-        );
-        let live = screen_text(&Screen::Live, "R", &[], Some(&code), None);
-        assert_eq!(live.title, "");
-        assert_eq!(live.corner, "Security code 123 456");
-        assert!(live.self_view);
-        assert!(
-            screen_text(&Screen::Live, "R", &[], None, None)
-                .corner
-                .is_empty()
-        );
-        let paused = screen_text(&Screen::Paused, "R", &[], Some(&code), None);
-        assert!(paused.title.starts_with("Paused") && !paused.self_view);
-        assert!(paused.corner.is_empty());
-        let faults = [Fault::ShutterJammed, Fault::CameraMissing];
-        let fault = screen_text(
-            &Screen::Fault(Fault::ShutterJammed),
-            "R",
-            &faults,
-            None,
-            None,
-        );
-        assert!(fault.title.contains("shutter is stuck"));
-        assert!(fault.title.contains("camera is not connected"));
-        let by_hand = Screen::Opening { open_by_hand: true };
-        assert!(
-            screen_text(&by_hand, "R", &[], None, None)
-                .title
-                .contains("shutter")
-        );
-    }
-
-    #[test]
-    fn it_s_notice_shows_only_where_no_patient_waits_or_is_seen() {
-        let code = "123 456".to_owned();
-        let notice = Some("Update refused.");
-        let idle = screen_text(&Screen::Idle, "R", &[], None, notice);
-        assert_eq!(idle.title, "R\nReady");
-        assert_eq!(idle.corner, "Update refused.");
-        let faults = [Fault::CameraMissing];
-        let fault = screen_text(
-            &Screen::Fault(Fault::CameraMissing),
-            "R",
-            &faults,
-            None,
-            notice,
-        );
-        assert_eq!(fault.corner, "Update refused.");
-        let live = screen_text(&Screen::Live, "R", &[], Some(&code), notice);
-        assert_eq!(live.corner, "Security code 123 456");
-        assert!(
-            screen_text(&Screen::Live, "R", &[], None, notice)
-                .corner
-                .is_empty()
-        );
-        let lobby = Screen::Lobby {
-            name: "Ada".into(),
-            waiting: 1,
-        };
-        for screen in [
-            lobby,
-            Screen::Paused,
-            Screen::Ended,
-            Screen::Opening {
-                open_by_hand: false,
-            },
-        ] {
-            let text = screen_text(&screen, "R", &[], Some(&code), notice);
-            assert!(text.corner.is_empty(), "{screen:?}: {text:?}");
-        }
-    }
+    let _ = inputs.send(Input::Shutdown).await;
 }

@@ -12,6 +12,7 @@ mod invite;
 mod media;
 mod notice;
 mod notify;
+mod room;
 mod room_io;
 mod session;
 mod signalling;

@@ -32,6 +32,7 @@ use embedded_hal::digital::{InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
 use tokio::sync::mpsc;
 
+use crate::media::Gate;
 use crate::session::{Fault, ShutterKind};
 use crate::sim_log;
 
@@ -60,11 +61,34 @@ static PANICKED: AtomicBool = AtomicBool::new(false);
 /// Set by the room's thread once its drivers were given the panic state.
 static PANIC_HANDLED: AtomicBool = AtomicBool::new(false);
 
+/// The gate the panic hook shuts (one per process).
+static PANIC_GATE: std::sync::OnceLock<Gate> = std::sync::OnceLock::new();
+
+/// How long the panic hook waits for the room's thread to close the shutter
+/// and show the fault: one poll takes 5 ms.
+const PANIC_SAFE_WITHIN: Duration = Duration::from_secs(1);
+
+/// Installs the panic hook: whatever panics, no camera frame leaves after
+/// it, and the room's thread commands the shutter closed and the LED to
+/// fault through its drivers ([`on_panic`]); the daemon then stops (the
+/// session task looks for [`panicked`]).
+pub fn keep_the_room_safe_on_panic(gate: &Gate) {
+    let _ = PANIC_GATE.set(gate.clone());
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(gate) = PANIC_GATE.get() {
+            gate.set(false);
+        }
+        on_panic(PANIC_SAFE_WITHIN);
+        previous(info);
+    }));
+}
+
 /// For the panic hook: has the room's thread command the shutter closed and
 /// the LED to fault through its drivers, and waits until it has, at most
 /// `limit` (the hook must not hang). In the room's thread itself nothing is
 /// waited for: its unwinding drops the room, which does the same.
-pub fn on_panic(limit: Duration) {
+fn on_panic(limit: Duration) {
     PANICKED.store(true, Ordering::SeqCst);
     if std::thread::current().name() == Some(THREAD) {
         return;
@@ -300,7 +324,7 @@ impl WithDrivers for Spawn {
         L: OutputPin + Send + 'static,
     {
         let sim = drivers.sim.clone();
-        let room = Room::new(drivers, self.inputs);
+        let room = Hardware::new(drivers, self.inputs);
         let commands = self.commands;
         let thread = std::thread::Builder::new()
             .name(THREAD.into())
@@ -349,7 +373,7 @@ impl Drop for RoomIo {
 }
 
 /// The drivers and what the session has and has not heard yet.
-struct Room<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> {
+struct Hardware<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> {
     button: Button<B>,
     shutter: Shutter<S, M>,
     led: Led<L>,
@@ -367,9 +391,9 @@ struct Room<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> {
     logged: [Option<String>; 3],
 }
 
-impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Room<B, S, M, L> {
+impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Hardware<B, S, M, L> {
     fn new(drivers: Drivers<B, S, M, L>, inputs: mpsc::Sender<RoomEvent>) -> Self {
-        Room {
+        Hardware {
             button: drivers.button,
             shutter: drivers.shutter,
             led: drivers.led,
@@ -534,7 +558,7 @@ impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Room<B, S, M, L> {
     }
 }
 
-impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Drop for Room<B, S, M, L> {
+impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Drop for Hardware<B, S, M, L> {
     /// However the thread ends, its loop left or a panic unwinding it.
     fn drop(&mut self) {
         self.safe_state();

@@ -22,7 +22,7 @@ const TICK: Duration = Duration::from_secs(1);
 
 /// What the room tells the TV's thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Room {
+enum RoomChange {
     Arrived,
     Idle,
 }
@@ -30,7 +30,7 @@ enum Room {
 /// The session task's handle; dropping it ends the thread.
 #[derive(Debug, Default)]
 pub struct Cec {
-    tx: Option<SyncSender<Room>>,
+    tx: Option<SyncSender<RoomChange>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -75,15 +75,15 @@ impl Cec {
 
     /// A patient is in the waiting room.
     pub fn patient_arrived(&self) {
-        self.send(Room::Arrived);
+        self.send(RoomChange::Arrived);
     }
 
     /// Nobody is in the room any more.
     pub fn room_idle(&self) {
-        self.send(Room::Idle);
+        self.send(RoomChange::Idle);
     }
 
-    fn send(&self, what: Room) {
+    fn send(&self, what: RoomChange) {
         // A full queue means the TV is slow to answer: said, and the next
         // change of the room is sent anyway.
         if let Some(tx) = &self.tx
@@ -104,7 +104,7 @@ impl Drop for Cec {
 }
 
 #[cfg_attr(not(feature = "rpi"), allow(dead_code))]
-fn run<D: CecDevice>(mut control: TvControl<D>, rx: &Receiver<Room>, tick: Duration) {
+fn run<D: CecDevice>(mut control: TvControl<D>, rx: &Receiver<RoomChange>, tick: Duration) {
     let mut last_error = None;
     let mut report = |result: Result<(), appliance_hardware::cec::CecError>| match result {
         Ok(()) => last_error = None,
@@ -118,8 +118,8 @@ fn run<D: CecDevice>(mut control: TvControl<D>, rx: &Receiver<Room>, tick: Durat
     };
     loop {
         match rx.recv_timeout(tick) {
-            Ok(Room::Arrived) => report(control.patient_arrived(Instant::now())),
-            Ok(Room::Idle) => control.room_idle(Instant::now()),
+            Ok(RoomChange::Arrived) => report(control.patient_arrived(Instant::now())),
+            Ok(RoomChange::Idle) => control.room_idle(Instant::now()),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }

@@ -1,0 +1,870 @@
+//! The session task: the room as the session runs it. One [`Room`] owns the
+//! [`Session`] and carries out its commands: the shutter and the LED through
+//! the room's thread, media through its state and queue, the patients' pages
+//! through their outboxes, the TV's words, HDMI-CEC, timers, control
+//! requests and status. It hears everything as [`Input`]s: each producer's
+//! own events, forwarded ([`forwarded`]), and its own timers. Started and
+//! wired by the daemon (daemon.rs); imports none of it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use appliance_hardware::{ButtonEvent, LedPattern, ShutterPosition};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use tokio::sync::{mpsc, watch};
+
+use crate::control::{ControlCall, MediaStatus, Reply, Request, SimFault, Status};
+use crate::invite::Invites;
+use crate::media::{Codec, Gate, MediaCommand, MediaEvent, MediaState, ScreenText, Stats};
+use crate::notice::NoticeChanged;
+use crate::notify;
+use crate::room_io::{self, RoomCommand, RoomEvent, RoomIo};
+use crate::session::{
+    Command, Event, Fault, PatientView, PeerId, Screen, Session, ShutterKind, State, Timer,
+};
+use crate::signalling::protocol::ServerMessage;
+use crate::signalling::server::PatientEvent;
+use crate::tv_cec::Cec;
+
+/// How long the security code stays on the TV once a session is live.
+const CODE_ON_TV: Duration = Duration::from_secs(30);
+/// How often the session task looks for a panic elsewhere in the process.
+const PANIC_CHECK: Duration = Duration::from_millis(250);
+
+/// Everything the session task hears: each producer's own events, and the
+/// task's own timers. Producers know only their own type (none imports this
+/// module); a forwarding task per producer turns them into this.
+#[derive(Debug)]
+pub enum Input {
+    /// From a patient's connection.
+    Patient(PatientEvent),
+    /// Media reported.
+    Media(MediaEvent),
+    /// The room's hardware thread reported.
+    Room(RoomEvent),
+    /// A control request.
+    Control(ControlCall),
+    /// IT's notice (see notice.rs) came, changed or went.
+    Notice(NoticeChanged),
+    /// A timer fired; stale generations are ignored.
+    Timer(u64),
+    /// The security code's time on the TV is up; stale generations are ignored.
+    CodeTimer(u64),
+    /// SIGTERM or SIGINT.
+    Shutdown,
+}
+
+impl From<PatientEvent> for Input {
+    fn from(event: PatientEvent) -> Self {
+        Input::Patient(event)
+    }
+}
+
+impl From<MediaEvent> for Input {
+    fn from(event: MediaEvent) -> Self {
+        Input::Media(event)
+    }
+}
+
+impl From<RoomEvent> for Input {
+    fn from(event: RoomEvent) -> Self {
+        Input::Room(event)
+    }
+}
+
+impl From<ControlCall> for Input {
+    fn from(call: ControlCall) -> Self {
+        Input::Control(call)
+    }
+}
+
+impl From<NoticeChanged> for Input {
+    fn from(notice: NoticeChanged) -> Self {
+        Input::Notice(notice)
+    }
+}
+
+/// A producer's queue into the session task: its events are forwarded as
+/// [`Input`]s, waiting for room, until either side is gone. Returns the
+/// producer's end, bounded at `bound`.
+pub fn forwarded<T: Into<Input> + Send + 'static>(
+    bound: usize,
+    inputs: &mpsc::Sender<Input>,
+) -> mpsc::Sender<T> {
+    let (tx, mut rx) = mpsc::channel::<T>(bound);
+    let inputs = inputs.clone();
+    tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            if inputs.send(event.into()).await.is_err() {
+                break;
+            }
+        }
+    });
+    tx
+}
+
+/// What a room is made of: its settings and its ends of the channels.
+#[derive(Debug)]
+pub struct Parts {
+    /// The shutter's kind.
+    pub shutter_kind: ShutterKind,
+    /// Patients' events for media (a stall to simulate, the shutdown).
+    pub media: mpsc::Sender<MediaCommand>,
+    /// What media must be doing, latest value only.
+    pub media_state: watch::Sender<MediaState>,
+    /// The camera gate.
+    pub gate: Gate,
+    /// Counters for status.
+    pub stats: Arc<Stats>,
+    /// Invites, issued here.
+    pub invites: Arc<Mutex<Invites>>,
+    /// The session task's own inputs, for its timers.
+    pub inputs: mpsc::Sender<Input>,
+    /// The room's hardware thread.
+    pub io: RoomIo,
+    /// The TV over HDMI-CEC.
+    pub cec: Cec,
+    /// Simulated hardware: fault injection and the TV's copy allowed.
+    pub simulated: bool,
+    /// The base of patient links.
+    pub public_url: String,
+    /// The room's name.
+    pub room_name: String,
+}
+
+/// How the session task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// SIGTERM or SIGINT.
+    Stopped,
+    /// The camera missing at start is there now: a restart takes it up.
+    CameraConnected,
+    /// A part of the daemon panicked.
+    Failed,
+}
+
+struct PatientLink {
+    outbox: mpsc::Sender<ServerMessage>,
+    codec: Codec,
+}
+
+/// The session task's state: the session and what carries out its commands.
+pub struct Room {
+    session: Session,
+    peers: HashMap<PeerId, PatientLink>,
+    codes: HashMap<PeerId, String>,
+    /// Patients' events for media (a stall to simulate, the shutdown).
+    media: mpsc::Sender<MediaCommand>,
+    /// What media must be doing: whose media runs, who is on the TV, the
+    /// TV's words, the gate. Latest value only, never lost.
+    media_state: watch::Sender<MediaState>,
+    gate: Gate,
+    stats: Arc<Stats>,
+    invites: Arc<Mutex<Invites>>,
+    inputs: mpsc::Sender<Input>,
+    timer: u64,
+    /// The room's hardware thread.
+    io: RoomIo,
+    simulated: bool,
+    public_url: String,
+    /// The room's name, for the idle screen.
+    room_name: String,
+    /// The screen the session last asked for.
+    screen: Screen,
+    /// The security code shows: the first 30 s of a live session.
+    code_shown: bool,
+    code_timer: u64,
+    /// IT's notice, for the idle and fault screens.
+    notice: Option<String>,
+    /// The TV over HDMI-CEC.
+    cec: Cec,
+    /// The camera missing at start is there now: restart to take it up as
+    /// soon as nobody is in a session or waiting.
+    restart_for_camera: bool,
+    /// A part of the daemon panicked: it stops with an error.
+    failed: bool,
+}
+
+impl Room {
+    /// A room at rest: the session not yet started (see [`Room::open`]).
+    pub fn new(parts: Parts) -> Room {
+        Room {
+            // Not known until the sensors settle; never assumed open.
+            session: Session::new(parts.shutter_kind, ShutterPosition::Closing),
+            peers: HashMap::new(),
+            codes: HashMap::new(),
+            media: parts.media,
+            media_state: parts.media_state,
+            gate: parts.gate,
+            stats: parts.stats,
+            invites: parts.invites,
+            inputs: parts.inputs,
+            timer: 0,
+            io: parts.io,
+            simulated: parts.simulated,
+            public_url: parts.public_url,
+            room_name: parts.room_name,
+            screen: Screen::Idle,
+            code_shown: false,
+            code_timer: 0,
+            notice: None,
+            cec: parts.cec,
+            restart_for_camera: false,
+            failed: false,
+        }
+    }
+
+    /// Starts the session; a refused provisioning file is a fault until
+    /// IT fixes it.
+    pub fn open(&mut self, provision_failed: bool) {
+        let start = self.session.start();
+        self.execute(start);
+        if provision_failed {
+            eprintln!(
+                "appliance: the last provisioning file was refused; see provision-error.txt on the boot partition"
+            );
+            self.event(Event::FaultRaised(Fault::Provisioning));
+        }
+    }
+
+    /// Runs the session until the daemon stops; leaves the room safe and
+    /// media told to shut down.
+    pub async fn run(mut self, inputs: mpsc::Receiver<Input>) -> Ending {
+        self.serve(inputs).await;
+        let _ = self.media.send(MediaCommand::Shutdown).await;
+        if self.failed {
+            Ending::Failed
+        } else if self.restart_for_camera {
+            Ending::CameraConnected
+        } else {
+            Ending::Stopped
+        }
+    }
+
+    async fn serve(&mut self, mut inputs: mpsc::Receiver<Input>) {
+        let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+        let mut panic_check = tokio::time::interval(PANIC_CHECK);
+        loop {
+            let input = tokio::select! {
+                input = inputs.recv() => input,
+                _ = panic_check.tick() => {
+                    // A task that panicked is gone and the room is at fault:
+                    // stop, and let systemd start the daemon again.
+                    if room_io::panicked() {
+                        eprintln!("appliance: a part of the daemon failed; stopping");
+                        self.failed = true;
+                        break;
+                    }
+                    continue;
+                }
+                _ = async {
+                    match watchdog.as_mut() {
+                        Some(w) => { w.tick().await; }
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    // Pinged from the session task itself: a stuck session stops the pings.
+                    notify::notify("WATCHDOG=1");
+                    continue;
+                }
+            };
+            let Some(input) = input else { break };
+            if !self.input(input) {
+                break;
+            }
+            if self.restart_for_camera
+                && matches!(self.session.state(), State::Idle | State::Fault)
+                && self.session.waiting() == 0
+            {
+                eprintln!("appliance: the camera is connected now: restarting to use it");
+                break;
+            }
+        }
+        self.safe_state();
+    }
+
+    /// Handles one input; false to stop.
+    fn input(&mut self, input: Input) -> bool {
+        match input {
+            Input::Patient(PatientEvent::Joined {
+                peer,
+                name,
+                codec,
+                outbox,
+            }) => {
+                self.peers.insert(peer, PatientLink { outbox, codec });
+                self.event(Event::PatientJoined { peer, name });
+            }
+            Input::Patient(PatientEvent::Left(peer)) => {
+                self.event(Event::PatientLeft(peer));
+                self.peers.remove(&peer);
+                self.codes.remove(&peer);
+                self.media_state
+                    .send_if_modified(|s| s.patients.remove(&peer).is_some());
+            }
+            Input::Media(event) => self.media_event(event),
+            Input::Timer(generation) => {
+                if generation == self.timer {
+                    self.event(Event::TimerFired(Timer::Shutter));
+                }
+            }
+            Input::CodeTimer(generation) => {
+                if generation == self.code_timer {
+                    self.code_shown = false;
+                    self.render();
+                }
+            }
+            Input::Room(RoomEvent::ShutterSensed(position)) => {
+                self.event(Event::ShutterSensed(position))
+            }
+            Input::Room(RoomEvent::Button(ButtonEvent::Press)) => self.event(Event::ShortPress),
+            Input::Room(RoomEvent::Button(ButtonEvent::LongPress)) => self.event(Event::LongPress),
+            Input::Room(RoomEvent::Fault(fault, true)) => self.event(Event::FaultRaised(fault)),
+            Input::Room(RoomEvent::Fault(fault, false)) => self.event(Event::FaultCleared(fault)),
+            Input::Notice(NoticeChanged(notice)) => {
+                // Written by root for IT: neither a secret nor a patient's.
+                match &notice {
+                    Some(text) => {
+                        eprintln!("appliance: notice for IT: {}", text.replace('\n', " "))
+                    }
+                    None => eprintln!("appliance: the notice for IT is gone"),
+                }
+                self.notice = notice;
+                self.render();
+            }
+            Input::Control(ControlCall(request, reply)) => {
+                let _ = reply.send(self.control(request));
+            }
+            Input::Shutdown => return false,
+        }
+        true
+    }
+
+    fn event(&mut self, event: Event) {
+        let before = self.session.state();
+        let arrived = matches!(event, Event::PatientJoined { .. });
+        let commands = self.session.handle(event);
+        self.execute(commands);
+        // The TV wakes for a patient in the waiting room (once per visit),
+        // and may sleep once the room is empty.
+        if arrived {
+            self.cec.patient_arrived();
+        }
+        if self.session.state() == State::Idle && before != State::Idle {
+            self.cec.room_idle();
+        }
+        // Seen and heard in the room: only the patient in a live call.
+        let on_tv = (self.session.state() == State::Live)
+            .then(|| self.session.current_peer())
+            .flatten();
+        self.media_state.send_if_modified(|s| {
+            let changed = s.on_tv != on_tv;
+            s.on_tv = on_tv;
+            changed
+        });
+    }
+
+    fn media_event(&mut self, event: MediaEvent) {
+        match event {
+            MediaEvent::Offer { peer, sdp } => self.tell(peer, ServerMessage::Offer { sdp }),
+            MediaEvent::Ice {
+                peer,
+                mline,
+                candidate,
+            } => self.tell(
+                peer,
+                ServerMessage::Ice {
+                    candidate,
+                    sdp_m_line_index: mline,
+                },
+            ),
+            MediaEvent::SecurityCode { peer, code } => {
+                self.codes.insert(peer, code);
+                self.render();
+            }
+            MediaEvent::Renegotiating(peer) => {
+                self.codes.remove(&peer);
+            }
+            MediaEvent::Failed(peer) => self.event(Event::MediaFailed(peer)),
+            MediaEvent::CameraMissing => self.event(Event::FaultRaised(Fault::CameraMissing)),
+            MediaEvent::CameraBack => self.restart_for_camera = true,
+        }
+    }
+
+    fn tell(&self, peer: PeerId, message: ServerMessage) {
+        if let Some(link) = self.peers.get(&peer)
+            && link.outbox.try_send(message).is_err()
+        {
+            // A page that cannot keep up with 64 messages is gone, or going.
+            self.dropped(&format!("a message for patient {peer}"));
+        }
+    }
+
+    /// Logs and counts a message a full queue made the daemon drop.
+    fn dropped(&self, what: &str) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.stats.messages_dropped.fetch_add(1, Relaxed);
+        eprintln!("appliance: {what} was dropped: its queue is full");
+    }
+
+    fn execute(&mut self, commands: Vec<Command>) {
+        for command in commands {
+            match command {
+                Command::CameraGate { open } => {
+                    self.gate.set(open);
+                    self.media_state.send_if_modified(|s| {
+                        let changed = s.camera_gate != open;
+                        s.camera_gate = open;
+                        changed
+                    });
+                }
+                Command::Shutter { open } => self.room(RoomCommand::Shutter { open }),
+                Command::Led(pattern) => self.room(RoomCommand::Led(pattern)),
+                Command::StartMedia(peer) => {
+                    if let Some(link) = self.peers.get(&peer) {
+                        let codec = link.codec;
+                        self.media_state
+                            .send_if_modified(|s| s.patients.insert(peer, codec).is_none());
+                    }
+                }
+                Command::StopMedia(peer) => {
+                    self.codes.remove(&peer);
+                    self.media_state
+                        .send_if_modified(|s| s.patients.remove(&peer).is_some());
+                }
+                Command::Notify(peer, view) => {
+                    let state = match view {
+                        PatientView::Waiting => "waiting",
+                        PatientView::Starting => "starting",
+                        PatientView::Live => "live",
+                        PatientView::Paused => "paused",
+                        PatientView::Ended => "ended",
+                        PatientView::Error => "error",
+                    };
+                    self.tell(peer, ServerMessage::State { state });
+                }
+                Command::Show(screen) => {
+                    if screen == Screen::Live && self.screen != Screen::Live {
+                        // The code shows for the first 30 s of the session.
+                        self.code_shown = true;
+                        self.code_timer += 1;
+                        self.after(CODE_ON_TV, Input::CodeTimer(self.code_timer));
+                    }
+                    self.screen = screen;
+                    self.render();
+                }
+                Command::StartTimer(Timer::Shutter, delay) => {
+                    self.timer += 1;
+                    self.after(delay, Input::Timer(self.timer));
+                }
+                Command::CancelTimer(Timer::Shutter) => self.timer += 1,
+            }
+        }
+    }
+
+    fn control(&mut self, request: Request) -> Reply {
+        match request {
+            Request::Status => Reply::Status(Box::new(self.status())),
+            Request::Invite { ttl_secs } => match self.invite(Duration::from_secs(ttl_secs)) {
+                Ok(link) => Reply::Invite { link },
+                Err(message) => Reply::Error { message },
+            },
+            Request::Press { long } => {
+                if !self.simulated {
+                    return Reply::Error {
+                        message: "this box has a real button: press it".into(),
+                    };
+                }
+                // Through the simulated pin and the real button driver.
+                self.room(RoomCommand::Press { long });
+                Reply::Ok
+            }
+            Request::TvGrab => {
+                if !self.simulated {
+                    // A copy of the TV would be a copy of the session.
+                    return Reply::Error {
+                        message: "the TV can be grabbed only in simulation".into(),
+                    };
+                }
+                let frame = self.stats.tv_frame.lock().ok().and_then(|f| f.clone());
+                match frame {
+                    Some(f) => Reply::Frame {
+                        width: f.width,
+                        height: f.height,
+                        rgb: BASE64.encode(&f.rgb),
+                    },
+                    None => Reply::Error {
+                        message: "the TV has shown nothing yet".into(),
+                    },
+                }
+            }
+            Request::Sim(fault) => {
+                if !self.simulated {
+                    return Reply::Error {
+                        message: "fault injection works only in simulation".into(),
+                    };
+                }
+                self.inject(fault);
+                Reply::Ok
+            }
+        }
+    }
+
+    fn inject(&mut self, fault: SimFault) {
+        match fault {
+            // Blocked, the shutter stays where it is; the driver notices
+            // when it next fails to reach its sensor in time.
+            SimFault::ShutterJam => self.room(RoomCommand::Jam(true)),
+            // Freed: the simulation knows the obstacle is gone, as the
+            // therapist's press would say on a real box.
+            SimFault::ShutterFree => {
+                self.room(RoomCommand::Jam(false));
+                self.event(Event::FaultCleared(Fault::ShutterJammed));
+            }
+            SimFault::CameraUnplug => self.event(Event::FaultRaised(Fault::CameraMissing)),
+            SimFault::CameraPlug => self.event(Event::FaultCleared(Fault::CameraMissing)),
+            SimFault::MediaStall => {
+                if self.media.try_send(MediaCommand::SimStall).is_err() {
+                    self.dropped("the simulated stall");
+                }
+            }
+            // A bug's stand-in, in the session task itself: the room must
+            // end safe through its drivers all the same.
+            #[allow(clippy::panic)]
+            SimFault::Panic => panic!("a simulated failure (appliance sim panic)"),
+        }
+    }
+
+    fn invite(&self, ttl: Duration) -> Result<String, String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let invites = self
+            .invites
+            .lock()
+            .map_err(|_| "invites unavailable".to_owned())?;
+        let token = invites.issue(now, ttl).map_err(|e| e.to_string())?;
+        Ok(format!("{}/#{token}", self.public_url))
+    }
+
+    fn status(&self) -> Status {
+        use std::sync::atomic::Ordering::Relaxed;
+        let security_code = self
+            .session
+            .current_peer()
+            .and_then(|peer| self.codes.get(&peer).cloned());
+        Status {
+            room: self.room_name.clone(),
+            state: self.session.state().as_str().into(),
+            shutter: self.session.shutter().as_str().into(),
+            led: self.session.led().as_str().into(),
+            waiting: self.session.waiting(),
+            camera_gate: self.session.camera_gate_open(),
+            security_code,
+            faults: self
+                .session
+                .faults()
+                .iter()
+                .map(|f| f.describe().to_owned())
+                .collect(),
+            notice: self.notice.clone(),
+            messages_dropped: self.stats.messages_dropped.load(Relaxed),
+            media: MediaStatus {
+                video_frames_sent: self.stats.video_frames_sent.load(Relaxed),
+                video_frames_received: self.stats.video_frames_received.load(Relaxed),
+                audio_frames_received: self.stats.audio_frames_received.load(Relaxed),
+                audio_frames_audible: self.stats.audio_frames_audible.load(Relaxed),
+                bitrate_kbps: self.stats.bitrate_kbps.load(Relaxed),
+                estimate_kbps: Some(self.stats.estimate_kbps.load(Relaxed)).filter(|&e| e > 0),
+                rtt_ms: Some(self.stats.rtt_ms.load(Relaxed)).filter(|&r| r > 0),
+            },
+        }
+    }
+
+    /// On the way out: camera gated, every patient told, then the room's
+    /// thread stopped, which closes the shutter and puts the LED out.
+    fn safe_state(&mut self) {
+        self.gate.set(false);
+        for peer in self.peers.keys().copied().collect::<Vec<_>>() {
+            self.tell(peer, ServerMessage::State { state: "ended" });
+        }
+        self.media_state.send_modify(|s| s.patients.clear());
+        self.io.stop();
+        eprintln!("appliance: LED {}", LedPattern::Off);
+    }
+
+    /// Sends `input` to the session task after `delay` (a timer; stale
+    /// ones are told apart by their generation).
+    fn after(&self, delay: Duration, input: Input) {
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = inputs.send(input).await;
+        });
+    }
+
+    /// Tells the TV what to write, from the screen the session asked for;
+    /// only when that changes.
+    fn render(&mut self) {
+        let code = self
+            .session
+            .current_peer()
+            .and_then(|peer| self.codes.get(&peer))
+            .filter(|_| self.code_shown);
+        let text = screen_text(
+            &self.screen,
+            &self.room_name,
+            self.session.faults(),
+            code,
+            self.notice.as_deref(),
+        );
+        self.media_state.send_if_modified(|s| {
+            let changed = s.screen != text;
+            s.screen = text;
+            changed
+        });
+    }
+
+    /// Hands a command to the room's thread. A queue of 64 that is full
+    /// means that thread is stuck; the session's state stays the truth and
+    /// the next command tries again.
+    fn room(&self, command: RoomCommand) {
+        if !self.io.send(command) {
+            self.dropped("a command for the room's hardware thread");
+        }
+    }
+}
+
+/// The TV's words for a screen (docs/design.md, the session flow). Plain text: the
+/// TV escapes it. The patient's name is as the session keeps it (cleaned of
+/// control characters, at most 40 characters).
+fn screen_text(
+    screen: &Screen,
+    room: &str,
+    faults: &[Fault],
+    code: Option<&String>,
+    notice: Option<&str>,
+) -> ScreenText {
+    let title = match screen {
+        Screen::Idle => format!("{room}\nReady"),
+        Screen::Lobby { name, waiting } if *waiting > 1 => format!(
+            "{name} is waiting\n({} more after them)\nPress the button to start",
+            waiting - 1
+        ),
+        Screen::Lobby { name, .. } => format!("{name} is waiting\nPress the button to start"),
+        Screen::Opening { open_by_hand: true } => "Open the camera shutter to start".into(),
+        Screen::Opening { .. } => "Starting…".into(),
+        Screen::Live => String::new(),
+        Screen::Paused => "Paused\nPress the button to resume, hold it to end".into(),
+        Screen::Ended => "Session ended".into(),
+        Screen::Fault(first) => {
+            let mut words: Vec<&str> = faults.iter().map(|f| f.describe()).collect();
+            if words.is_empty() {
+                words.push(first.describe());
+            }
+            words.join("\n")
+        }
+    };
+    let live = *screen == Screen::Live;
+    ScreenText {
+        title,
+        // IT's notice only where no patient is waiting or seen: idle, fault.
+        corner: match (screen, code, notice) {
+            (Screen::Live, Some(code), _) => format!("Security code {code}"),
+            (Screen::Idle | Screen::Fault(_), _, Some(notice)) => notice.to_owned(),
+            _ => String::new(),
+        },
+        self_view: live,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::room_io::Backend;
+
+    /// A room on simulated pins whose media thread never reads: its queue for
+    /// patients' events holds one, already taken.
+    #[allow(clippy::type_complexity)]
+    fn stuck_media_room() -> (
+        Room,
+        watch::Receiver<MediaState>,
+        mpsc::Receiver<Input>,
+        mpsc::Receiver<MediaCommand>,
+    ) {
+        let (inputs_tx, inputs) = mpsc::channel(16);
+        let travel = Duration::from_millis(10);
+        let io = RoomIo::start(
+            &Backend::Sim { travel },
+            ShutterKind::Motorized,
+            forwarded(16, &inputs_tx),
+        )
+        .unwrap();
+        let (media, never_read) = mpsc::channel(1);
+        media.try_send(MediaCommand::SimStall).unwrap();
+        let (media_state, wanted) = watch::channel(MediaState::default());
+        let mut room = Room::new(Parts {
+            shutter_kind: ShutterKind::Motorized,
+            media,
+            media_state,
+            gate: Gate::default(),
+            stats: Arc::new(Stats::default()),
+            invites: Arc::new(Mutex::new(Invites::new(zeroize::Zeroizing::new(vec![
+                7;
+                32
+            ])))),
+            inputs: inputs_tx,
+            io,
+            cec: Cec::start(None),
+            simulated: true,
+            public_url: "https://box".into(),
+            room_name: "Room 3".into(),
+        });
+        room.open(false);
+        // The sensors have settled: closed.
+        room.input(RoomEvent::ShutterSensed(ShutterPosition::Closed).into());
+        (room, wanted, inputs, never_read)
+    }
+
+    #[tokio::test]
+    async fn with_media_s_queue_full_the_tv_s_words_who_is_on_it_and_the_gate_still_arrive() {
+        let (mut room, wanted, _inputs, _media) = stuck_media_room();
+        assert_eq!(wanted.borrow().screen.title, "Room 3\nReady");
+        let (outbox, _page) = mpsc::channel(64);
+        room.input(Input::Patient(PatientEvent::Joined {
+            peer: 1,
+            name: "Ada".into(),
+            codec: Codec::H264,
+            outbox,
+        }));
+        {
+            let state = wanted.borrow();
+            assert!(
+                state.screen.title.starts_with("Ada is waiting"),
+                "{state:?}"
+            );
+            assert_eq!(state.patients.get(&1), Some(&Codec::H264));
+            assert_eq!((state.on_tv, state.camera_gate), (None, false));
+        }
+        // The press, and the shutter sensed open: live.
+        room.input(RoomEvent::Button(ButtonEvent::Press).into());
+        room.input(RoomEvent::ShutterSensed(ShutterPosition::Open).into());
+        assert_eq!(room.session.state(), State::Live);
+        {
+            let state = wanted.borrow();
+            assert_eq!((state.on_tv, state.camera_gate), (Some(1), true));
+            assert!(state.screen.self_view && state.screen.title.is_empty());
+        }
+        // The long press ends it: off the TV, gated, media stopped, and the
+        // words said so, all through the full queue's jam.
+        room.input(RoomEvent::Button(ButtonEvent::LongPress).into());
+        room.input(RoomEvent::ShutterSensed(ShutterPosition::Closed).into());
+        {
+            let state = wanted.borrow();
+            assert_eq!((state.on_tv, state.camera_gate), (None, false));
+            assert!(state.patients.is_empty(), "{state:?}");
+            assert!(!state.screen.self_view);
+        }
+        // What does travel on the full queue is dropped with a word, and
+        // counted in status.
+        assert_eq!(room.status().messages_dropped, 0);
+        room.inject(SimFault::MediaStall);
+        assert_eq!(room.status().messages_dropped, 1);
+        room.io.stop();
+    }
+
+    #[test]
+    fn each_screen_has_its_words() {
+        let code = "123 456".to_owned();
+        let idle = screen_text(&Screen::Idle, "Room 3", &[], None, None);
+        assert_eq!(idle.title, "Room 3\nReady");
+        assert!(!idle.self_view && idle.corner.is_empty());
+        let lobby = Screen::Lobby {
+            name: "Ada".into(),
+            waiting: 1,
+        };
+        let text = screen_text(&lobby, "R", &[], Some(&code), None);
+        assert_eq!(text.title, "Ada is waiting\nPress the button to start");
+        assert!(text.corner.is_empty(), "no code before the session");
+        let two = Screen::Lobby {
+            name: "Ada".into(),
+            waiting: 3,
+        };
+        assert!(
+            screen_text(&two, "R", &[], None, None)
+                .title
+                .contains("2 more")
+        );
+        let live = screen_text(&Screen::Live, "R", &[], Some(&code), None);
+        assert_eq!(live.title, "");
+        assert_eq!(live.corner, "Security code 123 456");
+        assert!(live.self_view);
+        assert!(
+            screen_text(&Screen::Live, "R", &[], None, None)
+                .corner
+                .is_empty()
+        );
+        let paused = screen_text(&Screen::Paused, "R", &[], Some(&code), None);
+        assert!(paused.title.starts_with("Paused") && !paused.self_view);
+        assert!(paused.corner.is_empty());
+        let faults = [Fault::ShutterJammed, Fault::CameraMissing];
+        let fault = screen_text(
+            &Screen::Fault(Fault::ShutterJammed),
+            "R",
+            &faults,
+            None,
+            None,
+        );
+        assert!(fault.title.contains("shutter is stuck"));
+        assert!(fault.title.contains("camera is not connected"));
+        let by_hand = Screen::Opening { open_by_hand: true };
+        assert!(
+            screen_text(&by_hand, "R", &[], None, None)
+                .title
+                .contains("shutter")
+        );
+    }
+
+    #[test]
+    fn it_s_notice_shows_only_where_no_patient_waits_or_is_seen() {
+        let code = "123 456".to_owned();
+        let notice = Some("Update refused.");
+        let idle = screen_text(&Screen::Idle, "R", &[], None, notice);
+        assert_eq!(idle.title, "R\nReady");
+        assert_eq!(idle.corner, "Update refused.");
+        let faults = [Fault::CameraMissing];
+        let fault = screen_text(
+            &Screen::Fault(Fault::CameraMissing),
+            "R",
+            &faults,
+            None,
+            notice,
+        );
+        assert_eq!(fault.corner, "Update refused.");
+        let live = screen_text(&Screen::Live, "R", &[], Some(&code), notice);
+        assert_eq!(live.corner, "Security code 123 456");
+        assert!(
+            screen_text(&Screen::Live, "R", &[], None, notice)
+                .corner
+                .is_empty()
+        );
+        let lobby = Screen::Lobby {
+            name: "Ada".into(),
+            waiting: 1,
+        };
+        for screen in [
+            lobby,
+            Screen::Paused,
+            Screen::Ended,
+            Screen::Opening {
+                open_by_hand: false,
+            },
+        ] {
+            let text = screen_text(&screen, "R", &[], Some(&code), notice);
+            assert!(text.corner.is_empty(), "{screen:?}: {text:?}");
+        }
+    }
+}
