@@ -22,14 +22,12 @@ use crate::notice::NoticeChanged;
 use crate::notify;
 use crate::room_io::{self, RoomCommand, RoomEvent, RoomIo};
 use crate::session::{
-    Command, Event, Fault, PatientView, PeerId, Screen, Session, ShutterKind, State, Timer,
+    Command, Event, Fault, PatientView, PeerId, Screen, Session, ShutterKind, State, Timer, TvPower,
 };
 use crate::signalling::protocol::ServerMessage;
 use crate::signalling::server::PatientEvent;
 use crate::tv_cec::Cec;
 
-/// How long the security code stays on the TV once a session is live.
-const CODE_ON_TV: Duration = Duration::from_secs(30);
 /// How often the session task looks for a panic elsewhere in the process.
 const PANIC_CHECK: Duration = Duration::from_millis(250);
 
@@ -48,10 +46,9 @@ pub enum Input {
     Control(ControlCall),
     /// IT's notice (see notice.rs) came, changed or went.
     Notice(NoticeChanged),
-    /// A timer fired; stale generations are ignored.
-    Timer(u64),
-    /// The security code's time on the TV is up; stale generations are ignored.
-    CodeTimer(u64),
+    /// A timer the session asked for fired; stale generations (a timer
+    /// started again or cancelled since) are ignored.
+    Timer(Timer, u64),
     /// SIGTERM or SIGINT.
     Shutdown,
 }
@@ -164,7 +161,10 @@ pub struct Room {
     stats: Arc<Stats>,
     invites: Arc<Mutex<Invites>>,
     inputs: mpsc::Sender<Input>,
-    timer: u64,
+    /// The timers running, by the generation they were started with.
+    timers: HashMap<Timer, u64>,
+    /// The last generation given to a timer.
+    generation: u64,
     /// The room's hardware thread.
     io: RoomIo,
     simulated: bool,
@@ -173,9 +173,6 @@ pub struct Room {
     room_name: String,
     /// The screen the session last asked for.
     screen: Screen,
-    /// The security code shows: the first 30 s of a live session.
-    code_shown: bool,
-    code_timer: u64,
     /// IT's notice, for the idle and fault screens.
     notice: Option<String>,
     /// The TV over HDMI-CEC.
@@ -201,14 +198,13 @@ impl Room {
             stats: parts.stats,
             invites: parts.invites,
             inputs: parts.inputs,
-            timer: 0,
+            timers: HashMap::new(),
+            generation: 0,
             io: parts.io,
             simulated: parts.simulated,
             public_url: parts.public_url,
             room_name: parts.room_name,
             screen: Screen::Idle,
-            code_shown: false,
-            code_timer: 0,
             notice: None,
             cec: parts.cec,
             restart_for_camera: false,
@@ -305,15 +301,10 @@ impl Room {
                     .send_if_modified(|s| s.patients.remove(&peer).is_some());
             }
             Input::Media(event) => self.media_event(event),
-            Input::Timer(generation) => {
-                if generation == self.timer {
-                    self.event(Event::TimerFired(Timer::Shutter));
-                }
-            }
-            Input::CodeTimer(generation) => {
-                if generation == self.code_timer {
-                    self.code_shown = false;
-                    self.render();
+            Input::Timer(timer, generation) => {
+                if self.timers.get(&timer) == Some(&generation) {
+                    self.timers.remove(&timer);
+                    self.event(Event::TimerFired(timer));
                 }
             }
             Input::Room(RoomEvent::ShutterSensed(position)) => {
@@ -343,27 +334,8 @@ impl Room {
     }
 
     fn event(&mut self, event: Event) {
-        let before = self.session.state();
-        let arrived = matches!(event, Event::PatientJoined { .. });
         let commands = self.session.handle(event);
         self.execute(commands);
-        // The TV wakes for a patient in the waiting room (once per visit),
-        // and may sleep once the room is empty.
-        if arrived {
-            self.cec.patient_arrived();
-        }
-        if self.session.state() == State::Idle && before != State::Idle {
-            self.cec.room_idle();
-        }
-        // Seen and heard in the room: only the patient in a live call.
-        let on_tv = (self.session.state() == State::Live)
-            .then(|| self.session.current_peer())
-            .flatten();
-        self.media_state.send_if_modified(|s| {
-            let changed = s.on_tv != on_tv;
-            s.on_tv = on_tv;
-            changed
-        });
     }
 
     fn media_event(&mut self, event: MediaEvent) {
@@ -446,20 +418,27 @@ impl Room {
                     self.tell(peer, ServerMessage::State { state });
                 }
                 Command::Show(screen) => {
-                    if screen == Screen::Live && self.screen != Screen::Live {
-                        // The code shows for the first 30 s of the session.
-                        self.code_shown = true;
-                        self.code_timer += 1;
-                        self.after(CODE_ON_TV, Input::CodeTimer(self.code_timer));
-                    }
                     self.screen = screen;
                     self.render();
                 }
-                Command::StartTimer(Timer::Shutter, delay) => {
-                    self.timer += 1;
-                    self.after(delay, Input::Timer(self.timer));
+                Command::OnTv(on_tv) => {
+                    self.media_state.send_if_modified(|s| {
+                        let changed = s.on_tv != on_tv;
+                        s.on_tv = on_tv;
+                        changed
+                    });
                 }
-                Command::CancelTimer(Timer::Shutter) => self.timer += 1,
+                Command::ShowCode(_) => self.render(),
+                Command::Tv(TvPower::Wake) => self.cec.patient_arrived(),
+                Command::Tv(TvPower::MaySleep) => self.cec.room_idle(),
+                Command::StartTimer(timer, delay) => {
+                    self.generation += 1;
+                    self.timers.insert(timer, self.generation);
+                    self.after(delay, Input::Timer(timer, self.generation));
+                }
+                Command::CancelTimer(timer) => {
+                    self.timers.remove(&timer);
+                }
             }
         }
     }
@@ -613,7 +592,7 @@ impl Room {
             .session
             .current_peer()
             .and_then(|peer| self.codes.get(&peer))
-            .filter(|_| self.code_shown);
+            .filter(|_| self.session.code_shown());
         let text = screen_text(
             &self.screen,
             &self.room_name,

@@ -21,6 +21,8 @@ mod tests;
 
 /// How long the shutter may take to be sensed open or closed.
 pub const SHUTTER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the security code shows on the TV once a session goes live.
+pub const CODE_ON_TV: Duration = Duration::from_secs(30);
 
 /// A patient's connection, numbered by signalling.
 pub type PeerId = u64;
@@ -116,10 +118,21 @@ pub enum ShutterKind {
 }
 
 /// Timers the session asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Timer {
     /// The shutter must be sensed open or closed before this fires.
     Shutter,
+    /// The security code's time on the TV is up.
+    SecurityCode,
+}
+
+/// What the TV's power (HDMI-CEC) is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TvPower {
+    /// A patient arrived in the waiting room: wake the TV, switch to the box.
+    Wake,
+    /// The room is idle: the TV may go to standby.
+    MaySleep,
 }
 
 /// Everything that can happen to the session.
@@ -217,6 +230,13 @@ pub enum Command {
     Notify(PeerId, PatientView),
     /// Show a screen on the TV.
     Show(Screen),
+    /// Who is seen and heard in the room (the TV's picture and speakers):
+    /// the admitted patient while live, or nobody.
+    OnTv(Option<PeerId>),
+    /// Show the security code on the TV, or stop showing it.
+    ShowCode(bool),
+    /// Wake the TV or let it sleep.
+    Tv(TvPower),
     /// Start (or restart) a timer.
     StartTimer(Timer, Duration),
     /// Cancel a timer.
@@ -242,6 +262,10 @@ pub struct Session {
     lobby: VecDeque<Patient>,
     faults: Vec<Fault>,
     gate_open: bool,
+    /// Who is seen and heard in the room, as last commanded.
+    on_tv: Option<PeerId>,
+    /// The security code shows on the TV, as last commanded.
+    code_shown: bool,
     /// The shutter was sensed moving since it last jammed. A jam ends by
     /// itself only when the shutter then moves and reaches closed: one that
     /// never left its sensor (stuck while opening) would otherwise read
@@ -260,6 +284,8 @@ impl Session {
             lobby: VecDeque::new(),
             faults: Vec::new(),
             gate_open: false,
+            on_tv: None,
+            code_shown: false,
             moved_since_jam: false,
         }
     }
@@ -306,6 +332,11 @@ impl Session {
         self.current.as_ref().map(|p| p.peer)
     }
 
+    /// Whether the security code shows on the TV.
+    pub fn code_shown(&self) -> bool {
+        self.code_shown
+    }
+
     /// The faults in force.
     pub fn faults(&self) -> &[Fault] {
         &self.faults
@@ -350,6 +381,12 @@ impl Session {
                 }
                 _ => {}
             },
+            Event::TimerFired(Timer::SecurityCode) => {
+                if self.code_shown {
+                    self.code_shown = false;
+                    out.push(Command::ShowCode(false));
+                }
+            }
         }
         self.settle(before, &mut out);
         out
@@ -466,6 +503,9 @@ impl Session {
         let first = self.lobby.is_empty();
         self.lobby.push_back(Patient { peer, name });
         out.push(Command::Notify(peer, PatientView::Waiting));
+        // The TV wakes for a patient in the waiting room (its thread does it
+        // once per visit), and for nothing else.
+        out.push(Command::Tv(TvPower::Wake));
         if first && self.current.is_none() {
             out.push(Command::StartMedia(peer));
         }
@@ -581,8 +621,31 @@ impl Session {
     }
 
     /// After every event: the gate and the LED follow from the state and the
-    /// sensed shutter, never from what was commanded.
+    /// sensed shutter, never from what was commanded; so do who is seen and
+    /// heard in the room, the security code on the TV and the TV's power.
     fn settle(&mut self, before: State, out: &mut Vec<Command>) {
+        // Seen and heard in the room: only the admitted patient, only live.
+        let on_tv = (self.state == State::Live)
+            .then(|| self.current_peer())
+            .flatten();
+        if on_tv != self.on_tv {
+            self.on_tv = on_tv;
+            out.push(Command::OnTv(on_tv));
+        }
+        // The code shows for the first moments of being live (again after a
+        // pause), never outside it.
+        if self.state == State::Live && before != State::Live {
+            self.code_shown = true;
+            out.push(Command::ShowCode(true));
+            out.push(Command::StartTimer(Timer::SecurityCode, CODE_ON_TV));
+        } else if self.state != State::Live && self.code_shown {
+            self.code_shown = false;
+            out.push(Command::ShowCode(false));
+            out.push(Command::CancelTimer(Timer::SecurityCode));
+        }
+        if self.state == State::Idle && before != State::Idle {
+            out.push(Command::Tv(TvPower::MaySleep));
+        }
         let gate = self.state == State::Live && self.shutter.is_sensed_open();
         if gate != self.gate_open {
             self.gate_open = gate;

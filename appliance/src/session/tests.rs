@@ -49,6 +49,7 @@ fn a_patient_waits_and_media_is_negotiated_gated() {
         out,
         [
             Command::Notify(1, PatientView::Waiting),
+            Command::Tv(TvPower::Wake),
             Command::StartMedia(1),
             Command::Show(Screen::Lobby {
                 name: "Ada".into(),
@@ -302,10 +303,39 @@ fn a_manual_shutter_is_opened_by_hand_and_closing_it_pauses() {
 }
 
 #[test]
+fn the_code_shows_for_its_time_once_live_and_again_after_a_pause() {
+    let mut s = motorized();
+    s.handle(joined(1, "Ada"));
+    s.handle(Event::ShortPress);
+    let out = s.handle(Event::ShutterSensed(Open));
+    assert!(out.contains(&Command::OnTv(Some(1))), "{out:?}");
+    assert!(out.contains(&Command::ShowCode(true)), "{out:?}");
+    assert!(out.contains(&Command::StartTimer(Timer::SecurityCode, CODE_ON_TV)));
+    assert!(s.code_shown());
+    let out = s.handle(Event::TimerFired(Timer::SecurityCode));
+    assert_eq!(out, [Command::ShowCode(false)]);
+    // Paused: off the TV; resumed: on it again, with the code again.
+    let out = s.handle(Event::ShortPress);
+    assert!(out.contains(&Command::OnTv(None)), "{out:?}");
+    s.handle(Event::ShutterSensed(Closed));
+    s.handle(Event::ShortPress);
+    let out = s.handle(Event::ShutterSensed(Open));
+    assert!(out.contains(&Command::OnTv(Some(1))), "{out:?}");
+    assert!(out.contains(&Command::ShowCode(true)), "{out:?}");
+    // The end: nobody on the TV, no code, and the TV may sleep.
+    s.handle(Event::LongPress);
+    let out = s.handle(Event::ShutterSensed(Closed));
+    assert!(out.contains(&Command::Tv(TvPower::MaySleep)), "{out:?}");
+    assert!(!s.code_shown());
+}
+
+#[test]
 fn names_are_cut_and_cleaned() {
     let mut s = motorized();
     let out = s.handle(joined(1, &format!("A\u{7}da{}", "x".repeat(100))));
-    let Some(Command::Show(Screen::Lobby { name, .. })) = out.get(2) else {
+    let Some(Command::Show(Screen::Lobby { name, .. })) =
+        out.iter().find(|c| matches!(c, Command::Show(_)))
+    else {
         panic!("{out:?}");
     };
     assert_eq!(name.chars().count(), name::MAX_NAME_CHARS);
@@ -340,6 +370,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => prop_oneof![Just(Fault::Button), Just(Fault::ShutterJammed), Just(Fault::Provisioning)].prop_map(Event::FaultRaised),
         1 => prop_oneof![Just(Fault::Button), Just(Fault::ShutterJammed)].prop_map(Event::FaultCleared),
         1 => Just(Event::TimerFired(Timer::Shutter)),
+        1 => Just(Event::TimerFired(Timer::SecurityCode)),
     ]
 }
 
@@ -355,20 +386,55 @@ proptest! {
         let mut s = Session::new(kind, Closed);
         let mut gate = false;
         let mut led = LedPattern::Off;
+        let mut on_tv = None;
+        let mut code_shown = false;
+        let mut code_timer = false;
         for c in s.start() {
             if let Command::Led(l) = c { led = l; }
         }
         for event in events {
             let was_active = matches!(s.state(), State::Opening | State::Live | State::Paused);
             let is_long = event == Event::LongPress;
+            let a_patient_came = matches!(event, Event::PatientJoined { .. });
+            let code_time_up = event == Event::TimerFired(Timer::SecurityCode);
             let out = s.handle(event);
+            if code_time_up {
+                code_timer = false;
+            }
             for c in &out {
                 match c {
                     Command::CameraGate { open } => gate = *open,
                     Command::Led(l) => led = *l,
+                    Command::OnTv(shown) => on_tv = *shown,
+                    Command::ShowCode(shown) => code_shown = *shown,
+                    Command::StartTimer(Timer::SecurityCode, time) => {
+                        prop_assert_eq!(*time, CODE_ON_TV);
+                        code_timer = true;
+                    }
+                    Command::CancelTimer(Timer::SecurityCode) => code_timer = false,
+                    // The TV is woken only for a patient who just came to
+                    // the waiting room.
+                    Command::Tv(TvPower::Wake) => {
+                        prop_assert!(a_patient_came, "the TV woken for no patient");
+                        prop_assert!(s.waiting() > 0 || s.current_peer().is_some());
+                    }
                     _ => {}
                 }
             }
+            // Only the admitted, live patient is ever on the TV or the
+            // speakers.
+            if let Some(peer) = on_tv {
+                prop_assert_eq!(s.state(), State::Live);
+                prop_assert_eq!(s.current_peer(), Some(peer));
+            }
+            prop_assert_eq!(on_tv.is_some(), s.state() == State::Live);
+            // The security code shows only while live, and only while its
+            // timer runs: at most its time.
+            if code_shown {
+                prop_assert_eq!(s.state(), State::Live);
+                prop_assert!(code_timer, "the code shows with no timer to end it");
+            }
+            prop_assert_eq!(code_shown, s.code_shown());
             // Promise 1, as the outside world sees it through the commands.
             if gate {
                 prop_assert_eq!(s.state(), State::Live);
