@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The default state directory when systemd gives none.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/appliance";
@@ -114,21 +114,18 @@ pub enum Command {
 pub enum SimCommand {
     /// The simulated shutter sticks (jam) or moves again (free).
     Shutter {
-        /// jam or free.
-        #[arg(value_parser = ["jam", "free"])]
-        action: String,
+        /// What happens to it.
+        action: ShutterAction,
     },
     /// The simulated camera is pulled out (unplug) or put back (plug).
     Camera {
-        /// unplug or plug.
-        #[arg(value_parser = ["unplug", "plug"])]
-        action: String,
+        /// What happens to it.
+        action: CameraAction,
     },
     /// Save a small copy (320x180, PPM) of what the simulated TV shows now.
     Tv {
-        /// grab.
-        #[arg(value_parser = ["grab"])]
-        action: String,
+        /// What to do with the TV.
+        action: TvAction,
         /// Where to write the picture.
         file: PathBuf,
     },
@@ -136,14 +133,45 @@ pub enum SimCommand {
     /// when GStreamer's WebRTC endpoint hangs (stall); the box must notice
     /// and negotiate anew.
     Media {
-        /// stall.
-        #[arg(value_parser = ["stall"])]
-        action: String,
+        /// What happens to media.
+        action: MediaAction,
     },
     /// The daemon panics, as a bug would make it: the shutter must be
     /// commanded closed and the LED to fault through their drivers, and the
     /// daemon stops with an error (systemd starts it again).
     Panic,
+}
+
+/// `sim shutter`'s actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShutterAction {
+    /// It sticks where it is.
+    Jam,
+    /// It moves again.
+    Free,
+}
+
+/// `sim camera`'s actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CameraAction {
+    /// Pulled out.
+    Unplug,
+    /// Put back.
+    Plug,
+}
+
+/// `sim tv`'s actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TvAction {
+    /// Save what it shows now.
+    Grab,
+}
+
+/// `sim media`'s actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MediaAction {
+    /// Every patient's video stops on its way out.
+    Stall,
 }
 
 #[derive(Debug, Args)]

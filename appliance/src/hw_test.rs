@@ -79,7 +79,7 @@ impl WithDrivers for Walk<'_> {
         M: SetDutyCycle + Send + 'static,
         L: OutputPin + Send + 'static,
     {
-        let kind = room_io::hardware_kind(self.kind);
+        let kind = self.kind;
         // The button counts a press only once it has been seen released, and
         // the sensors only once settled: read both for a moment first.
         let warm = Instant::now();

@@ -46,18 +46,20 @@ fn main() -> ExitCode {
         Command::Sim(cli::SimCommand::Tv { file, .. }) => admin::tv_grab(&ctx, &file),
         Command::Sim(sim) => {
             let fault = match sim {
-                cli::SimCommand::Shutter { action } if action == "jam" => {
-                    control::SimFault::ShutterJam
+                cli::SimCommand::Shutter { action } => match action {
+                    cli::ShutterAction::Jam => control::SimFault::ShutterJam,
+                    cli::ShutterAction::Free => control::SimFault::ShutterFree,
+                },
+                cli::SimCommand::Camera { action } => match action {
+                    cli::CameraAction::Unplug => control::SimFault::CameraUnplug,
+                    cli::CameraAction::Plug => control::SimFault::CameraPlug,
+                },
+                cli::SimCommand::Media {
+                    action: cli::MediaAction::Stall,
                 }
-                cli::SimCommand::Shutter { .. } => control::SimFault::ShutterFree,
-                cli::SimCommand::Camera { action } if action == "unplug" => {
-                    control::SimFault::CameraUnplug
-                }
-                cli::SimCommand::Camera { .. } => control::SimFault::CameraPlug,
+                // (The TV's copy is taken above.)
+                | cli::SimCommand::Tv { .. } => control::SimFault::MediaStall,
                 cli::SimCommand::Panic => control::SimFault::Panic,
-                cli::SimCommand::Media { .. } | cli::SimCommand::Tv { .. } => {
-                    control::SimFault::MediaStall
-                }
             };
             admin::client(&ctx, control::Request::Sim(fault), false)
         }

@@ -406,17 +406,7 @@ impl Room {
                     self.media_state
                         .send_if_modified(|s| s.patients.remove(&peer).is_some());
                 }
-                Command::Notify(peer, view) => {
-                    let state = match view {
-                        PatientView::Waiting => "waiting",
-                        PatientView::Starting => "starting",
-                        PatientView::Live => "live",
-                        PatientView::Paused => "paused",
-                        PatientView::Ended => "ended",
-                        PatientView::Error => "error",
-                    };
-                    self.tell(peer, ServerMessage::State { state });
-                }
+                Command::Notify(peer, state) => self.tell(peer, ServerMessage::State { state }),
                 Command::Show(screen) => {
                     self.screen = screen;
                     self.render();
@@ -537,9 +527,9 @@ impl Room {
             .and_then(|peer| self.codes.get(&peer).cloned());
         Status {
             room: self.room_name.clone(),
-            state: self.session.state().as_str().into(),
-            shutter: self.session.shutter().as_str().into(),
-            led: self.session.led().as_str().into(),
+            state: self.session.state(),
+            shutter: self.session.shutter(),
+            led: self.session.led(),
             waiting: self.session.waiting(),
             camera_gate: self.session.camera_gate_open(),
             security_code,
@@ -568,7 +558,12 @@ impl Room {
     fn safe_state(&mut self) {
         self.gate.set(false);
         for peer in self.peers.keys().copied().collect::<Vec<_>>() {
-            self.tell(peer, ServerMessage::State { state: "ended" });
+            self.tell(
+                peer,
+                ServerMessage::State {
+                    state: PatientView::Ended,
+                },
+            );
         }
         self.media_state.send_modify(|s| s.patients.clear());
         self.io.stop();

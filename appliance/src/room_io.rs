@@ -254,7 +254,7 @@ pub fn open<W: WithDrivers>(
         }
         #[cfg(feature = "rpi")]
         Backend::Rpi(map) => {
-            let pins = appliance_hardware::rpi::open(map, hardware_kind(kind))?;
+            let pins = appliance_hardware::rpi::open(map, kind)?;
             if let Some(why) = pins.servo.as_ref().and_then(|s| s.software_reason()) {
                 // Said once at start: the shutter works, but IT may want the
                 // hardware channel. The reason names settings and devices only.
@@ -296,14 +296,6 @@ pub fn open<W: WithDrivers>(
         }
         #[cfg(not(feature = "rpi"))]
         Backend::Rpi(_) => anyhow::bail!(NO_RPI),
-    }
-}
-
-/// The session's shutter kind in the drivers' words.
-pub fn hardware_kind(kind: ShutterKind) -> appliance_hardware::ShutterKind {
-    match kind {
-        ShutterKind::Motorized => appliance_hardware::ShutterKind::Motorized,
-        ShutterKind::Manual => appliance_hardware::ShutterKind::Manual,
     }
 }
 

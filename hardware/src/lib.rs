@@ -67,6 +67,11 @@ pub(crate) fn detail<E: fmt::Debug>(error: &E) -> String {
 /// Where the privacy shutter is, as its position sensors report it. The
 /// sensors are the truth, never the command sent to the motor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum ShutterPosition {
     /// The closed sensor is made: the camera sees nothing.
     Closed,
@@ -89,6 +94,11 @@ impl ShutterPosition {
 
 /// What the LED shows. Derived from the same state that gates the camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum LedPattern {
     /// No session.
     Off,

@@ -7,10 +7,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use appliance_hardware::{LedPattern, ShutterPosition};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::session::State;
 
 /// The longest request line read.
 const MAX_REQUEST: usize = 4096;
@@ -92,11 +95,11 @@ pub struct Status {
     /// The room's name, as provisioned (`room.name`).
     pub room: String,
     /// idle, lobby, opening, live, paused, ending or fault.
-    pub state: String,
+    pub state: State,
     /// closed, opening, open, closing or jammed.
-    pub shutter: String,
+    pub shutter: ShutterPosition,
     /// off, waiting, live or fault.
-    pub led: String,
+    pub led: LedPattern,
     /// Patients in the lobby.
     pub waiting: usize,
     /// Whether camera frames may leave the box now.

@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+pub use appliance_hardware::ShutterKind;
 use appliance_hardware::{LedPattern, ShutterPosition};
 use zeroize::Zeroizing;
 
@@ -28,7 +29,8 @@ pub const CODE_ON_TV: Duration = Duration::from_secs(30);
 pub type PeerId = u64;
 
 /// The session's state, as `status` and the TV show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum State {
     /// No patient.
     Idle,
@@ -46,10 +48,10 @@ pub enum State {
     Fault,
 }
 
-impl State {
+impl std::fmt::Display for State {
     /// The word `status` uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
             State::Idle => "idle",
             State::Lobby => "lobby",
             State::Opening => "opening",
@@ -57,9 +59,11 @@ impl State {
             State::Paused => "paused",
             State::Ending => "ending",
             State::Fault => "fault",
-        }
+        })
     }
+}
 
+impl State {
     /// The LED pattern of each state (promise 2).
     pub fn led(self) -> LedPattern {
         match self {
@@ -108,15 +112,6 @@ impl Fault {
     }
 }
 
-/// The kind of shutter, from the configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShutterKind {
-    /// A servo moves it; the session opens and closes it.
-    Motorized,
-    /// The therapist moves it; the TV asks them to.
-    Manual,
-}
-
 /// Timers the session asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Timer {
@@ -163,8 +158,9 @@ pub enum Event {
     TimerFired(Timer),
 }
 
-/// What the patient's page is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the patient's page is told: its `body[data-state]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PatientView {
     /// In the waiting room.
     Waiting,

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::session::PatientView;
+
 /// The largest message a page may send; an SDP answer is a few KiB.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
@@ -68,7 +70,7 @@ pub enum ServerMessage {
     /// Where the session stands, for `body[data-state]`.
     State {
         /// waiting, starting, live, paused, ended or error.
-        state: &'static str,
+        state: PatientView,
     },
     /// The box's offer.
     Offer {
@@ -248,7 +250,10 @@ mod tests {
 
     #[test]
     fn messages_to_pages_have_their_type() {
-        let json = serde_json::to_string(&ServerMessage::State { state: "waiting" }).unwrap();
+        let json = serde_json::to_string(&ServerMessage::State {
+            state: PatientView::Waiting,
+        })
+        .unwrap();
         assert_eq!(json, r#"{"type":"state","state":"waiting"}"#);
         let json = serde_json::to_string(&ServerMessage::Denied).unwrap();
         assert_eq!(json, r#"{"type":"denied"}"#);
