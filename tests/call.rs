@@ -9,6 +9,7 @@ mod support;
 
 use std::time::Duration;
 
+use appliance_test_support::{Area, WHOLE, blue_in, differ, lit_in, tv_picture};
 use serde_json::Value;
 use support::display::Display;
 use support::webdriver::Browser;
@@ -715,55 +716,11 @@ fn tv(daemon: &Daemon, name: &str) -> Option<Vec<u8>> {
     if let Some(dir) = std::env::var_os("TV_GRABS") {
         std::fs::write(std::path::Path::new(&dir).join(format!("{name}.ppm")), &ppm).unwrap();
     }
-    let header = b"P6\n320 180\n255\n";
-    assert_eq!(&ppm[..header.len()], header);
-    let rgb = ppm[header.len()..].to_vec();
-    assert_eq!(rgb.len(), 320 * 180 * 3);
-    Some(rgb)
+    Some(tv_picture(&ppm))
 }
 
-/// The share of a picture's pixels in a box (x0..x1, y0..y1) that are not black.
-fn lit_in(rgb: &[u8], (x0, y0, x1, y1): (usize, usize, usize, usize)) -> f64 {
-    let mut lit = 0;
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let i = (y * 320 + x) * 3;
-            if rgb[i..i + 3].iter().any(|&c| c > 40) {
-                lit += 1;
-            }
-        }
-    }
-    lit as f64 / ((x1 - x0) * (y1 - y0)) as f64
-}
-
-/// The share of a box's pixels that are clearly blue (blue above 150, red
-/// and green well below).
-fn blue_in(rgb: &[u8], (x0, y0, x1, y1): (usize, usize, usize, usize)) -> f64 {
-    let mut blue = 0;
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let i = (y * 320 + x) * 3;
-            if rgb[i + 2] > 150 && rgb[i + 2] > rgb[i + 1].max(rgb[i]).saturating_add(60) {
-                blue += 1;
-            }
-        }
-    }
-    blue as f64 / ((x1 - x0) * (y1 - y0)) as f64
-}
-
-const WHOLE: (usize, usize, usize, usize) = (0, 0, 320, 180);
 /// Where the self view sits: the bottom right corner, 80x45 of 320x180.
-const SELF_VIEW: (usize, usize, usize, usize) = (234, 127, 312, 172);
-
-/// The share of pixels that differ between two pictures.
-fn differ(a: &[u8], b: &[u8]) -> f64 {
-    let n = a
-        .chunks(3)
-        .zip(b.chunks(3))
-        .filter(|(p, q)| p.iter().zip(q.iter()).any(|(x, y)| x.abs_diff(*y) > 40))
-        .count();
-    n as f64 / (a.len() / 3) as f64
-}
+const SELF_VIEW: Area = (234, 127, 312, 172);
 
 /// Waits for the TV to show what `check` wants, then returns that picture.
 fn tv_until(daemon: &Daemon, name: &str, check: impl Fn(&[u8]) -> bool) -> Vec<u8> {

@@ -7,7 +7,10 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use appliance_test_support::{TV_HEIGHT, TV_WIDTH, appliance, lit_in, poll, tv_picture, wait_for};
 
 const TURN_SECRET: &str = "turn-secret-never-printed-4471";
 
@@ -33,12 +36,8 @@ impl Appliance {
     }
 
     fn run_with_input(&self, args: &[&str], input: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_appliance"))
-            .arg("--state-dir")
-            .arg(&self.state)
+        let mut child = appliance(env!("CARGO_BIN_EXE_appliance"), &self.state)
             .args(args)
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .env_remove("STATE_DIRECTORY")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -471,14 +470,10 @@ fn the_pi_build_off_a_pi_names_what_is_missing() {
 
 /// Starts `appliance run --headless` on loopback with `args` added.
 fn start_daemon(a: &Appliance, control: &str, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_appliance"))
-        .arg("--state-dir")
-        .arg(&a.state)
+    appliance(env!("CARGO_BIN_EXE_appliance"), &a.state)
         .args(["--control", control, "run", "--headless"])
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .env_remove("STATE_DIRECTORY")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -493,14 +488,10 @@ fn wait_for_status(
     daemon: &mut std::process::Child,
     wanted: impl Fn(&str) -> bool,
 ) -> Option<String> {
-    for _ in 0..200 {
-        if let Some(s) = status_json(a, control).filter(|s| wanted(s)) {
-            return Some(s);
-        }
+    poll(Duration::from_secs(20), || {
         assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    None
+        status_json(a, control).filter(|s| wanted(s))
+    })
 }
 
 /// Asks the running daemon for its status, as JSON text.
@@ -664,20 +655,10 @@ fn a_notice_for_it_reaches_status_while_the_daemon_runs_and_goes_with_its_file()
 fn tv_top_lit(a: &Appliance, control: &str) -> f64 {
     let file = a.root.join("tv.ppm");
     let path = file.display().to_string();
-    let mut rgb = None;
-    for _ in 0..100 {
+    // Until the TV has drawn its first picture, there is none to grab.
+    let ppm = wait_for("the TV's first picture", Duration::from_secs(10), || {
         let o = a.run(&["--control", control, "sim", "tv", "grab", &path]);
-        if o.status.success() {
-            rgb = fs::read(&file).ok();
-            break;
-        }
-        // The TV has not drawn its first picture yet.
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let ppm = rgb.expect("the TV drew nothing within 10 s");
-    let header = b"P6\n320 180\n255\n";
-    assert_eq!(&ppm[..header.len()], header);
-    let top = &ppm[header.len()..header.len() + 320 * 30 * 3];
-    let lit = top.chunks(3).filter(|p| p.iter().any(|&c| c > 40)).count();
-    lit as f64 / (320 * 30) as f64
+        o.status.success().then(|| fs::read(&file).ok()).flatten()
+    });
+    lit_in(&tv_picture(&ppm), (0, 0, TV_WIDTH, TV_HEIGHT / 6))
 }

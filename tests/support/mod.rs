@@ -74,20 +74,8 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Polls `check` every 100 ms until it returns Some, or panics after `limit`.
-pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+#[allow(unused_imports)] // not every test uses both
+pub use appliance_test_support::{snapshot, wait_for};
 
 /// The real daemon, in simulation, with its output kept in files.
 pub struct Daemon {
@@ -123,10 +111,8 @@ impl Daemon {
     fn launch(settings: &[(&str, &str)], display: Option<&str>, args: &[&str]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         for (name, value) in settings {
-            let status = Command::new(env!("CARGO_BIN_EXE_appliance"))
-                .args(Self::global(dir.path()))
+            let status = Self::appliance(dir.path())
                 .args(["config", "set", name, value])
-                .env_remove("CREDENTIALS_DIRECTORY")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .status()
@@ -135,9 +121,8 @@ impl Daemon {
         }
         let out = fs::File::create(dir.path().join("daemon.out")).unwrap();
         let err = fs::File::create(dir.path().join("daemon.err")).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_appliance"));
+        let mut command = Self::appliance(dir.path());
         command
-            .args(Self::global(dir.path()))
             .args(["run", "--sim", "--ice-address", "127.0.0.1"])
             .args(["--listen", &format!("127.0.0.1:{PORT}")])
             .args(args);
@@ -165,19 +150,17 @@ impl Daemon {
         daemon
     }
 
-    fn global(dir: &Path) -> Vec<String> {
-        vec![
-            "--state-dir".into(),
-            dir.join("state").display().to_string(),
-            "--control".into(),
-            dir.join("control.sock").display().to_string(),
-        ]
+    /// The binary on this daemon's state directory and control socket.
+    fn appliance(dir: &Path) -> Command {
+        let mut command =
+            appliance_test_support::appliance(env!("CARGO_BIN_EXE_appliance"), &dir.join("state"));
+        command.arg("--control").arg(dir.join("control.sock"));
+        command
     }
 
     /// Runs an `appliance` client command against this daemon.
     pub fn cli(&self, args: &[&str]) -> (bool, String) {
-        let output = Command::new(env!("CARGO_BIN_EXE_appliance"))
-            .args(Self::global(self.dir.path()))
+        let output = Self::appliance(self.dir.path())
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -435,23 +418,4 @@ impl Drop for Speakers {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Every file under `dir` with its bytes.
-pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut todo = vec![dir.to_owned()];
-    while let Some(d) = todo.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                let bytes = fs::read(&path).unwrap();
-                files.push((path, bytes));
-            }
-        }
-    }
-    files.sort();
-    files
 }

@@ -34,22 +34,8 @@ pub fn open(
     Store::open(state, key, &source, mode)
 }
 
-/// Every file under `dir` with its bytes.
-pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut todo = vec![dir.to_owned()];
-    while let Some(d) = todo.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                files.insert(path.clone(), fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
-}
+#[allow(unused_imports)] // not every test uses it
+pub use appliance_test_support::snapshot;
 
 /// Opens the raw sled database of a closed store, as an attacker with the
 /// disk would, without the background flusher so that closing it releases
