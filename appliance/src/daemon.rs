@@ -24,7 +24,7 @@ use crate::room_io::{self, Backend, RoomIo};
 use crate::session::ShutterKind;
 use crate::signalling::protocol::IceServer;
 use crate::signalling::{server, tls};
-use crate::tv_cec::Cec;
+use crate::tv_power::Cec;
 
 /// Inputs to the session task. Bounded: a burst of button presses and
 /// signalling fits easily; a full queue means the task is stuck, and senders

@@ -17,7 +17,7 @@ mod room_io;
 mod session;
 mod signalling;
 mod sim_log;
-mod tv_cec;
+mod tv_power;
 
 use std::process::ExitCode;
 

@@ -26,7 +26,7 @@ use crate::session::{
 };
 use crate::signalling::protocol::ServerMessage;
 use crate::signalling::server::PatientEvent;
-use crate::tv_cec::Cec;
+use crate::tv_power::Cec;
 
 /// How often the session task looks for a panic elsewhere in the process.
 const PANIC_CHECK: Duration = Duration::from_millis(250);

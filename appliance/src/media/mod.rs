@@ -12,9 +12,10 @@ mod congestion;
 mod flow;
 mod nice;
 mod peer;
-mod screen;
+mod room_sound;
 mod stamp;
 mod tv;
+mod tv_picture;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -25,7 +26,7 @@ use gst::prelude::*;
 use tokio::sync::{mpsc, watch};
 
 pub use peer::Codec;
-pub use screen::{Frame, ScreenText};
+pub use tv_picture::{Frame, ScreenText};
 
 use crate::session::PeerId;
 
@@ -244,7 +245,7 @@ pub struct Media {
     video_tee: gst::Element,
     audio_tee: gst::Element,
     tv: tv::TvInputs,
-    screen: Option<screen::Screen>,
+    picture: Option<tv_picture::TvPicture>,
     mic_volume: gst::Element,
     gate: Gate,
     stats: Arc<Stats>,
@@ -354,11 +355,11 @@ impl Media {
 
         // The speakers first: the microphone's echo canceller looks for
         // their probe when it starts.
-        let tv_mixer = tv::speakers(&pipeline, config.headless)?;
+        let tv_mixer = room_sound::speakers(&pipeline, config.headless)?;
 
         let audio_convert = make("audioconvert")?;
         let audio_resample = make("audioresample")?;
-        let [room_audio, echo_canceller] = tv::echo_canceller()?;
+        let [room_audio, echo_canceller] = room_sound::echo_canceller()?;
         let mic_volume = make("volume")?;
         mic_volume.set_property("mute", true);
         let audio_tee = make("tee")?;
@@ -387,7 +388,7 @@ impl Media {
         // The TV's picture takes the gated camera for its self view.
         // A TV that cannot be drawn (a plugin missing) must not keep the box
         // from its calls: the patient's picture then goes nowhere.
-        let screen = screen::Screen::build(
+        let picture = tv_picture::TvPicture::build(
             &pipeline,
             &video_tee,
             config.headless,
@@ -398,7 +399,7 @@ impl Media {
         .ok();
         let tv = tv::TvInputs {
             mixer: tv_mixer.downgrade(),
-            compositor: screen
+            compositor: picture
                 .as_ref()
                 .map(|s| s.compositor().downgrade())
                 .unwrap_or_default(),
@@ -429,7 +430,7 @@ impl Media {
                     && let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut()
                     && let Ok(mut map) = buffer.make_mut().map_writable()
                 {
-                    // Signed 16-bit samples (tv::ROOM_AUDIO): zero is silence.
+                    // Signed 16-bit samples (room_sound::ROOM_AUDIO): zero is silence.
                     map.fill(0);
                 }
                 gst::PadProbeReturn::Ok
@@ -447,7 +448,7 @@ impl Media {
             video_tee,
             audio_tee,
             tv,
-            screen,
+            picture,
             mic_volume,
             gate,
             stats,
@@ -526,9 +527,9 @@ impl Media {
             }
         }
         if state.screen != self.state.screen
-            && let Some(screen) = &self.screen
+            && let Some(picture) = &self.picture
         {
-            screen.show(&state.screen);
+            picture.show(&state.screen);
         }
         let gone: Vec<PeerId> = (self.peers.keys())
             .filter(|id| !state.patients.contains_key(id))

@@ -62,7 +62,7 @@ pub struct Frame {
 /// The TV's picture: its compositor (whose `sink_%u` pads take the patient)
 /// and the overlays to write on.
 #[derive(Debug)]
-pub struct Screen {
+pub struct TvPicture {
     compositor: gst::Element,
     title: gst::Element,
     corner: gst::Element,
@@ -71,7 +71,7 @@ pub struct Screen {
     self_valve: gst::Element,
 }
 
-impl Screen {
+impl TvPicture {
     /// Builds the TV's picture into `pipeline`, with the self view fed from
     /// `camera` (the gated camera's tee). Call before the pipeline plays.
     pub fn build(
@@ -80,7 +80,7 @@ impl Screen {
         headless: bool,
         simulated: bool,
         stats: &Arc<Stats>,
-    ) -> Result<Screen, MediaError> {
+    ) -> Result<TvPicture, MediaError> {
         let sink = tv_sink(headless);
         let grab = if simulated {
             format!(
@@ -168,15 +168,15 @@ impl Screen {
             )));
         }
         error_barrier(&tee_pad);
-        let screen = Screen {
+        let picture = TvPicture {
             compositor,
             title,
             corner,
             self_pad,
             self_valve,
         };
-        screen.show(&ScreenText::default());
-        Ok(screen)
+        picture.show(&ScreenText::default());
+        Ok(picture)
     }
 
     /// The compositor, whose `sink_%u` pads take the patient's picture.

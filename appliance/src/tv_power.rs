@@ -1,4 +1,4 @@
-//! The TV over HDMI-CEC, from the daemon: a patient arriving in the waiting
+//! The TV's power, over HDMI-CEC: a patient arriving in the waiting
 //! room wakes the TV and switches it to the box; after the room has been idle
 //! for `tv.standby_after_minutes` (if set) the TV goes to standby.
 //!
