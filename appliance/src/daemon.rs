@@ -1,11 +1,9 @@
-//! The daemon's wiring: the process's topology in one read. tokio owns the
-//! process (two workers). The session task ([`Room`]) owns the session and
-//! the room's hardware thread; media runs on a thread of its own; the HTTPS
-//! server, the control socket and the notice watcher each run their own
-//! tasks. Each producer's events reach the session task through a bounded
-//! queue of its own and a forwarding task; what media must be doing goes
-//! over a `watch`. Configuration is read once at start and the store closed:
-//! nothing is written while sessions run. docs/design.md draws it.
+//! The daemon's wiring, the process's topology in one read (docs/design.md
+//! draws it): tokio (two workers), the session task ([`Room`]) with the
+//! room's hardware thread, media's thread, and the server, control socket
+//! and notice watcher tasks; each producer's queue into the session task, and
+//! the `watch` of what media must do. Configuration is read once at start
+//! and the store closed: nothing is written while sessions run.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -16,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control;
 use crate::invite::Invites;
-use crate::media::{Events, Gate, Media, MediaConfig, MediaState, Stats};
+use crate::media::{Events, Gate, Media, MediaCommand, MediaConfig, MediaState, Stats};
 use crate::notice;
 use crate::notify;
 use crate::room::{Ending, Input, Parts, Room, forwarded};
@@ -26,17 +24,15 @@ use crate::signalling::protocol::IceServer;
 use crate::signalling::{server, tls};
 use crate::tv_power::Cec;
 
-/// Inputs to the session task. Bounded: a burst of button presses and
-/// signalling fits easily; a full queue means the task is stuck, and senders
-/// wait rather than grow memory. Each producer's own queue is bounded too.
+/// Inputs to the session task: a burst of presses and signalling fits; a
+/// full queue means the task is stuck, and senders wait, not grow memory.
 const INPUTS: usize = 256;
 /// From the room's hardware thread, which never blocks on it (room_io.rs).
 const ROOM_EVENTS: usize = 64;
 /// Control requests: one per client connection, a handful at a time.
 const CONTROL_CALLS: usize = 16;
-/// Patients' events for the media thread (answers, candidates): a page's
-/// burst of candidates fits many times over; the signalling server waits
-/// for room rather than drop one.
+/// Patients' events for media (answers, candidates): a page's burst fits
+/// many times over; the signalling server waits for room, drops none.
 const MEDIA_COMMANDS: usize = 256;
 /// Events from GStreamer's threads (offers, candidates); see media/peer.rs.
 const MEDIA_EVENTS: usize = 1024;
@@ -108,28 +104,7 @@ async fn serve(
     let (media_state, wanted) = watch::channel(MediaState::default());
     let invites = Arc::new(Mutex::new(Invites::new(invite_key)));
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let control_listener = control::listen(&config.control).with_context(|| {
-        format!(
-            "cannot open the control socket {}",
-            config.control.display()
-        )
-    })?;
-    let app = Arc::new(server::App::new(
-        config.room.clone(),
-        config.ice_servers.clone(),
-        invites.clone(),
-        forwarded(INPUTS, &inputs_tx),
-        media_tx.clone(),
-    ));
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
-    tokio::spawn(server::serve(listener, acceptor, server::router(app)));
-    let calls = forwarded(CONTROL_CALLS, &inputs_tx);
-    tokio::spawn(control::serve(control_listener, calls));
-    let notices = forwarded(1, &inputs_tx);
-    tokio::spawn(notice::watch(config.notice_file.clone(), notices));
+    open_the_doors(&config, tls_config, invites.clone(), &media_tx, &inputs_tx).await?;
     let media_thread = media
         .spawn(media_rx, wanted)
         .context("cannot start the media thread")?;
@@ -177,6 +152,37 @@ async fn serve(
             Ok(())
         }
     }
+}
+
+/// Starts what the outside reaches: the patients' HTTPS server, the local
+/// control socket, and the watch on IT's notice.
+async fn open_the_doors(
+    config: &DaemonConfig,
+    tls_config: Arc<rustls::ServerConfig>,
+    invites: Arc<Mutex<Invites>>,
+    media: &mpsc::Sender<MediaCommand>,
+    inputs: &mpsc::Sender<Input>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let socket = config.control.display();
+    let control_listener = control::listen(&config.control)
+        .with_context(|| format!("cannot open the control socket {socket}"))?;
+    let app = Arc::new(server::App::new(
+        config.room.clone(),
+        config.ice_servers.clone(),
+        invites,
+        forwarded(INPUTS, inputs),
+        media.clone(),
+    ));
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
+    tokio::spawn(server::serve(listener, acceptor, server::router(app)));
+    let calls = forwarded(CONTROL_CALLS, inputs);
+    tokio::spawn(control::serve(control_listener, calls));
+    let notices = forwarded(1, inputs);
+    tokio::spawn(notice::watch(config.notice_file.clone(), notices));
+    Ok(())
 }
 
 /// Tells the session task to stop on SIGTERM (systemd) or SIGINT.
