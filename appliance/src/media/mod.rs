@@ -691,6 +691,34 @@ impl Media {
     }
 }
 
+/// Keeps the failures of what `pad` feeds out of whatever feeds `pad`:
+/// buffers are pushed on from here and, whatever the far side answers, the
+/// feeder hears "ok". The camera and the microphone each feed every patient
+/// and the TV through a tee, and a tee hands any error of one branch back to
+/// its source, whose task then stops for good: one branch's failure would
+/// end everyone's picture or sound. A TV that fails (a compositor refusing a
+/// frame) did that, and so did a patient's media torn down for a repair, its
+/// pad flushing under a buffer in flight, which left the next connection
+/// with one frame and then none. The first failure of each `what` is
+/// logged; a flushing pad (a branch going away) is not a failure.
+pub fn error_barrier(pad: &gst::Pad, what: &'static str) {
+    let failed = AtomicBool::new(false);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(buffer) = info.take_buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if let Some(peer) = pad.peer()
+            && let Err(e) = peer.chain(buffer)
+            && e != gst::FlowError::Flushing
+            && !failed.swap(true, Ordering::SeqCst)
+        {
+            eprintln!("appliance: {what} failed ({e:?}); the call goes on");
+        }
+        info.flow_res = Ok(gst::FlowSuccess::Ok);
+        gst::PadProbeReturn::Handled
+    });
+}
+
 /// Logs what the pipeline reports as an error, with the element's path.
 fn report(message: &gst::Message) {
     if let gst::MessageView::Error(error) = message.view() {

@@ -455,7 +455,13 @@ fn link_to_tees(
         }
     }
     match <[(gst::Pad, &gst::Element); 2]>::try_from(taken) {
-        Ok([(video, _), (audio, _)]) => Ok([video, audio]),
+        Ok([(video, _), (audio, _)]) => {
+            // Whatever becomes of this patient's media, the camera and the
+            // microphone go on for everyone else.
+            super::error_barrier(&video, "a patient's video");
+            super::error_barrier(&audio, "a patient's sound");
+            Ok([video, audio])
+        }
         Err(_) => Err(MediaError::Pipeline("tee pads missing".into())),
     }
 }

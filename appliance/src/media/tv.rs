@@ -147,7 +147,7 @@ pub fn play_patient(
         .map_err(|e| MediaError::Pipeline(format!("{e:?}")))?;
     // What goes wrong on the TV stays there: the patient's decoder (and so
     // the rest of their media) never hears of it.
-    tv_picture::error_barrier(pad);
+    super::error_barrier(pad, "the TV's picture");
     Ok(())
 }
 

@@ -167,7 +167,8 @@ impl TvPicture {
                 "cannot show the self view: {e:?}"
             )));
         }
-        error_barrier(&tee_pad);
+        // The TV is for the room; the call must not depend on it.
+        super::error_barrier(&tee_pad, "the TV's picture");
         let picture = TvPicture {
             compositor,
             title,
@@ -303,30 +304,6 @@ fn is_emoji(c: char) -> bool {
     )
 }
 
-/// Keeps the TV's failures out of whatever feeds it through `pad`: buffers
-/// are pushed on from here and whatever the TV answers, the feeder hears
-/// "ok". Without it, a TV that fails (a compositor refusing a frame) hands
-/// its error back up through the tee to the camera, whose task then stops,
-/// and the call with it. The TV is for the room; the call must not depend
-/// on it. The first failure is logged.
-pub fn error_barrier(pad: &gst::Pad) {
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(buffer) = info.take_buffer() else {
-            return gst::PadProbeReturn::Ok;
-        };
-        if let Some(peer) = pad.peer()
-            && let Err(e) = peer.chain(buffer)
-            && e != gst::FlowError::Flushing
-            && !failed.swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
-            eprintln!("appliance: the TV's picture failed ({e:?}); the call goes on");
-        }
-        info.flow_res = Ok(gst::FlowSuccess::Ok);
-        gst::PadProbeReturn::Handled
-    });
-}
-
 /// Sets up a compositor pad for the patient's picture: full screen, their
 /// aspect kept, under the self view, hidden until they are on the TV.
 pub fn patient_pad(pad: &gst::Pad, shown: bool) {
@@ -391,10 +368,11 @@ mod tests {
         count.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// A camera feeding a call and a TV (whose sink fails every frame, if
-    /// `tv_fails`), with or without the barrier in between; how many of the
-    /// camera's 30 frames the call got.
-    fn frames_to_the_call(tv_fails: bool, barrier: bool) -> usize {
+    /// A camera feeding a call and another branch (a TV, or a patient's
+    /// media going away, whose sink answers every frame with `fails`), with
+    /// or without the barrier in between; how many of the camera's 30
+    /// frames the call got.
+    fn frames_to_the_call(fails: Option<gst::FlowError>, barrier: bool) -> usize {
         gst::init().unwrap();
         let pipeline = gst::parse::launch(
             "videotestsrc is-live=true num-buffers=30 ! video/x-raw,width=64,height=36 ! \
@@ -405,9 +383,9 @@ mod tests {
         .downcast::<gst::Pipeline>()
         .unwrap();
         let pad = |name: &str| pipeline.by_name(name).unwrap().static_pad("sink").unwrap();
-        if tv_fails {
-            pad("tv").add_probe(gst::PadProbeType::BUFFER, |_, info| {
-                info.flow_res = Err(gst::FlowError::Error);
+        if let Some(error) = fails {
+            pad("tv").add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                info.flow_res = Err(error);
                 gst::PadProbeReturn::Handled
             });
         }
@@ -419,7 +397,7 @@ mod tests {
         });
         if barrier {
             let to_tv = pipeline.by_name("camera").unwrap().src_pads()[1].clone();
-            error_barrier(&to_tv);
+            crate::media::error_barrier(&to_tv, "the test's branch");
         }
         pipeline.set_state(gst::State::Playing).unwrap();
         // 30 frames at 30 a second, and some room; ends early when the
@@ -436,10 +414,20 @@ mod tests {
 
     #[test]
     fn a_failing_tv_does_not_stop_the_camera() {
-        assert_eq!(frames_to_the_call(false, true), 30);
-        let without = frames_to_the_call(true, false);
+        assert_eq!(frames_to_the_call(None, true), 30);
+        let failing = Some(gst::FlowError::Error);
+        let without = frames_to_the_call(failing, false);
         assert!(without < 30, "the test's TV does not fail: {without}");
-        assert_eq!(frames_to_the_call(true, true), 30);
+        assert_eq!(frames_to_the_call(failing, true), 30);
+    }
+
+    #[test]
+    fn a_patient_s_media_going_away_does_not_stop_the_camera() {
+        // Torn down for a repair, its pad flushes under a frame in flight.
+        let flushing = Some(gst::FlowError::Flushing);
+        let without = frames_to_the_call(flushing, false);
+        assert!(without < 30, "a flushing branch did not stop it: {without}");
+        assert_eq!(frames_to_the_call(flushing, true), 30);
     }
 
     #[test]
