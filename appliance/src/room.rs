@@ -370,15 +370,8 @@ impl Room {
             && link.outbox.try_send(message).is_err()
         {
             // A page that cannot keep up with 64 messages is gone, or going.
-            self.dropped(&format!("a message for patient {peer}"));
+            self.stats.dropped(&format!("a message for patient {peer}"));
         }
-    }
-
-    /// Logs and counts a message a full queue made the daemon drop.
-    fn dropped(&self, what: &str) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.stats.messages_dropped.fetch_add(1, Relaxed);
-        eprintln!("appliance: {what} was dropped: its queue is full");
     }
 
     fn execute(&mut self, commands: Vec<Command>) {
@@ -496,7 +489,7 @@ impl Room {
             SimFault::CameraPlug => self.event(Event::FaultCleared(Fault::CameraMissing)),
             SimFault::MediaStall => {
                 if self.media.try_send(MediaCommand::SimStall).is_err() {
-                    self.dropped("the simulated stall");
+                    self.stats.dropped("the simulated stall");
                 }
             }
             // A bug's stand-in, in the session task itself: the room must
@@ -607,7 +600,8 @@ impl Room {
     /// the next command tries again.
     fn room(&self, command: RoomCommand) {
         if !self.io.send(command) {
-            self.dropped("a command for the room's hardware thread");
+            self.stats
+                .dropped("a command for the room's hardware thread");
         }
     }
 }

@@ -196,6 +196,14 @@ pub struct Stats {
     pub messages_dropped: AtomicU64,
 }
 
+impl Stats {
+    /// Logs and counts a message a full queue made the daemon drop.
+    pub fn dropped(&self, what: &str) {
+        self.messages_dropped.fetch_add(1, Ordering::Relaxed);
+        eprintln!("appliance: {what} was dropped: its queue is full");
+    }
+}
+
 /// Media's events for the session, from GStreamer's threads: never
 /// blocking them, and a full queue is logged and counted, not silent.
 #[derive(Debug, Clone)]
@@ -215,8 +223,7 @@ impl Events {
     /// negotiation makes a few dozen events, far below the bound.
     pub fn send(&self, event: MediaEvent) {
         if self.tx.try_send(event).is_err() {
-            self.stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
-            eprintln!("appliance: media event dropped: the daemon is not keeping up");
+            self.stats.dropped("an event of media's");
         }
     }
 }
