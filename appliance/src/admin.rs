@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use appliance_config::key::{self, KeyLookup, KeySource};
-use appliance_config::schema::{self, SETTINGS};
+use appliance_config::schema::{self, Fallback, SETTINGS};
 use appliance_config::{OpenMode, Provisioning, Store};
 
 use appliance_config::Value;
@@ -20,8 +20,8 @@ use crate::control::{self, Reply, Request};
 use crate::daemon;
 use crate::exit::{Cancelled, InvalidInput};
 use crate::media::MediaConfig;
-use crate::room_io::{self, Backend};
-use crate::session::ShutterKind;
+use crate::room_io::BackendKind;
+use crate::settings::Settings;
 use crate::signalling::protocol::IceServer;
 use crate::signalling::tls;
 
@@ -83,29 +83,74 @@ impl Context {
 /// the invite key on first run), closes the store, and runs the daemon.
 pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
     let mut store = ctx.open(true)?;
-    let values = store.values()?;
-    let text = |name: &str| {
-        values
-            .get(name)
-            .and_then(|v| v.as_text())
-            .map(str::to_owned)
-    };
-    let int =
-        |name: &str, default: i64| values.get(name).and_then(|v| v.as_int()).unwrap_or(default);
-    let (backend, shutter_kind, _) = room_hardware(&values, args.sim, args.sim_shutter_travel_ms);
+    let settings = Settings::read(&store.values()?);
+    let backend = settings.backend(
+        args.sim,
+        std::time::Duration::from_millis(args.sim_shutter_travel_ms),
+    );
     // Settings that this build cannot carry out: another start would fail
     // the same way (exit 3, which systemd does not restart).
     backend.check().map_err(|e| InvalidInput(e.to_string()))?;
-    let public_url = text("room.public_url").unwrap_or_else(|| default_public_url(args.listen));
+    let public_url =
+        (settings.public_url.clone()).unwrap_or_else(|| default_public_url(args.listen));
+    let (identity, invite_key) = room_secrets(&mut store, &settings, &public_url, args)?;
+    drop(store);
+    if let Some(path) = &args.sim_log {
+        crate::sim_log::open(path)
+            .with_context(|| format!("cannot open the simulation log {}", path.display()))?;
+    }
+    let video = settings.video;
+    let config = daemon::DaemonConfig {
+        simulated: args.sim,
+        listen: args.listen,
+        control: ctx.control.clone(),
+        backend,
+        room: settings.room_name,
+        public_url,
+        shutter_kind: settings.shutter,
+        media: MediaConfig {
+            simulated: args.sim,
+            headless: args.headless,
+            width: video.width,
+            height: video.height,
+            framerate: video.framerate,
+            max_bitrate_kbps: video.max_bitrate_kbps,
+            ice_addresses: args.ice_addresses.clone(),
+            camera: args.camera.clone(),
+            stun_server: (settings.stun_urls.first())
+                .and_then(|u| u.strip_prefix("stun:"))
+                .map(|hostport| format!("stun://{hostport}")),
+        },
+        provision_failed: args.provision_failed_flag.exists(),
+        notice_file: args.notice_file.clone(),
+        tv_standby: settings.tv_standby,
+        ice_servers: if settings.stun_urls.is_empty() {
+            Vec::new()
+        } else {
+            vec![IceServer {
+                urls: settings.stun_urls,
+                username: None,
+                credential: None,
+            }]
+        },
+    };
+    daemon::run(config, identity, invite_key)
+}
 
-    // First run: the room's TLS identity and invite key are configuration,
-    // made once and kept sealed in the store (nothing about a session), in
-    // one atomic write.
+/// The room's TLS identity and invite key, from the settings. On first run
+/// they are made and kept sealed in the store: they are configuration, made
+/// once (nothing about a session), in one atomic write.
+fn room_secrets(
+    store: &mut Store,
+    settings: &Settings,
+    public_url: &str,
+    args: &RunArgs,
+) -> anyhow::Result<(tls::Identity, zeroize::Zeroizing<Vec<u8>>)> {
     let mut first_run = Vec::new();
-    let identity = match (text("tls.certificate"), text("tls.private_key")) {
+    let identity = match (&settings.tls_certificate, &settings.tls_private_key) {
         (Some(certificate), Some(private_key)) => tls::Identity {
-            certificate,
-            private_key: zeroize::Zeroizing::new(private_key),
+            certificate: certificate.clone(),
+            private_key: private_key.clone(),
         },
         (None, None) => {
             let mut names = vec!["localhost".to_owned(), args.listen.ip().to_string()];
@@ -130,7 +175,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
         }
         _ => return Err(tls::TlsError::Half.into()),
     };
-    let invite_key = match text("invite.signing_key") {
+    let invite_key = match &settings.invite_signing_key {
         Some(b64) => zeroize::Zeroizing::new(
             BASE64
                 .decode(b64.trim())
@@ -149,64 +194,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
     if !first_run.is_empty() {
         store.apply(first_run)?;
     }
-    drop(store);
-
-    let (width, height) = text("video.resolution")
-        .and_then(|r| {
-            let (w, h) = r.split_once('x')?;
-            Some((w.parse().ok()?, h.parse().ok()?))
-        })
-        .unwrap_or((1280, 720));
-    let stun_urls: Vec<String> = values
-        .get("ice.stun_urls")
-        .and_then(|v| v.as_list())
-        .map(<[String]>::to_vec)
-        .unwrap_or_default();
-    if let Some(path) = &args.sim_log {
-        crate::sim_log::open(path)
-            .with_context(|| format!("cannot open the simulation log {}", path.display()))?;
-    }
-    let config = daemon::DaemonConfig {
-        simulated: args.sim,
-        listen: args.listen,
-        control: ctx.control.clone(),
-        backend,
-        room: text("room.name").unwrap_or_else(|| "Consulting room".into()),
-        public_url,
-        shutter_kind,
-        media: MediaConfig {
-            simulated: args.sim,
-            headless: args.headless,
-            width,
-            height,
-            framerate: u32::try_from(int("video.framerate", 30)).unwrap_or(30),
-            max_bitrate_kbps: u32::try_from(int("video.max_bitrate_kbps", 2500)).unwrap_or(2500),
-            ice_addresses: args.ice_addresses.clone(),
-            camera: args.camera.clone(),
-            stun_server: stun_urls
-                .first()
-                .and_then(|u| u.strip_prefix("stun:"))
-                .map(|hostport| format!("stun://{hostport}")),
-        },
-        provision_failed: args.provision_failed_flag.exists(),
-        notice_file: args.notice_file.clone(),
-        tv_standby: match int("tv.standby_after_minutes", 0) {
-            0 => None,
-            minutes => Some(std::time::Duration::from_secs(
-                u64::try_from(minutes).unwrap_or(0) * 60,
-            )),
-        },
-        ice_servers: if stun_urls.is_empty() {
-            Vec::new()
-        } else {
-            vec![IceServer {
-                urls: stun_urls,
-                username: None,
-                credential: None,
-            }]
-        },
-    };
-    daemon::run(config, identity, invite_key)
+    Ok((identity, invite_key))
 }
 
 /// One request to the running daemon, and its reply.
@@ -307,7 +295,10 @@ pub fn provision(ctx: &Context, file: &Path, allow_other_board: bool) -> anyhow:
 /// daemon could not start on it. The other way round is allowed: a Pi may
 /// run on simulated pins.
 fn for_another_board(setting: &schema::Setting, value: &Value) -> Option<String> {
-    let undriven = matches!(value, Value::Text(v) if !room_io::drives(v));
+    let undriven = value
+        .as_text()
+        .and_then(BackendKind::from_setting)
+        .is_some_and(|kind| !kind.driven_by_this_build());
     (setting.name == "hardware.backend" && undriven).then(|| {
         "is rppal, a Raspberry Pi's pins, but this appliance is not built for a Raspberry Pi: \
          the file is for another board (use sim here, or import it on the Pi; \
@@ -446,53 +437,17 @@ pub fn settings_help() -> String {
     let mut help = String::from("Settings:\n");
     for s in SETTINGS {
         let secret = if s.secret { " (secret)" } else { "" };
-        help.push_str(&format!("  {}{secret}\n      {}\n", s.name, s.help));
+        let default = match s.default {
+            Fallback::Nothing => String::new(),
+            Fallback::Int(n) => format!(" (default: {n})"),
+            Fallback::Text(t) => format!(" (default: {t})"),
+        };
+        help.push_str(&format!(
+            "  {}{secret}{default}\n      {}\n",
+            s.name, s.help
+        ));
     }
     help
-}
-
-/// The room's hardware from the settings: the backend (simulated when
-/// `sim`, or when `hardware.backend` says so), the shutter's kind, the pins.
-fn room_hardware(
-    values: &std::collections::BTreeMap<&'static str, Value>,
-    sim: bool,
-    travel_ms: u64,
-) -> (Backend, ShutterKind, appliance_hardware::PinMap) {
-    let example = appliance_hardware::pins::EXAMPLE_PINS;
-    let pin = |name: &str, example: u8| {
-        values
-            .get(name)
-            .and_then(|v| v.as_int())
-            .and_then(|n| u8::try_from(n).ok())
-            .unwrap_or(example)
-    };
-    let map = appliance_hardware::PinMap {
-        button: pin("hardware.pins.button", example.button),
-        shutter_servo: pin("hardware.pins.shutter_servo", example.shutter_servo),
-        shutter_open_sensor: pin(
-            "hardware.pins.shutter_open_sensor",
-            example.shutter_open_sensor,
-        ),
-        shutter_closed_sensor: pin(
-            "hardware.pins.shutter_closed_sensor",
-            example.shutter_closed_sensor,
-        ),
-        led_red: pin("hardware.pins.led_red", example.led_red),
-        led_green: pin("hardware.pins.led_green", example.led_green),
-    };
-    let text = |name: &str| values.get(name).and_then(|v| v.as_text());
-    let backend = if sim || text("hardware.backend") == Some("sim") {
-        Backend::Sim {
-            travel: std::time::Duration::from_millis(travel_ms),
-        }
-    } else {
-        Backend::Rpi(map)
-    };
-    let kind = match text("shutter.kind") {
-        Some("manual") => ShutterKind::Manual,
-        _ => ShutterKind::Motorized,
-    };
-    (backend, kind, map)
 }
 
 /// `appliance hw-test`: the wiring check, on the configured pins (or the
@@ -513,12 +468,13 @@ pub fn hw_test(ctx: &Context, sim: bool) -> anyhow::Result<()> {
         Err(_) if sim => Default::default(),
         Err(e) => return Err(e.context("the wiring check reads the pins from the settings")),
     };
-    let (backend, kind, map) = room_hardware(&values, sim, 300);
+    let settings = Settings::read(&values);
+    let backend = settings.backend(sim, std::time::Duration::from_millis(300));
     let mut out = io::stdout();
     let failed = crate::hw_test::run(
         &backend,
-        kind,
-        map,
+        settings.shutter,
+        settings.pins,
         Box::new(io::BufReader::new(io::stdin())),
         &mut out,
     )?;

@@ -12,11 +12,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use appliance_hardware::hw_test::{Seen, Step, steps};
-use appliance_hardware::{ButtonEvent, Led, LedPattern, PinMap, ShutterCommand};
-use embedded_hal::digital::{InputPin, OutputPin};
-use embedded_hal::pwm::SetDutyCycle;
+use appliance_hardware::{AnyOutput, ButtonEvent, Led, LedPattern, PinMap, ShutterCommand};
 
-use crate::room_io::{self, Backend, Drivers, POLL, WithDrivers};
+use crate::room_io::{self, Backend, Drivers, POLL};
 use crate::session::ShutterKind;
 
 /// How long a person gets to press or hold the button.
@@ -50,16 +48,14 @@ pub fn run(
                 }
             }
         })?;
-    room_io::open(
-        backend,
+    let drivers = room_io::open(backend, kind)?;
+    Walk {
         kind,
-        Walk {
-            kind,
-            map,
-            lines,
-            output,
-        },
-    )
+        map,
+        lines,
+        output,
+    }
+    .all_steps(drivers)
 }
 
 struct Walk<'a> {
@@ -69,16 +65,9 @@ struct Walk<'a> {
     output: &'a mut dyn Write,
 }
 
-impl WithDrivers for Walk<'_> {
-    type Output = usize;
-
-    fn with<B, S, M, L>(mut self, mut d: Drivers<B, S, M, L>) -> anyhow::Result<usize>
-    where
-        B: InputPin + Send + 'static,
-        S: InputPin + Send + 'static,
-        M: SetDutyCycle + Send + 'static,
-        L: OutputPin + Send + 'static,
-    {
+impl Walk<'_> {
+    /// Walks through every step; the number of failed steps.
+    fn all_steps(mut self, mut d: Drivers) -> anyhow::Result<usize> {
         let kind = self.kind;
         // The button counts a press only once it has been seen released, and
         // the sensors only once settled: read both for a moment first.
@@ -128,18 +117,10 @@ impl WithDrivers for Walk<'_> {
         }
         Ok(failed)
     }
-}
 
-impl Walk<'_> {
     /// Waits for the button driver's event; in simulation, first reads what
     /// the simulated person does.
-    fn button<B, S, M, L>(&mut self, d: &mut Drivers<B, S, M, L>) -> anyhow::Result<Seen>
-    where
-        B: InputPin,
-        S: InputPin,
-        M: SetDutyCycle,
-        L: OutputPin,
-    {
+    fn button(&mut self, d: &mut Drivers) -> anyhow::Result<Seen> {
         let mut release = None;
         if let Some(board) = &d.sim {
             let hold = match self.line(&mut d.led)?.as_str() {
@@ -193,18 +174,12 @@ impl Walk<'_> {
 
     /// Moves a motorized shutter, or waits for hands on a manual one, until
     /// the sensors read what the step expects or the wait is over.
-    fn shutter<B, S, M, L>(
+    fn shutter(
         &mut self,
-        d: &mut Drivers<B, S, M, L>,
+        d: &mut Drivers,
         step: Step,
         kind: appliance_hardware::ShutterKind,
-    ) -> anyhow::Result<Seen>
-    where
-        B: InputPin,
-        S: InputPin,
-        M: SetDutyCycle,
-        L: OutputPin,
-    {
+    ) -> anyhow::Result<Seen> {
         let start = Instant::now();
         let result = match step.shutter_command(kind) {
             Some(ShutterCommand::Open) => d.shutter.open(start),
@@ -244,13 +219,7 @@ impl Walk<'_> {
     }
 
     /// Asks yes or no, keeping the LED's pattern going while the person looks.
-    fn answer<B, S, M, L>(&mut self, d: &mut Drivers<B, S, M, L>) -> anyhow::Result<Seen>
-    where
-        B: InputPin,
-        S: InputPin,
-        M: SetDutyCycle,
-        L: OutputPin,
-    {
+    fn answer(&mut self, d: &mut Drivers) -> anyhow::Result<Seen> {
         write!(self.output, "  [y/n] ")?;
         self.output.flush()?;
         let line = self.line(&mut d.led)?;
@@ -263,7 +232,7 @@ impl Walk<'_> {
 
     /// One line of standard input, trimmed, with the LED's pattern kept
     /// going meanwhile; the end of input is an error rather than a silent "no".
-    fn line<L: OutputPin>(&mut self, led: &mut Led<L>) -> anyhow::Result<String> {
+    fn line(&mut self, led: &mut Led<AnyOutput>) -> anyhow::Result<String> {
         loop {
             match self.lines.recv_timeout(POLL) {
                 Ok(line) => return Ok(line.trim().to_owned()),

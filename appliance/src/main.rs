@@ -15,6 +15,7 @@ mod notify;
 mod room;
 mod room_io;
 mod session;
+mod settings;
 mod signalling;
 mod sim_log;
 mod tv_power;

@@ -26,10 +26,9 @@ use std::time::{Duration, Instant};
 
 use appliance_hardware::sim::SimBoard;
 use appliance_hardware::{
-    ActiveLevel, Button, ButtonEvent, Led, LedPattern, Shutter, ShutterPosition, ShutterSettings,
+    ActiveLevel, AnyInput, AnyOutput, AnyServo, BoardPins, Button, ButtonEvent, Led, LedPattern,
+    Shutter, ShutterPosition, ShutterSettings,
 };
-use embedded_hal::digital::{InputPin, OutputPin};
-use embedded_hal::pwm::SetDutyCycle;
 use tokio::sync::mpsc;
 
 use crate::media::Gate;
@@ -148,21 +147,43 @@ pub enum Backend {
     Rpi(appliance_hardware::PinMap),
 }
 
+/// What `hardware.backend` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// `sim`: simulated pins.
+    Sim,
+    /// `rppal`: the Raspberry Pi's GPIO.
+    Rppal,
+}
+
+impl BackendKind {
+    /// The kind a value of `hardware.backend` names.
+    pub fn from_setting(value: &str) -> Option<Self> {
+        match value {
+            "sim" => Some(BackendKind::Sim),
+            "rppal" => Some(BackendKind::Rppal),
+            _ => None,
+        }
+    }
+
+    /// Whether this build can drive such pins (`appliance provision`
+    /// refuses a file naming pins it cannot drive).
+    pub fn driven_by_this_build(self) -> bool {
+        self == BackendKind::Sim || cfg!(feature = "rpi")
+    }
+}
+
 impl Backend {
     /// Whether this build can drive the backend at all: checked before
     /// anything else starts, so a wrong build says so first.
     pub fn check(&self) -> anyhow::Result<()> {
         match self {
-            Backend::Rpi(_) if !drives("rppal") => anyhow::bail!(NO_RPI),
+            Backend::Rpi(_) if !BackendKind::Rppal.driven_by_this_build() => {
+                anyhow::bail!(NO_RPI)
+            }
             _ => Ok(()),
         }
     }
-}
-
-/// Whether this build can drive the pins that `hardware.backend` names
-/// (`appliance provision` refuses a file naming pins it cannot drive).
-pub fn drives(backend: &str) -> bool {
-    backend != "rppal" || cfg!(feature = "rpi")
 }
 
 const NO_RPI: &str = "hardware.backend is rppal, but this build has no Raspberry Pi support \
@@ -179,78 +200,33 @@ pub struct RoomIo {
     sim: Option<SimBoard>,
 }
 
-/// The three drivers on one backend's pins, and the simulated board behind
-/// them, if simulated.
-pub struct Drivers<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> {
+/// The room's three drivers, on whichever board, and the simulated board
+/// behind them, if simulated.
+#[derive(Debug)]
+pub struct Drivers {
     /// The button.
-    pub button: Button<B>,
+    pub button: Button<AnyInput>,
     /// The shutter, motorized or manual.
-    pub shutter: Shutter<S, M>,
+    pub shutter: Shutter<AnyInput, AnyServo>,
     /// The LED.
-    pub led: Led<L>,
+    pub led: Led<AnyOutput>,
     /// The simulated board, if the pins are simulated.
     pub sim: Option<SimBoard>,
 }
 
-/// What to do with a backend's drivers, whatever their pin types: the pin
-/// types differ by backend and by shutter kind, so the caller's code is
-/// generic and [`open`] picks the instance.
-pub trait WithDrivers {
-    /// What the work gives back.
-    type Output;
-    /// Does the work.
-    fn with<B, S, M, L>(self, drivers: Drivers<B, S, M, L>) -> anyhow::Result<Self::Output>
-    where
-        B: InputPin + Send + 'static,
-        S: InputPin + Send + 'static,
-        M: SetDutyCycle + Send + 'static,
-        L: OutputPin + Send + 'static;
-}
-
-/// Opens the backend's pins and hands `work` the drivers. Errors are the
-/// backend's, in words for IT (a missing GPIO chip, no permission on
-/// /dev/gpiochip0, a pin without PWM).
-pub fn open<W: WithDrivers>(
-    backend: &Backend,
-    kind: ShutterKind,
-    work: W,
-) -> anyhow::Result<W::Output> {
+/// Opens the backend's pins for a shutter of `kind` and makes the room's
+/// drivers on them. Errors are the backend's, in words for IT (a missing
+/// GPIO chip, no permission on /dev/gpiochip0, a pin without PWM).
+pub fn open(backend: &Backend, kind: ShutterKind) -> anyhow::Result<Drivers> {
     let settings = ShutterSettings::default();
-    let now = Instant::now();
-    match backend {
+    let (pins, sim) = match backend {
         Backend::Sim { travel } => {
             let board = SimBoard::new(settings, *travel);
-            let button = Button::new(board.button(), settings.sensor_active);
-            // The simulated LED is wired from the pin to ground.
-            let led = Led::new(board.led_red(), board.led_green(), ActiveLevel::High, now)?;
-            let sim = Some(board.clone());
-            match kind {
-                ShutterKind::Motorized => {
-                    let shutter = Shutter::motorized(
-                        board.open_sensor(),
-                        board.closed_sensor(),
-                        board.servo(),
-                        settings,
-                        now,
-                    )?;
-                    work.with(Drivers {
-                        button,
-                        shutter,
-                        led,
-                        sim,
-                    })
-                }
-                ShutterKind::Manual => {
-                    let shutter =
-                        Shutter::manual(board.open_sensor(), board.closed_sensor(), settings);
-                    work.with(Drivers {
-                        button,
-                        shutter,
-                        led,
-                        sim,
-                    })
-                }
-            }
+            let motorized = kind == ShutterKind::Motorized;
+            (
+                BoardPins::simulated(&board, &settings, motorized),
+                Some(board),
+            )
         }
         #[cfg(feature = "rpi")]
         Backend::Rpi(map) => {
@@ -265,64 +241,24 @@ pub fn open<W: WithDrivers>(
                     appliance_hardware::soft_servo::HOLD.as_secs()
                 );
             }
-            let button = Button::new(pins.button, ActiveLevel::Low);
-            let led = Led::new(pins.led_red, pins.led_green, ActiveLevel::High, now)?;
-            match pins.servo {
-                Some(servo) => {
-                    let shutter = Shutter::motorized(
-                        pins.open_sensor,
-                        pins.closed_sensor,
-                        servo,
-                        settings,
-                        now,
-                    )?;
-                    work.with(Drivers {
-                        button,
-                        shutter,
-                        led,
-                        sim: None,
-                    })
-                }
-                None => {
-                    let shutter = Shutter::manual(pins.open_sensor, pins.closed_sensor, settings);
-                    work.with(Drivers {
-                        button,
-                        shutter,
-                        led,
-                        sim: None,
-                    })
-                }
-            }
+            (BoardPins::from(pins), None)
         }
         #[cfg(not(feature = "rpi"))]
         Backend::Rpi(_) => anyhow::bail!(NO_RPI),
-    }
-}
-
-/// Starts the room's thread on a backend's drivers.
-struct Spawn {
-    inputs: mpsc::Sender<RoomEvent>,
-    commands: Receiver<RoomCommand>,
-}
-
-impl WithDrivers for Spawn {
-    type Output = (JoinHandle<()>, Option<SimBoard>);
-
-    fn with<B, S, M, L>(self, drivers: Drivers<B, S, M, L>) -> anyhow::Result<Self::Output>
-    where
-        B: InputPin + Send + 'static,
-        S: InputPin + Send + 'static,
-        M: SetDutyCycle + Send + 'static,
-        L: OutputPin + Send + 'static,
-    {
-        let sim = drivers.sim.clone();
-        let room = Hardware::new(drivers, self.inputs);
-        let commands = self.commands;
-        let thread = std::thread::Builder::new()
-            .name(THREAD.into())
-            .spawn(move || room.run(&commands))?;
-        Ok((thread, sim))
-    }
+    };
+    let now = Instant::now();
+    Ok(Drivers {
+        button: Button::new(pins.button, pins.button_active),
+        shutter: Shutter::new(
+            pins.open_sensor,
+            pins.closed_sensor,
+            pins.servo,
+            settings,
+            now,
+        )?,
+        led: Led::new(pins.led_red, pins.led_green, ActiveLevel::High, now)?,
+        sim,
+    })
 }
 
 impl RoomIo {
@@ -333,7 +269,12 @@ impl RoomIo {
         inputs: mpsc::Sender<RoomEvent>,
     ) -> anyhow::Result<Self> {
         let (tx, commands) = std::sync::mpsc::sync_channel(COMMANDS);
-        let (thread, sim) = open(backend, kind, Spawn { inputs, commands })?;
+        let drivers = open(backend, kind)?;
+        let sim = drivers.sim.clone();
+        let room = Hardware::new(drivers, inputs);
+        let thread = std::thread::Builder::new()
+            .name(THREAD.into())
+            .spawn(move || room.run(&commands))?;
         Ok(RoomIo {
             commands: Some(tx),
             thread: Some(thread),
@@ -365,10 +306,10 @@ impl Drop for RoomIo {
 }
 
 /// The drivers and what the session has and has not heard yet.
-struct Hardware<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> {
-    button: Button<B>,
-    shutter: Shutter<S, M>,
-    led: Led<L>,
+struct Hardware {
+    button: Button<AnyInput>,
+    shutter: Shutter<AnyInput, AnyServo>,
+    led: Led<AnyOutput>,
     sim: Option<SimBoard>,
     inputs: mpsc::Sender<RoomEvent>,
     /// The position the session last heard; None before the first.
@@ -383,8 +324,8 @@ struct Hardware<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> {
     logged: [Option<String>; 3],
 }
 
-impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Hardware<B, S, M, L> {
-    fn new(drivers: Drivers<B, S, M, L>, inputs: mpsc::Sender<RoomEvent>) -> Self {
+impl Hardware {
+    fn new(drivers: Drivers, inputs: mpsc::Sender<RoomEvent>) -> Self {
         Hardware {
             button: drivers.button,
             shutter: drivers.shutter,
@@ -550,7 +491,7 @@ impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Hardware<B, S, M, 
     }
 }
 
-impl<B: InputPin, S: InputPin, M: SetDutyCycle, L: OutputPin> Drop for Hardware<B, S, M, L> {
+impl Drop for Hardware {
     /// However the thread ends, its loop left or a panic unwinding it.
     fn drop(&mut self) {
         self.safe_state();

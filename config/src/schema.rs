@@ -128,6 +128,31 @@ pub struct Setting {
     pub secret: bool,
     /// One line for `--help` and the example provisioning file.
     pub help: &'static str,
+    /// What the appliance does when the setting is unset.
+    pub default: Fallback,
+}
+
+/// A setting's value when it is unset: the one place a default is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// No value: the appliance goes without (or, for the TLS identity and
+    /// the invite key, makes one on first run).
+    Nothing,
+    /// This number.
+    Int(i64),
+    /// This text.
+    Text(&'static str),
+}
+
+impl Fallback {
+    /// The default as a value, if there is one.
+    pub fn value(self) -> Option<Value> {
+        match self {
+            Fallback::Nothing => None,
+            Fallback::Int(n) => Some(Value::Int(n)),
+            Fallback::Text(t) => Some(Value::Text(t.to_owned())),
+        }
+    }
 }
 
 /// BCM GPIOs with hardware PWM on the Raspberry Pi 4 and 5, for the shutter's servo.
@@ -139,6 +164,7 @@ const fn setting(name: &'static str, kind: Kind, help: &'static str) -> Setting 
         kind,
         secret: false,
         help,
+        default: Fallback::Nothing,
     }
 }
 
@@ -148,6 +174,14 @@ const fn secret(name: &'static str, kind: Kind, help: &'static str) -> Setting {
         kind,
         secret: true,
         help,
+        default: Fallback::Nothing,
+    }
+}
+
+impl Setting {
+    /// The same setting with a default.
+    const fn or(self, default: Fallback) -> Setting {
+        Setting { default, ..self }
     }
 }
 
@@ -157,7 +191,8 @@ pub static SETTINGS: &[Setting] = &[
         "room.name",
         Kind::Text { max_chars: 64 },
         "The room's name, shown on the TV and on the patient's page.",
-    ),
+    )
+    .or(Fallback::Text("Consulting room")),
     setting(
         "room.public_url",
         Kind::HttpsUrl,
@@ -197,12 +232,14 @@ pub static SETTINGS: &[Setting] = &[
         "video.resolution",
         Kind::Resolution,
         "The largest video the camera sends, WIDTHxHEIGHT.",
-    ),
+    )
+    .or(Fallback::Text("1280x720")),
     setting(
         "video.framerate",
         Kind::Int { min: 5, max: 60 },
         "The camera's frames per second.",
-    ),
+    )
+    .or(Fallback::Int(30)),
     setting(
         "video.max_bitrate_kbps",
         Kind::Int {
@@ -210,52 +247,62 @@ pub static SETTINGS: &[Setting] = &[
             max: 20_000,
         },
         "The most the video may send, in kbit/s; less when the network allows less.",
-    ),
+    )
+    .or(Fallback::Int(2500)),
     setting(
         "shutter.kind",
         Kind::Choice(&["motorized", "manual"]),
         "motorized: a servo moves the shutter; manual: the therapist moves it, sensors only.",
-    ),
+    )
+    .or(Fallback::Text("motorized")),
     setting(
         "tv.standby_after_minutes",
         Kind::Int { min: 0, max: 1440 },
         "Put the TV on standby over HDMI-CEC once the room has been idle this long; 0: never.",
-    ),
+    )
+    .or(Fallback::Int(0)),
     setting(
         "hardware.backend",
         Kind::Choice(&["sim", "rppal"]),
         "sim: simulated button, shutter and LED; rppal: the Raspberry Pi's GPIO.",
-    ),
+    )
+    .or(Fallback::Text("rppal")),
     setting(
         "hardware.pins.button",
         Kind::Pin,
         "GPIO of the button (to ground, internal pull-up).",
-    ),
+    )
+    .or(Fallback::Int(17)),
     setting(
         "hardware.pins.shutter_servo",
         Kind::Pin,
         "GPIO of the shutter's servo; must have hardware PWM (12, 13, 18 or 19).",
-    ),
+    )
+    .or(Fallback::Int(18)),
     setting(
         "hardware.pins.shutter_open_sensor",
         Kind::Pin,
         "GPIO of the sensor that closes when the shutter is fully open.",
-    ),
+    )
+    .or(Fallback::Int(23)),
     setting(
         "hardware.pins.shutter_closed_sensor",
         Kind::Pin,
         "GPIO of the sensor that closes when the shutter is fully closed.",
-    ),
+    )
+    .or(Fallback::Int(24)),
     setting(
         "hardware.pins.led_red",
         Kind::Pin,
         "GPIO of the LED's red element.",
-    ),
+    )
+    .or(Fallback::Int(5)),
     setting(
         "hardware.pins.led_green",
         Kind::Pin,
         "GPIO of the LED's green element (red and green make amber).",
-    ),
+    )
+    .or(Fallback::Int(6)),
     setting(
         "admin.ssh_keys",
         Kind::SshKeys,
@@ -266,6 +313,18 @@ pub static SETTINGS: &[Setting] = &[
 /// The setting called `name`, if there is one.
 pub fn find(name: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.name == name)
+}
+
+/// The value of every setting that has one: the stored value, else the
+/// schema's default. What the appliance runs with.
+pub fn effective(values: &BTreeMap<&'static str, Value>) -> BTreeMap<&'static str, Value> {
+    SETTINGS
+        .iter()
+        .filter_map(|s| {
+            let value = values.get(s.name).cloned().or_else(|| s.default.value())?;
+            Some((s.name, value))
+        })
+        .collect()
 }
 
 impl Setting {
@@ -613,6 +672,34 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), SETTINGS.len());
         assert!(names.iter().all(|n| n.contains('.') && !n.starts_with('_')));
+    }
+
+    #[test]
+    fn every_default_is_a_valid_value_of_its_setting() {
+        for setting in SETTINGS {
+            let Some(default) = setting.default.value() else {
+                continue;
+            };
+            let input = match &default {
+                Value::Int(n) => Input::Int(*n),
+                Value::Text(t) => Input::Str(t),
+                Value::List(_) => panic!("{}: no list has a default", setting.name),
+            };
+            assert_eq!(setting.validate(&input), Ok(default), "{}", setting.name);
+            assert!(!setting.secret, "{}: a secret has no default", setting.name);
+        }
+    }
+
+    #[test]
+    fn what_runs_is_the_stored_value_else_the_default() {
+        let stored = BTreeMap::from([("video.framerate", Value::Int(15))]);
+        let effective = effective(&stored);
+        assert_eq!(effective.get("video.framerate"), Some(&Value::Int(15)));
+        assert_eq!(
+            effective.get("video.max_bitrate_kbps"),
+            Some(&Value::Int(2500))
+        );
+        assert_eq!(effective.get("tls.private_key"), None);
     }
 
     #[test]

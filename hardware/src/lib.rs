@@ -10,6 +10,7 @@
 //! their outputs in a safe state when dropped. [`sim`] is the simulated board;
 //! `rpi` (cargo feature `rpi`) opens a Raspberry Pi's pins, mapped by [`pins`],
 //! its GPIO lines through [`gpio_chip`].
+//! [`board`] gives any board's pins one type each, for the daemon.
 //! [`cec`] wakes the TV over HDMI-CEC (the kernel device with feature `cec`);
 //! [`hw_test`] is the wiring check's list of steps.
 
@@ -17,6 +18,7 @@ use std::fmt;
 
 use embedded_hal::digital::InputPin;
 
+pub mod board;
 pub mod button;
 pub mod cec;
 pub mod gpio_chip;
@@ -30,6 +32,7 @@ pub mod shutter;
 pub mod sim;
 pub mod soft_servo;
 
+pub use board::{AnyInput, AnyOutput, AnyServo, BoardPins, PinFault};
 pub use button::{Button, ButtonError, ButtonEvent};
 pub use led::{Led, LedError};
 pub use pins::{PinError, PinMap};

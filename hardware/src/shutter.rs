@@ -261,6 +261,21 @@ impl<S: InputPin, M: SetDutyCycle> Shutter<S, M> {
         Ok(shutter)
     }
 
+    /// Motorized with a servo, manual without: the one construction for a
+    /// board whose shutter's kind is known only when it runs.
+    pub fn new(
+        open_sensor: S,
+        closed_sensor: S,
+        servo: Option<M>,
+        settings: ShutterSettings,
+        now: Instant,
+    ) -> Result<Self, ShutterError> {
+        match servo {
+            Some(pwm) => Shutter::motorized(open_sensor, closed_sensor, pwm, settings, now),
+            None => Ok(Shutter::build(open_sensor, closed_sensor, None, settings)),
+        }
+    }
+
     fn build(open: S, closed: S, servo: Option<Servo<M>>, settings: ShutterSettings) -> Self {
         Shutter {
             open_sensor: Sensor {
