@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use support::webdriver::Browser;
-use support::{Daemon, Driver, wait_for};
+use support::{Driver, invite, start_daemon, start_daemon_with, wait_for};
 
 /// Reads the stamp (docs/design.md, Interfaces) from the next frame the patient's
 /// `video#remote` presents: 32 blocks of width/40 pixels across the top 16
@@ -154,8 +154,8 @@ fn latencies(browser: &Browser, samples: usize) -> Vec<f64> {
 
 /// One call at `resolution`: its figures as JSON.
 fn measure_call(resolution: &str, browser: &Browser) -> Value {
-    let daemon = Daemon::start_with(&[("video.resolution", resolution)]);
-    let link = daemon.invite("1h");
+    let daemon = start_daemon_with(&[("video.resolution", resolution)]);
+    let link = invite(&daemon, "1h");
     let limit = Duration::from_secs(30);
 
     browser.goto("about:blank").unwrap();
@@ -214,7 +214,7 @@ fn measure_call(resolution: &str, browser: &Browser) -> Value {
 /// Chromium sending to itself: the latency it achieves on the same machine.
 fn measure_reference(browser: &Browser) -> Value {
     // Any page of the daemon's origin: a secure context, like the patient's.
-    let daemon = Daemon::start();
+    let daemon = start_daemon();
     browser.goto("about:blank").unwrap();
     browser
         .goto(&format!("https://127.0.0.1:{}/", support::PORT))

@@ -13,7 +13,10 @@ use appliance_test_support::{Area, WHOLE, blue_in, differ, lit_in, tv_picture};
 use serde_json::Value;
 use support::display::Display;
 use support::webdriver::Browser;
-use support::{Daemon, Driver, StatusLatency, in_own_network, snapshot, wait_for};
+use support::{
+    Daemon, Driver, Start, StatusLatency, in_own_network, invite, snapshot, start_daemon,
+    start_daemon_as, start_daemon_logged, start_daemon_with, wait_for,
+};
 
 const NAME: &str = "Zebulon";
 
@@ -221,7 +224,7 @@ fn waiting_patient(daemon: &Daemon) -> Patient {
 
 /// A patient who followed a new link, gave `name` and waits in the lobby.
 fn waiting_patient_named(daemon: &Daemon, name: &str) -> Patient {
-    let link = daemon.invite("1h");
+    let link = invite(daemon, "1h");
     let driver = Driver::chromium();
     let profile = tempfile::tempdir().unwrap();
     let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
@@ -404,7 +407,7 @@ fn three_calls_in_a_row_on_one_daemon_each_have_pictures_and_sound_both_ways() {
     {
         return;
     }
-    let daemon = Daemon::start();
+    let daemon = start_daemon();
     let before = snapshot(&daemon.state_dir());
     let latency = StatusLatency::start(&daemon);
     let mut tokens = Vec::new();
@@ -413,7 +416,7 @@ fn three_calls_in_a_row_on_one_daemon_each_have_pictures_and_sound_both_ways() {
         .into_iter()
         .enumerate()
     {
-        let link = daemon.invite("1h");
+        let link = invite(&daemon, "1h");
         tokens.push(link.split_once('#').unwrap().1.to_owned());
         let profile = tempfile::tempdir().unwrap();
         let (driver, browser) = match kind {
@@ -542,7 +545,7 @@ fn the_bitrate_follows_the_network() {
         return;
     }
     const CAP: u64 = 1200;
-    let daemon = Daemon::start_with(&[("video.max_bitrate_kbps", "1200")]);
+    let daemon = start_daemon_with(&[("video.max_bitrate_kbps", "1200")]);
     let patient = admitted_patient(&daemon);
     let browser = &patient.browser;
     wait_call(
@@ -595,7 +598,7 @@ fn video_that_stops_leaving_the_box_is_renegotiated() {
     if !in_own_network("video_that_stops_leaving_the_box_is_renegotiated") {
         return;
     }
-    let daemon = Daemon::start();
+    let daemon = start_daemon();
     let patient = admitted_patient(&daemon);
     let browser = &patient.browser;
     let twenty = Duration::from_secs(20);
@@ -665,7 +668,10 @@ fn the_tv_shows_the_patient_only_once_let_in() {
         return;
     }
     let display = Display::start();
-    let daemon = Daemon::start_on_display(&display.name);
+    let daemon = start_daemon_as(Start {
+        display: Some(&display.name),
+        ..Start::default()
+    });
     // The idle screen: a few words on black.
     let idle = wait_for("the TV's window", Duration::from_secs(20), || {
         Some(lit(&display.grab())).filter(|l| *l > 0.002)
@@ -736,7 +742,7 @@ fn the_tv_shows_each_screen_of_the_session() {
     if !in_own_network("the_tv_shows_each_screen_of_the_session") {
         return;
     }
-    let daemon = Daemon::start();
+    let daemon = start_daemon();
     // Idle: the room's name and "ready", on black.
     let idle = tv_until(&daemon, "idle", |p| lit_in(p, WHOLE) > 0.005);
     assert!(lit_in(&idle, WHOLE) < 0.1, "{}", lit_in(&idle, WHOLE));
@@ -822,7 +828,10 @@ fn a_shutter_that_jams_while_opening_is_a_fault_with_no_camera_frames() {
         return;
     }
     // A slow shutter (2 s of travel), so the jam lands on its way open.
-    let daemon = Daemon::start_args(&["--sim-shutter-travel-ms", "2000"]);
+    let daemon = start_daemon_as(Start {
+        args: &["--sim-shutter-travel-ms", "2000"],
+        ..Start::default()
+    });
     let patient = waiting_patient(&daemon);
     let browser = &patient.browser;
     assert!(daemon.cli(&["press"]).0);
@@ -882,7 +891,7 @@ fn stopping_the_daemon_mid_call_closes_the_shutter_and_puts_the_led_out() {
     // The simulated room's commands, outside the state directory.
     let log_dir = tempfile::tempdir().unwrap();
     let log = log_dir.path().join("room.log");
-    let daemon = Daemon::start_logged(&log);
+    let daemon = start_daemon_logged(&log);
     // The patient stays connected until the box stops.
     let _patient = admitted_patient(&daemon);
 
@@ -926,13 +935,16 @@ fn a_panic_mid_call_closes_the_shutter_and_shows_the_fault_through_the_drivers()
     }
     let log_dir = tempfile::tempdir().unwrap();
     let log = log_dir.path().join("room.log");
-    let daemon = Daemon::start_logged(&log);
+    let mut daemon = start_daemon_logged(&log);
     let _patient = admitted_patient(&daemon);
 
     // A bug in the session task, mid-call: the daemon stops with an error,
     // and the room's thread has given its drivers the panic's safe state.
     daemon.cli(&["sim", "panic"]);
-    let (status, output) = daemon.wait_exit();
+    let status = daemon
+        .wait_exit(Duration::from_secs(15))
+        .expect("the daemon did not exit within 15 s of the panic");
+    let output = daemon.output();
     assert!(!status.success(), "{output}");
     assert!(output.contains("a simulated failure"), "{output}");
     let (shutter, led, closed_after_live) = last_room_commands(&log);
@@ -949,19 +961,19 @@ fn bad_expired_and_reused_links_are_denied() {
     if !in_own_network("bad_expired_and_reused_links_are_denied") {
         return;
     }
-    let daemon = Daemon::start();
+    let daemon = start_daemon();
     let _driver = Driver::chromium();
     let profile = tempfile::tempdir().unwrap();
     let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
     let base = format!("https://127.0.0.1:{}/", support::PORT);
 
-    let used = daemon.invite("1h");
+    let used = invite(&daemon, "1h");
     join(&browser, &used);
     wait_page(&browser, "waiting");
     browser.goto("about:blank").unwrap();
     daemon.wait_status("state", "idle");
 
-    let expired = daemon.invite("1s");
+    let expired = invite(&daemon, "1s");
     std::thread::sleep(Duration::from_millis(2100));
     let garbage = format!("{base}#{}", "A".repeat(76));
     for link in [used, expired, garbage] {
@@ -992,7 +1004,7 @@ fn faults_show_on_the_led_and_clear_without_a_restart() {
     if !in_own_network("faults_show_on_the_led_and_clear_without_a_restart") {
         return;
     }
-    let daemon = Daemon::start();
+    let daemon = start_daemon();
     let (ok, text) = daemon.cli(&["sim", "camera", "unplug"]);
     assert!(ok, "{text}");
     let status = daemon.wait_status("state", "fault");

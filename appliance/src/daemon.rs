@@ -13,12 +13,13 @@ use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
 use crate::control;
+use crate::drivers::Backend;
 use crate::invite::Invites;
 use crate::media::{Events, Gate, Media, MediaCommand, MediaConfig, MediaState, Stats};
 use crate::notice;
 use crate::notify;
 use crate::room::{Ending, Input, Parts, Room, forwarded};
-use crate::room_io::{self, Backend, RoomIo};
+use crate::room_io::{self, RoomIo};
 use crate::session::ShutterKind;
 use crate::signalling::protocol::IceServer;
 use crate::signalling::{server, tls};

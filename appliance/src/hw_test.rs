@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use appliance_hardware::hw_test::{Seen, Step, steps};
 use appliance_hardware::{AnyOutput, ButtonEvent, Led, LedPattern, PinMap, ShutterCommand};
 
-use crate::room_io::{self, Backend, Drivers, POLL};
+use crate::drivers::{self, Backend, Drivers};
+use crate::room_io::POLL;
 use crate::session::ShutterKind;
 
 /// How long a person gets to press or hold the button.
@@ -48,7 +49,7 @@ pub fn run(
                 }
             }
         })?;
-    let drivers = room_io::open(backend, kind)?;
+    let drivers = drivers::open(backend, kind)?;
     Walk {
         kind,
         map,

@@ -6,6 +6,7 @@ mod admin;
 mod cli;
 mod control;
 mod daemon;
+mod drivers;
 mod exit;
 mod hw_test;
 mod invite;

@@ -652,7 +652,7 @@ fn screen_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::room_io::Backend;
+    use crate::drivers::Backend;
 
     /// A room on simulated pins whose media thread never reads: its queue for
     /// patients' events holds one, already taken.

@@ -12,7 +12,7 @@ use appliance_config::schema;
 use appliance_hardware::PinMap;
 use zeroize::Zeroizing;
 
-use crate::room_io::{Backend, BackendKind};
+use crate::drivers::{Backend, BackendKind};
 use crate::session::ShutterKind;
 
 /// Every setting the appliance runs with, typed.

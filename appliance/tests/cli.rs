@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use appliance_test_support::daemon::{Daemon, Start};
 use appliance_test_support::{TV_HEIGHT, TV_WIDTH, appliance, lit_in, poll, tv_picture, wait_for};
+use serde_json::Value;
 
 const TURN_SECRET: &str = "turn-secret-never-printed-4471";
 
@@ -36,7 +38,7 @@ impl Appliance {
     }
 
     fn run_with_input(&self, args: &[&str], input: &str) -> Output {
-        let mut child = appliance(env!("CARGO_BIN_EXE_appliance"), &self.state)
+        let mut child = appliance(BIN, &self.state)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -468,36 +470,26 @@ fn the_pi_build_off_a_pi_names_what_is_missing() {
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
 
-/// Starts `appliance run --headless` on loopback with `args` added.
-fn start_daemon(a: &Appliance, control: &str, args: &[&str]) -> std::process::Child {
-    appliance(env!("CARGO_BIN_EXE_appliance"), &a.state)
-        .args(["--control", control, "run", "--headless"])
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_appliance");
+
+/// Starts `appliance run --headless` on loopback in `a`, with `args` added.
+fn start_daemon(a: &Appliance, args: &[&str]) -> Daemon {
+    let mut all = vec!["--listen", "127.0.0.1:0"];
+    all.extend(args);
+    Daemon::spawn(
+        BIN,
+        &a.root,
+        Start {
+            args: &all,
+            ..Start::default()
+        },
+    )
 }
 
-/// The daemon's status once `wanted` says so, asked every 100 ms for 20 s at
-/// most; the daemon must not exit meanwhile.
-fn wait_for_status(
-    a: &Appliance,
-    control: &str,
-    daemon: &mut std::process::Child,
-    wanted: impl Fn(&str) -> bool,
-) -> Option<String> {
-    poll(Duration::from_secs(20), || {
-        assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
-        status_json(a, control).filter(|s| wanted(s))
-    })
-}
-
-/// Asks the running daemon for its status, as JSON text.
-fn status_json(a: &Appliance, control: &str) -> Option<String> {
-    let o = a.run(&["--control", control, "status", "--json"]);
-    o.status.success().then(|| stdout(&o))
+/// The daemon's status once `wanted` says so, for 20 s at most.
+fn status_when(daemon: &mut Daemon, wanted: impl Fn(&Value) -> bool) -> Option<Value> {
+    daemon.status_when(Duration::from_secs(20), wanted)
 }
 
 #[test]
@@ -509,38 +501,28 @@ fn a_box_without_its_camera_says_so_and_restarts_when_it_comes() {
     let o = a.run(&["config", "set", "room.name", "Room <7>"]);
     assert_exit(&o, 0);
     let camera = a.root.join("video0");
-    let control = a.root.join("control.sock").display().to_string();
     let camera_arg = camera.display().to_string();
-    let mut daemon = start_daemon(&a, &control, &["--camera", &camera_arg]);
+    let mut daemon = start_daemon(&a, &["--camera", &camera_arg]);
     // Not a crash and a restart loop: up, with the fault in plain words.
-    let status = wait_for_status(&a, &control, &mut daemon, |s| s.contains("\"fault\""))
-        .expect("no camera fault within 20 s");
-    assert!(status.contains("The camera is not connected"), "{status}");
-    assert!(status.contains(r#""room": "Room <7>""#), "{status}");
-    let o = a.run(&["--control", &control, "status"]);
-    assert_exit(&o, 0);
+    let status =
+        status_when(&mut daemon, |s| s["state"] == "fault").expect("no camera fault within 20 s");
     assert!(
-        stdout(&o).contains("room:          Room <7>\n"),
-        "{}",
-        stdout(&o)
+        status["faults"]
+            .to_string()
+            .contains("The camera is not connected"),
+        "{status}"
     );
+    assert_eq!(status["room"], "Room <7>", "{status}");
+    let (ok, plain) = daemon.cli(&["status"]);
+    assert!(ok, "{plain}");
+    assert!(plain.contains("room:          Room <7>\n"), "{plain}");
     // The camera is plugged in: the daemon stops so that systemd starts it
     // again with the camera, and says so; exit 1 is what systemd restarts.
     fs::write(&camera, "").unwrap();
-    let mut exit = None;
-    for _ in 0..100 {
-        exit = daemon.try_wait().unwrap();
-        if exit.is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let Some(exit) = exit else {
-        let _ = daemon.kill();
-        panic!("the daemon did not restart for the camera within 10 s");
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut daemon.stderr.take().unwrap(), &mut err).unwrap();
+    let exit = daemon
+        .wait_exit(Duration::from_secs(10))
+        .expect("the daemon did not restart for the camera within 10 s");
+    let err = daemon.errors();
     assert_eq!(exit.code(), Some(1), "{err}");
     assert!(err.contains("restarting to use it"), "{err}");
 }
@@ -551,35 +533,22 @@ fn a_refused_provisioning_file_is_a_fault_on_the_led_and_the_tv() {
     assert_exit(&a.run(&["config", "set", "room.name", "Room 3"]), 0);
     // What the image's first-boot unit leaves when it refused the file.
     let flag = a.file("provision-failed", "");
-    let control = a.root.join("control.sock").display().to_string();
     let flag_arg = flag.display().to_string();
-    let mut daemon = start_daemon(
-        &a,
-        &control,
-        &["--sim", "--provision-failed-flag", &flag_arg],
-    );
-    let status = wait_for_status(&a, &control, &mut daemon, |s| {
-        s.contains("provision-error.txt")
+    let args = ["--sim", "--provision-failed-flag", &flag_arg];
+    let mut daemon = start_daemon(&a, &args);
+    let status = status_when(&mut daemon, |s| {
+        s["faults"].to_string().contains("provision-error.txt")
     });
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
     let status = status.expect("no provisioning fault within 20 s");
-    assert!(status.contains(r#""state": "fault""#), "{status}");
-    assert!(status.contains(r#""led": "fault""#), "{status}");
-    assert!(status.contains(r#""room": "Room 3""#), "{status}");
+    assert_eq!(status["state"], "fault", "{status}");
+    assert_eq!(status["led"], "fault", "{status}");
+    assert_eq!(status["room"], "Room 3", "{status}");
 
     // Without the flag, the same store starts idle.
     fs::remove_file(&flag).unwrap();
-    let mut daemon = start_daemon(
-        &a,
-        &control,
-        &["--sim", "--provision-failed-flag", &flag_arg],
-    );
-    let idle = wait_for_status(&a, &control, &mut daemon, |s| {
-        s.contains(r#""state": "idle""#)
-    });
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    let mut daemon = start_daemon(&a, &args);
+    let idle = status_when(&mut daemon, |s| s["state"] == "idle");
     assert!(
         idle.is_some(),
         "the daemon did not start idle without the flag"
@@ -592,73 +561,60 @@ fn a_notice_for_it_reaches_status_while_the_daemon_runs_and_goes_with_its_file()
     assert_exit(&a.run(&["config", "set", "room.name", "Room 3"]), 0);
     // Where the image's update scripts write it; not there at start.
     let notice = a.root.join("notice");
-    let control = a.root.join("control.sock").display().to_string();
     let notice_arg = notice.display().to_string();
-    let mut daemon = start_daemon(&a, &control, &["--sim", "--notice-file", &notice_arg]);
-    let idle = wait_for_status(&a, &control, &mut daemon, |s| {
-        s.contains(r#""state": "idle""#)
-    });
+    let mut daemon = start_daemon(&a, &["--sim", "--notice-file", &notice_arg]);
+    let idle = status_when(&mut daemon, |s| s["state"] == "idle");
     assert!(
-        idle.as_deref()
-            .is_some_and(|s| s.contains(r#""notice": null"#)),
+        idle.as_ref().is_some_and(|s| s["notice"].is_null()),
         "{idle:?}"
     );
-    let top_before = tv_top_lit(&a, &control);
+    let top_before = tv_top_lit(&daemon);
     // It comes while the daemon runs, with a terminal escape in it.
     fs::write(
         &notice,
         "The update was refused.\n\x1b[2JIT: see the journal.\n",
     )
     .unwrap();
-    let shown = wait_for_status(&a, &control, &mut daemon, |s| s.contains("refused"));
-    let plain = a.run(&["--control", &control, "status"]);
+    let shown = status_when(&mut daemon, |s| s["notice"].to_string().contains("refused"));
+    let (plain_ok, plain) = daemon.cli(&["status"]);
     // The TV writes it at the top of the idle screen, where nothing was:
     // within 20 s (5 s was not always enough on a loaded machine in CI).
-    let mut top_after = 0.0;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
-        top_after = tv_top_lit(&a, &control);
-        if top_after > top_before + 0.01 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    fs::remove_file(&notice).unwrap();
-    let gone = wait_for_status(&a, &control, &mut daemon, |s| {
-        s.contains(r#""notice": null"#)
+    let top_after = poll(Duration::from_secs(20), || {
+        let lit = tv_top_lit(&daemon);
+        (lit > top_before + 0.01).then_some(lit)
     });
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    fs::remove_file(&notice).unwrap();
+    let gone = status_when(&mut daemon, |s| s["notice"].is_null());
+    drop(daemon);
     let shown = shown.expect("the notice did not reach status within 20 s");
-    assert!(
-        shown.contains(r#""notice": "The update was refused.\n[2JIT: see the journal.""#),
+    assert_eq!(
+        shown["notice"], "The update was refused.\n[2JIT: see the journal.",
         "{shown}"
     );
-    assert!(shown.contains(r#""state": "idle""#), "not a fault: {shown}");
-    assert_exit(&plain, 0);
+    assert_eq!(shown["state"], "idle", "not a fault: {shown}");
+    assert!(plain_ok, "{plain}");
     assert!(
-        stdout(&plain).contains(
+        plain.contains(
             "notice:        The update was refused.\n               [2JIT: see the journal.\n"
         ),
-        "{}",
-        stdout(&plain)
+        "{plain}"
     );
     assert!(
-        top_after > top_before + 0.01,
-        "the TV's top did not light up: {top_before:.3} then {top_after:.3}"
+        top_after.is_some(),
+        "the TV's top did not light up from {top_before:.3}"
     );
     assert!(gone.is_some(), "the notice stayed after its file went");
 }
 
 /// The share of lit pixels in the top sixth of what the simulated TV shows
 /// (`sim tv grab`: 320x180 RGB), where the idle screen writes IT's notice.
-fn tv_top_lit(a: &Appliance, control: &str) -> f64 {
-    let file = a.root.join("tv.ppm");
+fn tv_top_lit(daemon: &Daemon) -> f64 {
+    let file = daemon.root().join("tv.ppm");
     let path = file.display().to_string();
     // Until the TV has drawn its first picture, there is none to grab.
     let ppm = wait_for("the TV's first picture", Duration::from_secs(10), || {
-        let o = a.run(&["--control", control, "sim", "tv", "grab", &path]);
-        o.status.success().then(|| fs::read(&file).ok()).flatten()
+        let (ok, _) = daemon.cli(&["sim", "tv", "grab", &path]);
+        ok.then(|| fs::read(&file).ok()).flatten()
     });
     lit_in(&tv_picture(&ppm), (0, 0, TV_WIDTH, TV_HEIGHT / 6))
 }

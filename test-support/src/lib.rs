@@ -1,10 +1,13 @@
-//! What the tests of every crate share, written once: bounded waiting, a
+//! What the tests of every crate share, written once: the real daemon
+//! ([`daemon`]), with its status polled, bounded waiting, a
 //! snapshot of a state directory (to show nothing about a session was
 //! written), and the simulated TV's pictures (`appliance sim tv grab`).
 //! Used by `config/tests`, `appliance/tests` and the end-to-end tests in
 //! `tests/`; test code only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod daemon;
 
 use std::collections::BTreeMap;
 use std::fs;

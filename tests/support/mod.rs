@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 /// The daemon's HTTPS port inside the test's network namespace.
 pub const PORT: u16 = 8443;
 /// chromedriver's port.
@@ -77,175 +75,56 @@ fn is_root() -> bool {
 #[allow(unused_imports)] // not every test uses both
 pub use appliance_test_support::{snapshot, wait_for};
 
-/// The real daemon, in simulation, with its output kept in files.
-pub struct Daemon {
-    pub dir: tempfile::TempDir,
-    child: Child,
+pub use appliance_test_support::daemon::{Daemon, Start};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_appliance");
+
+/// The real daemon in simulation, on loopback in the test's namespace, with
+/// `start`'s settings and arguments added, answering `status`.
+pub fn start_daemon_as(start: Start<'_>) -> Daemon {
+    let listen = format!("127.0.0.1:{PORT}");
+    let mut args = vec!["--sim", "--ice-address", "127.0.0.1", "--listen", &listen];
+    if !start.args.contains(&"--sim-shutter-travel-ms") {
+        args.extend(["--sim-shutter-travel-ms", "300"]);
+    }
+    args.extend(start.args);
+    Daemon::start(
+        BIN,
+        Start {
+            args: &args,
+            ..start
+        },
+    )
 }
 
-impl Daemon {
-    pub fn start() -> Daemon {
-        Self::start_with(&[])
-    }
-
-    /// Starts it with settings set first (`appliance config set`).
-    pub fn start_with(settings: &[(&str, &str)]) -> Daemon {
-        Self::launch(settings, None, &[])
-    }
-
-    /// Starts it with the simulated room's command log in `log`.
-    pub fn start_logged(log: &Path) -> Daemon {
-        Self::launch(&[], None, &["--sim-log", &log.display().to_string()])
-    }
-
-    /// Starts it with more arguments to `run --sim`.
-    pub fn start_args(args: &[&str]) -> Daemon {
-        Self::launch(&[], None, args)
-    }
-
-    /// Starts it with a TV: the patient's video in a window on `display`.
-    pub fn start_on_display(display: &str) -> Daemon {
-        Self::launch(&[], Some(display), &[])
-    }
-
-    fn launch(settings: &[(&str, &str)], display: Option<&str>, args: &[&str]) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, value) in settings {
-            let status = Self::appliance(dir.path())
-                .args(["config", "set", name, value])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "config set {name} {value} failed");
-        }
-        let out = fs::File::create(dir.path().join("daemon.out")).unwrap();
-        let err = fs::File::create(dir.path().join("daemon.err")).unwrap();
-        let mut command = Self::appliance(dir.path());
-        command
-            .args(["run", "--sim", "--ice-address", "127.0.0.1"])
-            .args(["--listen", &format!("127.0.0.1:{PORT}")])
-            .args(args);
-        if !args.contains(&"--sim-shutter-travel-ms") {
-            command.args(["--sim-shutter-travel-ms", "300"]);
-        }
-        command
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .stdout(out)
-            .stderr(err);
-        match display {
-            Some(display) => command.env("DISPLAY", display),
-            None => command.arg("--headless"),
-        };
-        let mut daemon = Daemon {
-            child: command.spawn().unwrap(),
-            dir,
-        };
-        wait_for("the daemon to answer", Duration::from_secs(30), || {
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!("the daemon exited with {status}: {}", daemon.output());
-            }
-            daemon.try_status()
-        });
-        daemon
-    }
-
-    /// The binary on this daemon's state directory and control socket.
-    fn appliance(dir: &Path) -> Command {
-        let mut command =
-            appliance_test_support::appliance(env!("CARGO_BIN_EXE_appliance"), &dir.join("state"));
-        command.arg("--control").arg(dir.join("control.sock"));
-        command
-    }
-
-    /// Runs an `appliance` client command against this daemon.
-    pub fn cli(&self, args: &[&str]) -> (bool, String) {
-        let output = Self::appliance(self.dir.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned()
-                + &String::from_utf8_lossy(&output.stderr),
-        )
-    }
-
-    fn try_status(&self) -> Option<Value> {
-        let (ok, text) = self.cli(&["status", "--json"]);
-        ok.then(|| serde_json::from_str(&text).ok()).flatten()
-    }
-
-    /// `appliance status --json`.
-    pub fn status(&self) -> Value {
-        self.try_status().expect("the daemon stopped answering")
-    }
-
-    /// A new patient link.
-    pub fn invite(&self, ttl: &str) -> String {
-        let (ok, text) = self.cli(&["invite", "--ttl", ttl]);
-        assert!(ok, "invite failed: {text}");
-        text.trim().to_owned()
-    }
-
-    /// Waits until `status` has `field` equal to `value`.
-    pub fn wait_status(&self, field: &str, value: &str) -> Value {
-        wait_for(
-            &format!("status {field} = {value}"),
-            Duration::from_secs(20),
-            || {
-                let s = self.status();
-                (s[field].as_str() == Some(value)).then_some(s)
-            },
-        )
-    }
-
-    /// The daemon's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    /// Everything the daemon printed.
-    pub fn output(&self) -> String {
-        let read = |name| fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
-        read("daemon.out") + &read("daemon.err")
-    }
-
-    /// Waits for the daemon to exit by itself; its exit status and output.
-    pub fn wait_exit(mut self) -> (std::process::ExitStatus, String) {
-        let status = wait_for("the daemon to exit", Duration::from_secs(15), || {
-            self.child.try_wait().ok().flatten()
-        });
-        (status, self.output())
-    }
-
-    /// SIGTERM, then waits for a clean exit.
-    pub fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let status = wait_for("the daemon to stop", Duration::from_secs(15), || {
-            self.child.try_wait().ok().flatten()
-        });
-        assert!(
-            status.success(),
-            "the daemon exited with {status}: {}",
-            self.output()
-        );
-        self.output()
-    }
+/// The daemon with nothing set.
+pub fn start_daemon() -> Daemon {
+    start_daemon_as(Start::default())
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The daemon with settings set first (`appliance config set`).
+pub fn start_daemon_with(settings: &[(&str, &str)]) -> Daemon {
+    start_daemon_as(Start {
+        settings,
+        ..Start::default()
+    })
+}
+
+/// The daemon with the simulated room's command log in `log`.
+pub fn start_daemon_logged(log: &Path) -> Daemon {
+    let log = log.display().to_string();
+    start_daemon_as(Start {
+        args: &["--sim-log", &log],
+        ..Start::default()
+    })
+}
+
+/// A new patient link from `daemon`.
+pub fn invite(daemon: &Daemon, ttl: &str) -> String {
+    let (ok, text) = daemon.cli(&["invite", "--ttl", ttl]);
+    assert!(ok, "invite failed: {text}");
+    text.trim().to_owned()
 }
 
 /// How long the daemon's control socket takes to answer `status`, asked
@@ -259,7 +138,7 @@ pub struct StatusLatency {
 impl StatusLatency {
     /// Starts asking the daemon whose control socket is `daemon`'s.
     pub fn start(daemon: &Daemon) -> StatusLatency {
-        let socket = daemon.dir.path().join("control.sock");
+        let socket = daemon.root().join("control.sock");
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {

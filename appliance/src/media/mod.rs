@@ -9,23 +9,29 @@
 //! muted, and the remote tracks stay up so opening is immediate.
 
 mod congestion;
+mod encoders;
 mod flow;
+mod messages;
+mod negotiation;
 mod nice;
 mod peer;
 mod room_sound;
+mod sources;
 mod stamp;
 mod tv;
 mod tv_picture;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use gst::prelude::*;
 use tokio::sync::{mpsc, watch};
 
-pub use peer::Codec;
+pub use encoders::Codec;
+pub use messages::{Events, MediaCommand, MediaEvent, MediaState, Stats};
+pub use sources::{Gate, error_barrier};
 pub use tv_picture::{Frame, ScreenText};
 
 use crate::session::PeerId;
@@ -85,165 +91,6 @@ pub struct MediaConfig {
     pub stun_server: Option<String>,
 }
 
-/// What media must be doing now, as the session decided it: state, not
-/// events, so it travels over a `watch` where only the latest value counts
-/// and none can be lost to a full queue (a lost stop would leave a patient's
-/// encoder and webrtcbin running; a lost screen, stale words on the TV).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MediaState {
-    /// The patients whose media runs (negotiated, gated), with the video
-    /// codec their browser can use. Media starts whoever is missing and
-    /// stops whoever is not here.
-    pub patients: BTreeMap<PeerId, Codec>,
-    /// Who is seen and heard in the room: the patient in a live call, or
-    /// nobody.
-    pub on_tv: Option<PeerId>,
-    /// What the TV writes on its picture.
-    pub screen: ScreenText,
-    /// Whether the camera gate is open (the gate itself acts per frame;
-    /// this applies it to the microphone).
-    pub camera_gate: bool,
-}
-
-/// One patient's events for the media thread, which come and go (an answer, a
-/// candidate), on a queue.
-#[derive(Debug)]
-pub enum MediaCommand {
-    /// The patient's answer.
-    Answer {
-        /// The patient.
-        peer: PeerId,
-        /// The SDP.
-        sdp: String,
-    },
-    /// The daemon is stopping: drop everything.
-    Shutdown,
-    /// Simulation: every patient's video stops on its way out, as when
-    /// webrtcbin stalls.
-    SimStall,
-    /// An ICE candidate from the patient.
-    Ice {
-        /// The patient.
-        peer: PeerId,
-        /// Its m-line.
-        mline: u32,
-        /// The candidate.
-        candidate: String,
-    },
-}
-
-/// What media reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MediaEvent {
-    /// An offer for the patient.
-    Offer {
-        /// The patient.
-        peer: PeerId,
-        /// The SDP.
-        sdp: String,
-    },
-    /// An ICE candidate for the patient.
-    Ice {
-        /// The patient.
-        peer: PeerId,
-        /// Its m-line.
-        mline: u32,
-        /// The candidate.
-        candidate: String,
-    },
-    /// The security code of the call with the patient.
-    SecurityCode {
-        /// The patient.
-        peer: PeerId,
-        /// Six digits, "123 456".
-        code: String,
-    },
-    /// The patient's media is being negotiated anew: the old security code
-    /// no longer holds.
-    Renegotiating(PeerId),
-    /// Media with the patient failed for good.
-    Failed(PeerId),
-    /// The camera is not there: black frames stand in for it.
-    CameraMissing,
-    /// The camera that was missing is there now; a restart takes it up.
-    CameraBack,
-}
-
-/// Counters for `status`, updated from GStreamer's threads.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Video frames encoded and sent to the patient while the gate was open.
-    pub video_frames_sent: AtomicU64,
-    /// Video frames received from the patient and decoded.
-    pub video_frames_received: AtomicU64,
-    /// Audio buffers received from the patient and decoded.
-    pub audio_frames_received: AtomicU64,
-    /// Of those, the buffers with sound in them (not silence): the patient's
-    /// microphone is heard, not only its packets received.
-    pub audio_frames_audible: AtomicU64,
-    /// The encoder's current target, in kbit/s.
-    pub bitrate_kbps: AtomicU64,
-    /// What congestion control estimates the path carries, in kbit/s; 0
-    /// while unknown.
-    pub estimate_kbps: AtomicU64,
-    /// The round-trip time to the patient, in ms; 0 while unknown.
-    pub rtt_ms: AtomicU64,
-    /// Simulation: the TV's latest picture, small (`sim tv grab`).
-    pub tv_frame: std::sync::Mutex<Option<Frame>>,
-    /// Messages between the daemon's parts (media's events, a page's
-    /// messages, a command for media) that a full queue made the daemon
-    /// drop, each logged: none in a healthy box.
-    pub messages_dropped: AtomicU64,
-}
-
-impl Stats {
-    /// Logs and counts a message a full queue made the daemon drop.
-    pub fn dropped(&self, what: &str) {
-        self.messages_dropped.fetch_add(1, Ordering::Relaxed);
-        eprintln!("appliance: {what} was dropped: its queue is full");
-    }
-}
-
-/// Media's events for the session, from GStreamer's threads: never
-/// blocking them, and a full queue is logged and counted, not silent.
-#[derive(Debug, Clone)]
-pub struct Events {
-    tx: mpsc::Sender<MediaEvent>,
-    stats: Arc<Stats>,
-}
-
-impl Events {
-    /// Events go to `tx`; drops are counted in `stats`.
-    pub fn new(tx: mpsc::Sender<MediaEvent>, stats: Arc<Stats>) -> Events {
-        Events { tx, stats }
-    }
-
-    /// Sends `event`, or logs and counts that it was dropped. The queue is
-    /// bounded so a stuck daemon cannot grow memory without end; a
-    /// negotiation makes a few dozen events, far below the bound.
-    pub fn send(&self, event: MediaEvent) {
-        if self.tx.try_send(event).is_err() {
-            self.stats.dropped("an event of media's");
-        }
-    }
-}
-
-/// The camera gate: shut means black frames and a muted microphone.
-#[derive(Debug, Clone, Default)]
-pub struct Gate(Arc<AtomicBool>);
-
-impl Gate {
-    /// Opens or shuts the gate; takes effect on the next frame.
-    pub fn set(&self, open: bool) {
-        self.0.store(open, Ordering::SeqCst);
-    }
-
-    /// Whether it is open.
-    pub fn is_open(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 /// The pipeline and the patients' webrtcbins.
 #[derive(Debug)]
 pub struct Media {
@@ -268,32 +115,6 @@ pub struct Media {
     camera_missing: bool,
 }
 
-fn make(factory: &'static str) -> Result<gst::Element, MediaError> {
-    gst::ElementFactory::make(factory)
-        .build()
-        .map_err(|_| MediaError::MissingElement(factory))
-}
-
-/// The microphone, or silence when the box has no sound card to record from
-/// (the call goes on without the room's sound; the log says why).
-fn microphone() -> Result<gst::Element, MediaError> {
-    let has_capture = std::fs::read_dir("/dev/snd").is_ok_and(|dir| {
-        dir.flatten().any(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.starts_with("pcmC") && name.ends_with('c')
-        })
-    });
-    if has_capture {
-        return make("autoaudiosrc");
-    }
-    eprintln!("appliance: no microphone (no sound card records): the room is silent");
-    let a = make("audiotestsrc")?;
-    a.set_property("is-live", true);
-    a.set_property_from_str("wave", "silence");
-    Ok(a)
-}
-
 impl Media {
     /// Builds and starts the pipeline with its sources, gated.
     pub fn start(
@@ -316,88 +137,16 @@ impl Media {
             }
         });
 
-        let camera_missing = !config.simulated && !config.camera.exists();
-        let (video_src, audio_src) = if config.simulated {
-            let v = make("videotestsrc")?;
-            v.set_property("is-live", true);
-            v.set_property_from_str("pattern", "smpte");
-            let a = make("audiotestsrc")?;
-            a.set_property("is-live", true);
-            a.set_property("volume", 0.2f64);
-            (v, a)
-        } else if config.camera.exists() {
-            let v = make("v4l2src")?;
-            v.set_property("device", config.camera.display().to_string());
-            (v, microphone()?)
-        } else {
-            // No camera: black frames stand in, so the rest of the box (the
-            // lobby, the TV, the fault in plain words) still works.
-            eprintln!(
-                "appliance: no camera at {}: the TV and status say so",
-                config.camera.display()
-            );
-            events.send(MediaEvent::CameraMissing);
-            let v = make("videotestsrc")?;
-            v.set_property("is-live", true);
-            v.set_property_from_str("pattern", "black");
-            (v, microphone()?)
-        };
-        let video_convert = make("videoconvert")?;
-        let video_scale = make("videoscale")?;
-        let video_rate = make("videorate")?;
-        let video_caps = gst::ElementFactory::make("capsfilter")
-            .property(
-                "caps",
-                gst::Caps::builder("video/x-raw")
-                    .field("format", "I420")
-                    .field("width", config.width as i32)
-                    .field("height", config.height as i32)
-                    .field("framerate", gst::Fraction::new(config.framerate as i32, 1))
-                    .build(),
-            )
-            .build()
-            .map_err(|_| MediaError::MissingElement("capsfilter"))?;
-        let video_tee = make("tee")?;
-        video_tee.set_property("allow-not-linked", true);
-
         // The speakers first: the microphone's echo canceller looks for
         // their probe when it starts.
         let tv_mixer = room_sound::speakers(&pipeline, config.headless)?;
-
-        let audio_convert = make("audioconvert")?;
-        let audio_resample = make("audioresample")?;
-        let [room_audio, echo_canceller] = room_sound::echo_canceller()?;
-        let mic_volume = make("volume")?;
-        mic_volume.set_property("mute", true);
-        let audio_tee = make("tee")?;
-        audio_tee.set_property("allow-not-linked", true);
-
-        let video = [
-            &video_src,
-            &video_convert,
-            &video_scale,
-            &video_rate,
-            &video_caps,
-            &video_tee,
-        ];
-        let audio = [
-            &audio_src,
-            &audio_convert,
-            &audio_resample,
-            &room_audio,
-            &echo_canceller,
-            &mic_volume,
-            &audio_tee,
-        ];
-        pipeline.add_many(video.iter().chain(audio.iter()).copied())?;
-        gst::Element::link_many(video)?;
-        gst::Element::link_many(audio)?;
+        let room = sources::Sources::build(&pipeline, &config, &gate, &events)?;
         // The TV's picture takes the gated camera for its self view.
         // A TV that cannot be drawn (a plugin missing) must not keep the box
         // from its calls: the patient's picture then goes nowhere.
         let picture = tv_picture::TvPicture::build(
             &pipeline,
-            &video_tee,
+            &room.video_tee,
             config.headless,
             config.simulated,
             &stats,
@@ -412,37 +161,6 @@ impl Media {
                 .unwrap_or_default(),
         };
 
-        // The gate: every frame on its way to the encoders passes here.
-        let probe_gate = gate.clone();
-        let simulated = config.simulated;
-        video_tee
-            .static_pad("sink")
-            .ok_or_else(|| MediaError::Pipeline("tee has no sink pad".into()))?
-            .add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-                if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
-                    stamp::process(pad, buffer, probe_gate.is_open(), simulated);
-                }
-                gst::PadProbeReturn::Ok
-            });
-        // And every stretch of microphone sound: silence while shut, checked
-        // per buffer like the video, so that the microphone does not depend
-        // on the media thread getting round to the mute (it may be busy, even
-        // stuck, tearing a patient's media down).
-        let probe_gate = gate.clone();
-        audio_tee
-            .static_pad("sink")
-            .ok_or_else(|| MediaError::Pipeline("tee has no sink pad".into()))?
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                if !probe_gate.is_open()
-                    && let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut()
-                    && let Ok(mut map) = buffer.make_mut().map_writable()
-                {
-                    // Signed 16-bit samples (room_sound::ROOM_AUDIO): zero is silence.
-                    map.fill(0);
-                }
-                gst::PadProbeReturn::Ok
-            });
-
         stats
             .bitrate_kbps
             .store(u64::from(config.max_bitrate_kbps), Ordering::Relaxed);
@@ -452,18 +170,18 @@ impl Media {
         Ok(Media {
             config,
             pipeline,
-            video_tee,
-            audio_tee,
+            video_tee: room.video_tee,
+            audio_tee: room.audio_tee,
             tv,
             picture,
-            mic_volume,
+            mic_volume: room.mic_volume,
             gate,
             stats,
             events,
             peers: HashMap::new(),
             state: MediaState::default(),
             ended: HashSet::new(),
-            camera_missing,
+            camera_missing: room.camera_missing,
         })
     }
 
@@ -696,34 +414,6 @@ impl Media {
         }
         let _ = self.pipeline.set_state(gst::State::Null);
     }
-}
-
-/// Keeps the failures of what `pad` feeds out of whatever feeds `pad`:
-/// buffers are pushed on from here and, whatever the far side answers, the
-/// feeder hears "ok". The camera and the microphone each feed every patient
-/// and the TV through a tee, and a tee hands any error of one branch back to
-/// its source, whose task then stops for good: one branch's failure would
-/// end everyone's picture or sound. A TV that fails (a compositor refusing a
-/// frame) did that, and so did a patient's media torn down for a repair, its
-/// pad flushing under a buffer in flight, which left the next connection
-/// with one frame and then none. The first failure of each `what` is
-/// logged; a flushing pad (a branch going away) is not a failure.
-pub fn error_barrier(pad: &gst::Pad, what: &'static str) {
-    let failed = AtomicBool::new(false);
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(buffer) = info.take_buffer() else {
-            return gst::PadProbeReturn::Ok;
-        };
-        if let Some(peer) = pad.peer()
-            && let Err(e) = peer.chain(buffer)
-            && e != gst::FlowError::Flushing
-            && !failed.swap(true, Ordering::SeqCst)
-        {
-            eprintln!("appliance: {what} failed ({e:?}); the call goes on");
-        }
-        info.flow_res = Ok(gst::FlowSuccess::Ok);
-        gst::PadProbeReturn::Handled
-    });
 }
 
 /// Logs what the pipeline reports as an error, with the element's path.

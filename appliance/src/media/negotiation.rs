@@ -1,0 +1,207 @@
+//! Negotiating with a patient's browser: the offer once webrtcbin's inputs
+//! have their caps, the answer's ICE credentials made whole for a bundle,
+//! and webrtcbin's signals (candidates, a failed connection, and what the
+//! patient sends, played on the TV).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use gst::prelude::*;
+
+use super::tv::{self, OnTv, TvInputs, TvSlots};
+use super::{Events, MediaEvent, Stats};
+use crate::session::PeerId;
+
+/// Gives every m-line of a bundled answer the ICE credentials of the first.
+/// Bundled m-lines share one ICE transport, and webrtcbin 1.22 applies each
+/// m-line's credentials to it in turn, so the last wins; Chromium's answers
+/// sometimes carry different ones on a bundle-only line, and then every check
+/// the box sends is refused and the call never connects.
+pub fn bundle_ice_credentials(sdp: &str) -> String {
+    let first = |prefix: &str| {
+        sdp.lines()
+            .skip_while(|l| !l.starts_with("m="))
+            .find_map(|l| l.strip_prefix(prefix).map(str::trim).map(str::to_owned))
+    };
+    let (Some(ufrag), Some(pwd)) = (first("a=ice-ufrag:"), first("a=ice-pwd:")) else {
+        return sdp.to_owned();
+    };
+    sdp.split_inclusive('\n')
+        .map(|line| {
+            let ending = &line[line.trim_end_matches(['\r', '\n']).len()..];
+            if line.starts_with("a=ice-ufrag:") {
+                format!("a=ice-ufrag:{ufrag}{ending}")
+            } else if line.starts_with("a=ice-pwd:") {
+                format!("a=ice-pwd:{pwd}{ending}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect()
+}
+
+/// Asks webrtcbin for the offer once each of its inputs (`sinks`) has its
+/// caps. webrtcbin writes a media section from the caps its input has when
+/// it makes the offer, and with none yet from what the elements before it
+/// could produce: for Opus that is a line without the channel count
+/// (`OPUS/48000`, no `fmtp`), which browsers refuse, and the call has no
+/// sound. Only the first call of a process escaped it: its webrtcbin first
+/// makes the box's DTLS certificate, which took long enough for the caps to
+/// arrive; every later webrtcbin reuses the certificate and offered at once.
+pub fn offer_once_negotiated(
+    id: PeerId,
+    webrtcbin: &gst::Element,
+    sinks: [gst::Pad; 2],
+    events: &Events,
+    local_sdp: &Arc<std::sync::Mutex<Option<String>>>,
+) {
+    let waiting = Arc::new(AtomicUsize::new(sinks.len()));
+    let ready = {
+        let (webrtcbin, events, local_sdp) =
+            (webrtcbin.downgrade(), events.clone(), local_sdp.clone());
+        move || {
+            if waiting.fetch_sub(1, Ordering::SeqCst) == 1
+                && let Some(webrtcbin) = webrtcbin.upgrade()
+            {
+                create_offer(id, &webrtcbin, &events, &local_sdp);
+            }
+        }
+    };
+    let ready = Arc::new(ready);
+    for sink in sinks {
+        // Each input counts once, whether its caps came before the handler
+        // was connected or after.
+        let counted = Arc::new(AtomicBool::new(false));
+        let (once, ready_here) = (counted.clone(), ready.clone());
+        sink.connect_notify(Some("caps"), move |pad, _| {
+            if pad.current_caps().is_some() && !once.swap(true, Ordering::SeqCst) {
+                ready_here();
+            }
+        });
+        if sink.current_caps().is_some() && !counted.swap(true, Ordering::SeqCst) {
+            ready();
+        }
+    }
+}
+
+/// Asks webrtcbin for an offer and, once it has one, sets it as the local
+/// description and reports it.
+fn create_offer(
+    id: PeerId,
+    webrtcbin: &gst::Element,
+    events: &Events,
+    local_sdp: &Arc<std::sync::Mutex<Option<String>>>,
+) {
+    let weak = webrtcbin.downgrade();
+    let tx = events.clone();
+    let sdp_store = local_sdp.clone();
+    let promise = gst::Promise::with_change_func(move |reply| {
+        let Some(webrtc) = weak.upgrade() else { return };
+        let offer = match reply {
+            Ok(Some(reply)) => reply
+                .value("offer")
+                .ok()
+                .and_then(|v| v.get::<gst_webrtc::WebRTCSessionDescription>().ok()),
+            _ => None,
+        };
+        let Some(offer) = offer else {
+            tx.send(MediaEvent::Failed(id));
+            return;
+        };
+        webrtc.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+        let Ok(text) = offer.sdp().as_text() else {
+            tx.send(MediaEvent::Failed(id));
+            return;
+        };
+        if let Ok(mut stored) = sdp_store.lock() {
+            *stored = Some(text.clone());
+        }
+        tx.send(MediaEvent::Offer {
+            peer: id,
+            sdp: text,
+        });
+    });
+    webrtcbin.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
+}
+
+/// Connects webrtcbin's signals: its ICE candidates go to the patient, a
+/// failed connection is reported, and what the patient sends is decoded,
+/// counted and played on the TV.
+pub fn connect_signals(
+    id: PeerId,
+    webrtcbin: &gst::Element,
+    bin: &gst::Bin,
+    (tv, slots, on_tv): (&TvInputs, &TvSlots, &OnTv),
+    stats: &Arc<Stats>,
+    events: &Events,
+) {
+    let (tv, slots, on_tv) = (tv.clone(), slots.clone(), on_tv.clone());
+    let tx = events.clone();
+    webrtcbin.connect("on-ice-candidate", false, move |values| {
+        let mline = values.get(1)?.get::<u32>().ok()?;
+        let candidate = values.get(2)?.get::<String>().ok()?;
+        tx.send(MediaEvent::Ice {
+            peer: id,
+            mline,
+            candidate,
+        });
+        None
+    });
+
+    let tx = events.clone();
+    webrtcbin.connect_notify(Some("ice-connection-state"), move |webrtc, _| {
+        let state = webrtc.property::<gst_webrtc::WebRTCICEConnectionState>("ice-connection-state");
+        if state == gst_webrtc::WebRTCICEConnectionState::Failed {
+            tx.send(MediaEvent::Failed(id));
+        }
+    });
+
+    // What the patient sends: decoded, counted, and played on the TV.
+    let bin_weak = bin.downgrade();
+    let stats = Arc::downgrade(stats);
+    webrtcbin.connect_pad_added(move |_, pad| {
+        if pad.direction() != gst::PadDirection::Src {
+            return;
+        }
+        let Some(bin) = bin_weak.upgrade() else {
+            return;
+        };
+        let Ok(decodebin) = gst::ElementFactory::make("decodebin").build() else {
+            return;
+        };
+        let stats = stats.clone();
+        let bin_weak = bin.downgrade();
+        let (tv, slots, on_tv) = (tv.clone(), slots.clone(), on_tv.clone());
+        decodebin.connect_pad_added(move |_, pad| {
+            let Some(bin) = bin_weak.upgrade() else {
+                return;
+            };
+            if let Err(e) = tv::play_patient(&bin, pad, &tv, (&slots, &on_tv), &stats) {
+                eprintln!("appliance: cannot play the patient's media: {e}");
+            }
+        });
+        if bin.add(&decodebin).is_err() {
+            return;
+        }
+        let _ = decodebin.sync_state_with_parent();
+        if let Some(sink) = decodebin.static_pad("sink") {
+            let _ = pad.link(&sink);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_m_lines_get_the_first_m_lines_credentials() {
+        let answer = "v=0\r\na=group:BUNDLE 0 1\r\nm=video 9 UDP 96\r\na=ice-ufrag:wglK\r\n\
+                      a=ice-pwd:first\r\nm=audio 9 UDP 111\r\na=ice-ufrag:Wt2z\r\na=ice-pwd:second\r\n";
+        let fixed = bundle_ice_credentials(answer);
+        assert_eq!(fixed.matches("a=ice-ufrag:wglK\r\n").count(), 2);
+        assert_eq!(fixed.matches("a=ice-pwd:first\r\n").count(), 2);
+        assert!(!fixed.contains("Wt2z") && !fixed.contains("second"));
+        assert_eq!(bundle_ice_credentials("v=0\r\n"), "v=0\r\n");
+    }
+}
