@@ -1,4 +1,5 @@
-//! One-time patient links (promise 5): HMAC-signed, expiring tokens. Nothing is
+//! One-time patient links (only a patient with a link the box made gets in,
+//! once): HMAC-signed, expiring tokens. Nothing is
 //! stored per invite: a token carries its own expiry and a random nonce, and the
 //! nonces of redeemed tokens are remembered in memory only, until they expire.
 //! Called by the control socket (`appliance invite`) and signalling (a join).

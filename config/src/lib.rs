@@ -1,8 +1,8 @@
 //! appliance-config: the appliance's settings, sealed at rest.
 //!
 //! Every value lives in a sled database, sealed with XChaCha20-Poly1305 under a
-//! 256-bit device key with its setting's name as associated data (promise 4 of the
-//! design). Nothing about sessions is ever stored here: only configuration.
+//! 256-bit device key with its setting's name as associated data: the
+//! configuration is encrypted at rest. Nothing about sessions is ever stored here: only configuration.
 
 pub mod key;
 pub mod provision;

@@ -1,6 +1,7 @@
 //! The room's LED: a red and a green element, amber when both are lit.
 //!
-//! The daemon sets the [`LedPattern`] derived from the session (promise 2) and
+//! The daemon sets the [`LedPattern`] derived from the session (the LED shows the
+//! truth: red whenever camera frames can leave) and
 //! calls [`Led::tick`] every few tens of milliseconds to blink it. Guarantees:
 //! a new pattern shows at once (a blink starts lit), a pin is written only when
 //! its level changes, a pin error is returned (and the pin rewritten on the next

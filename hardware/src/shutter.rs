@@ -2,7 +2,8 @@
 //!
 //! The daemon calls [`Shutter::open`] and [`Shutter::close`] when the session
 //! says so, and [`Shutter::poll`] every few milliseconds; the position it
-//! returns is what gates the camera (promise 1). Guarantees:
+//! returns is what gates the camera (no frame leaves unless it is sensed
+//! open). Guarantees:
 //! - the sensors are the truth, never the command: [`ShutterPosition::Open`]
 //!   only while the open sensor has been made for [`SETTLE`] and the closed
 //!   sensor is not; one sample of the open sensor released ends `Open` at once;

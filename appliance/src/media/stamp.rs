@@ -1,5 +1,6 @@
 //! What happens to each camera frame on its way to the encoders: black when the
-//! gate is shut (promise 1), and in simulation the capture time drawn into it so
+//! gate is shut (no camera frame leaves the box unless the session is live
+//! and the shutter is sensed open), and in simulation the capture time drawn into it so
 //! latency can be measured from outside (docs/design.md, Interfaces).
 
 use std::time::{SystemTime, UNIX_EPOCH};

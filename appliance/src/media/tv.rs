@@ -91,35 +91,7 @@ pub fn play_patient(
     let sink = output
         .static_pad("sink")
         .ok_or_else(|| MediaError::Pipeline("no sink".into()))?;
-    let stats = stats.clone();
-    sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        // A decoder may put out a frame without a time after a loss; the
-        // compositor fails on it ("need timestamped buffers"), and a failed
-        // TV would stop the camera it shares with the call. Such a frame
-        // cannot be placed in time anyway: it is dropped.
-        if is_video
-            && let Some(gst::PadProbeData::Buffer(buffer)) = &info.data
-            && buffer.pts().is_none()
-        {
-            return gst::PadProbeReturn::Drop;
-        }
-        if let Some(stats) = stats.upgrade() {
-            let counter = if is_video {
-                &stats.video_frames_received
-            } else {
-                &stats.audio_frames_received
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            if !is_video
-                && sixteen_bit
-                && let Some(gst::PadProbeData::Buffer(buffer)) = &info.data
-                && buffer.map_readable().is_ok_and(|map| audible(&map))
-            {
-                stats.audio_frames_audible.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        gst::PadProbeReturn::Ok
-    });
+    count_received(&sink, is_video, sixteen_bit, stats);
     bin.add(&output)?;
     let shown = on_tv.load(Ordering::SeqCst);
     let linked = if is_video {
@@ -149,6 +121,41 @@ pub fn play_patient(
     // the rest of their media) never hears of it.
     super::error_barrier(pad, "the TV's picture");
     Ok(())
+}
+
+/// Counts what the patient sends as it reaches the TV, for `status`:
+/// frames, audio buffers, and those with sound in them. Drops a video frame
+/// without a time (see below).
+fn count_received(sink: &gst::Pad, is_video: bool, sixteen_bit: bool, stats: &Weak<Stats>) {
+    let stats = stats.clone();
+    sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        // A decoder may put out a frame without a time after a loss; the
+        // compositor fails on it ("need timestamped buffers"), and a failed
+        // TV would stop the camera it shares with the call. Such a frame
+        // cannot be placed in time anyway: it is dropped.
+        if is_video
+            && let Some(gst::PadProbeData::Buffer(buffer)) = &info.data
+            && buffer.pts().is_none()
+        {
+            return gst::PadProbeReturn::Drop;
+        }
+        if let Some(stats) = stats.upgrade() {
+            let counter = if is_video {
+                &stats.video_frames_received
+            } else {
+                &stats.audio_frames_received
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            if !is_video
+                && sixteen_bit
+                && let Some(gst::PadProbeData::Buffer(buffer)) = &info.data
+                && buffer.map_readable().is_ok_and(|map| audible(&map))
+            {
+                stats.audio_frames_audible.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// The quietest peak that counts as sound: -50 dBFS, above the noise floor

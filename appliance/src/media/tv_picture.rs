@@ -59,6 +59,94 @@ pub struct Frame {
     pub rgb: Vec<u8>,
 }
 
+/// The TV's picture in GStreamer's launch syntax: a black background, the
+/// patient (on the compositor's `sink_%u` pads, added per patient), the
+/// title and the corner written over it, the self view in its corner, out
+/// to the TV; in simulation also small RGB copies for `sim tv grab`.
+fn description(headless: bool, simulated: bool) -> String {
+    let sink = tv_sink(headless);
+    let grab = if simulated {
+        format!(
+            "tv_out. ! queue leaky=downstream max-size-buffers=1 ! \
+             videorate drop-only=true max-rate=5 ! videoscale method=nearest-neighbour ! \
+             videoconvert ! video/x-raw,format=RGB,width={GRAB_WIDTH},height={GRAB_HEIGHT} ! \
+             fakesink name=tv_grab sync=false"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "videotestsrc pattern=black is-live=true ! \
+         video/x-raw,format=I420,width={TV_WIDTH},height={TV_HEIGHT},framerate={TV_RATE}/1 ! \
+         tv_comp.sink_0 compositor name=tv_comp background=black latency=100000000 ! \
+         video/x-raw,format=I420,width={TV_WIDTH},height={TV_HEIGHT},framerate={TV_RATE}/1 ! \
+         textoverlay name=tv_title valignment=center halignment=center \
+         line-alignment=center font-desc=\"Sans 36\" \
+         shaded-background=false ! \
+         textoverlay name=tv_corner valignment=top halignment=center \
+         font-desc=\"Sans 22\" shaded-background=true ! \
+         tee name=tv_out ! queue leaky=downstream max-size-buffers=2 ! videoconvert ! {sink} \
+         {grab} \
+         queue name=self_in leaky=downstream max-size-buffers=1 ! \
+         valve name=self_valve drop=true ! videoscale method=nearest-neighbour ! videoconvert ! \
+         video/x-raw,format=I420,width={SELF_WIDTH},height={SELF_HEIGHT} ! tv_comp.sink_1"
+    )
+}
+
+/// Keeps the latest small copy of the TV's picture in `stats`, for `sim tv
+/// grab` (simulation only: a copy of the TV would be a copy of the session).
+fn keep_grabs(grab: &gst::Element, stats: &Arc<Stats>) -> Result<(), MediaError> {
+    let stats = Arc::downgrade(stats);
+    grab.static_pad("sink")
+        .ok_or_else(|| MediaError::Pipeline("the TV grab has no pad".into()))?
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let (Some(gst::PadProbeData::Buffer(buffer)), Some(stats)) =
+                (&info.data, stats.upgrade())
+                && let Ok(map) = buffer.map_readable()
+                && let Ok(mut slot) = stats.tv_frame.lock()
+            {
+                *slot = Some(Frame {
+                    width: GRAB_WIDTH,
+                    height: GRAB_HEIGHT,
+                    rgb: map.as_slice().to_vec(),
+                });
+            }
+            gst::PadProbeReturn::Ok
+        });
+    Ok(())
+}
+
+/// Feeds the self view from the camera's tee, behind a barrier: the TV is
+/// for the room, and the call must not depend on it.
+fn feed_self_view(
+    pipeline: &gst::Pipeline,
+    bin: &gst::Bin,
+    camera: &gst::Element,
+    self_in: &gst::Element,
+) -> Result<(), MediaError> {
+    let entry = gst::GhostPad::builder_with_target(
+        &self_in
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::Pipeline("no self view input".into()))?,
+    )?
+    .name("self_view")
+    .build();
+    bin.add_pad(&entry)?;
+    pipeline.add(bin)?;
+    let tee_pad = camera
+        .request_pad_simple("src_%u")
+        .ok_or_else(|| MediaError::Pipeline("the camera has no pad for the TV".into()))?;
+    if let Err(e) = tee_pad.link(&entry) {
+        camera.release_request_pad(&tee_pad);
+        let _ = pipeline.remove(bin);
+        return Err(MediaError::Pipeline(format!(
+            "cannot show the self view: {e:?}"
+        )));
+    }
+    super::error_barrier(&tee_pad, "the TV's picture");
+    Ok(())
+}
+
 /// The TV's picture: its compositor (whose `sink_%u` pads take the patient)
 /// and the overlays to write on.
 #[derive(Debug)]
@@ -81,33 +169,7 @@ impl TvPicture {
         simulated: bool,
         stats: &Arc<Stats>,
     ) -> Result<TvPicture, MediaError> {
-        let sink = tv_sink(headless);
-        let grab = if simulated {
-            format!(
-                "tv_out. ! queue leaky=downstream max-size-buffers=1 ! \
-                 videorate drop-only=true max-rate=5 ! videoscale method=nearest-neighbour ! \
-                 videoconvert ! video/x-raw,format=RGB,width={GRAB_WIDTH},height={GRAB_HEIGHT} ! \
-                 fakesink name=tv_grab sync=false"
-            )
-        } else {
-            String::new()
-        };
-        let description = format!(
-            "videotestsrc pattern=black is-live=true ! \
-             video/x-raw,format=I420,width={TV_WIDTH},height={TV_HEIGHT},framerate={TV_RATE}/1 ! \
-             tv_comp.sink_0 compositor name=tv_comp background=black latency=100000000 ! \
-             video/x-raw,format=I420,width={TV_WIDTH},height={TV_HEIGHT},framerate={TV_RATE}/1 ! \
-             textoverlay name=tv_title valignment=center halignment=center \
-             line-alignment=center font-desc=\"Sans 36\" \
-             shaded-background=false ! \
-             textoverlay name=tv_corner valignment=top halignment=center \
-             font-desc=\"Sans 22\" shaded-background=true ! \
-             tee name=tv_out ! queue leaky=downstream max-size-buffers=2 ! videoconvert ! {sink} \
-             {grab} \
-             queue name=self_in leaky=downstream max-size-buffers=1 ! \
-             valve name=self_valve drop=true ! videoscale method=nearest-neighbour ! videoconvert ! \
-             video/x-raw,format=I420,width={SELF_WIDTH},height={SELF_HEIGHT} ! tv_comp.sink_1"
-        );
+        let description = description(headless, simulated);
         let bin = gst::parse::bin_from_description_with_name(&description, false, "tv_screen")
             .map_err(|e| MediaError::Pipeline(format!("cannot build the TV's picture: {e}")))?;
         let by_name = |name: &str| {
@@ -117,7 +179,6 @@ impl TvPicture {
         let compositor = by_name("tv_comp")?;
         let title = by_name("tv_title")?;
         let corner = by_name("tv_corner")?;
-        let self_in = by_name("self_in")?;
         let self_valve = by_name("self_valve")?;
         let self_pad = compositor
             .static_pad("sink_1")
@@ -128,47 +189,9 @@ impl TvPicture {
         self_pad.set_property("alpha", 0.0f64);
 
         if simulated {
-            let stats = Arc::downgrade(stats);
-            by_name("tv_grab")?
-                .static_pad("sink")
-                .ok_or_else(|| MediaError::Pipeline("the TV grab has no pad".into()))?
-                .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                    if let (Some(gst::PadProbeData::Buffer(buffer)), Some(stats)) =
-                        (&info.data, stats.upgrade())
-                        && let Ok(map) = buffer.map_readable()
-                        && let Ok(mut slot) = stats.tv_frame.lock()
-                    {
-                        *slot = Some(Frame {
-                            width: GRAB_WIDTH,
-                            height: GRAB_HEIGHT,
-                            rgb: map.as_slice().to_vec(),
-                        });
-                    }
-                    gst::PadProbeReturn::Ok
-                });
+            keep_grabs(&by_name("tv_grab")?, stats)?;
         }
-
-        let entry = gst::GhostPad::builder_with_target(
-            &self_in
-                .static_pad("sink")
-                .ok_or_else(|| MediaError::Pipeline("no self view input".into()))?,
-        )?
-        .name("self_view")
-        .build();
-        bin.add_pad(&entry)?;
-        pipeline.add(&bin)?;
-        let tee_pad = camera
-            .request_pad_simple("src_%u")
-            .ok_or_else(|| MediaError::Pipeline("the camera has no pad for the TV".into()))?;
-        if let Err(e) = tee_pad.link(&entry) {
-            camera.release_request_pad(&tee_pad);
-            let _ = pipeline.remove(&bin);
-            return Err(MediaError::Pipeline(format!(
-                "cannot show the self view: {e:?}"
-            )));
-        }
-        // The TV is for the room; the call must not depend on it.
-        super::error_barrier(&tee_pad, "the TV's picture");
+        feed_self_view(pipeline, &bin, camera, &by_name("self_in")?)?;
         let picture = TvPicture {
             compositor,
             title,

@@ -1,5 +1,7 @@
 //! The session state machine: where the camera gate, the LED and who is let
-//! in are decided (promises 1, 2 and 5).
+//! in are decided: no camera frame leaves unless the session is live and the
+//! shutter is sensed open, the LED shows the truth, and only an admitted
+//! patient is seen and heard.
 //!
 //! Pure: events in, commands out, no I/O and no GStreamer types. The daemon's
 //! session task owns one [`Session`], feeds it every event from the button,
@@ -16,9 +18,14 @@ pub use appliance_hardware::ShutterKind;
 use appliance_hardware::{LedPattern, ShutterPosition};
 use zeroize::Zeroizing;
 
+mod io;
 pub mod name;
+mod state;
 #[cfg(test)]
 mod tests;
+
+pub use io::{Command, Event, PatientView, Screen, Timer, TvPower};
+pub use state::{Fault, State};
 
 /// How long the shutter may take to be sensed open or closed.
 pub const SHUTTER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,217 +34,6 @@ pub const CODE_ON_TV: Duration = Duration::from_secs(30);
 
 /// A patient's connection, numbered by signalling.
 pub type PeerId = u64;
-
-/// The session's state, as `status` and the TV show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    /// No patient.
-    Idle,
-    /// Patients wait; the first one's media is negotiated, gated.
-    Lobby,
-    /// The button was pressed; waiting for the shutter to be sensed open.
-    Opening,
-    /// Camera frames leave the box.
-    Live,
-    /// The therapist paused: shutter closed, camera gated.
-    Paused,
-    /// The session ended; waiting for the shutter to be sensed closed.
-    Ending,
-    /// Something is wrong; see [`Fault`].
-    Fault,
-}
-
-impl std::fmt::Display for State {
-    /// The word `status` uses.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            State::Idle => "idle",
-            State::Lobby => "lobby",
-            State::Opening => "opening",
-            State::Live => "live",
-            State::Paused => "paused",
-            State::Ending => "ending",
-            State::Fault => "fault",
-        })
-    }
-}
-
-impl State {
-    /// The LED pattern of each state (promise 2).
-    pub fn led(self) -> LedPattern {
-        match self {
-            State::Idle | State::Ending => LedPattern::Off,
-            State::Lobby | State::Opening | State::Paused => LedPattern::Waiting,
-            State::Live => LedPattern::Live,
-            State::Fault => LedPattern::Fault,
-        }
-    }
-}
-
-/// What is wrong, in words the therapist can act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The shutter did not reach its position in time.
-    ShutterTimeout,
-    /// The shutter's sensors say it is stuck, or both sensors are made.
-    ShutterJammed,
-    /// The camera is gone.
-    CameraMissing,
-    /// The button is held down for good, or its pin cannot be read.
-    Button,
-    /// IT's provisioning file had errors, so none of it was applied; until
-    /// a fixed one is imported (at the next start).
-    Provisioning,
-}
-
-impl Fault {
-    /// Plain words for the TV.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Fault::ShutterTimeout => {
-                "The camera shutter did not move. Check that nothing blocks it."
-            }
-            Fault::ShutterJammed => {
-                "The camera shutter is stuck. Check that nothing blocks it, then press the button."
-            }
-            Fault::CameraMissing => "The camera is not connected. Check its cable.",
-            Fault::Button => {
-                "The button is stuck or cannot be read. Check that nothing presses on it and its cable."
-            }
-            Fault::Provisioning => {
-                "The provisioning file has errors and was not applied. IT: see provision-error.txt on the boot partition."
-            }
-        }
-    }
-}
-
-/// Timers the session asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Timer {
-    /// The shutter must be sensed open or closed before this fires.
-    Shutter,
-    /// The security code's time on the TV is up.
-    SecurityCode,
-}
-
-/// What the TV's power (HDMI-CEC) is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TvPower {
-    /// A patient arrived in the waiting room: wake the TV, switch to the box.
-    Wake,
-    /// The room is idle: the TV may go to standby.
-    MaySleep,
-}
-
-/// Everything that can happen to the session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// A short press of the button.
-    ShortPress,
-    /// A long press (2 s) of the button.
-    LongPress,
-    /// The shutter's sensors changed.
-    ShutterSensed(ShutterPosition),
-    /// A patient with a valid invite arrived in the lobby.
-    PatientJoined {
-        /// Their connection.
-        peer: PeerId,
-        /// Their first name, as typed.
-        name: String,
-    },
-    /// A patient's connection closed.
-    PatientLeft(PeerId),
-    /// Media with a patient failed for good.
-    MediaFailed(PeerId),
-    /// A fault began.
-    FaultRaised(Fault),
-    /// A fault ended.
-    FaultCleared(Fault),
-    /// A timer fired.
-    TimerFired(Timer),
-}
-
-/// What the patient's page is told: its `body[data-state]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PatientView {
-    /// In the waiting room.
-    Waiting,
-    /// Admitted; the shutter is opening.
-    Starting,
-    /// The therapist's video flows.
-    Live,
-    /// The therapist paused the video.
-    Paused,
-    /// The session is over.
-    Ended,
-    /// The box has a technical problem.
-    Error,
-}
-
-/// What the TV shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Screen {
-    /// The room name and "ready".
-    Idle,
-    /// "<name> is waiting, press the button".
-    Lobby {
-        /// The first waiting patient's name.
-        name: String,
-        /// How many wait in all.
-        waiting: usize,
-    },
-    /// "starting...", or a request to open the manual shutter.
-    Opening {
-        /// True when the therapist must open the shutter by hand.
-        open_by_hand: bool,
-    },
-    /// The patient full screen.
-    Live,
-    /// "paused".
-    Paused,
-    /// "session ended".
-    Ended,
-    /// What is wrong.
-    Fault(Fault),
-}
-
-/// What the session asks the rest of the daemon to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// Move the motorized shutter.
-    Shutter {
-        /// True to open, false to close.
-        open: bool,
-    },
-    /// Show a pattern on the LED.
-    Led(LedPattern),
-    /// Let camera frames and the microphone through, or send black and silence.
-    CameraGate {
-        /// True to let them through.
-        open: bool,
-    },
-    /// Negotiate media with a patient (gated until live).
-    StartMedia(PeerId),
-    /// End media with a patient and drop everything about the call.
-    StopMedia(PeerId),
-    /// Tell a patient's page where things stand.
-    Notify(PeerId, PatientView),
-    /// Show a screen on the TV.
-    Show(Screen),
-    /// Who is seen and heard in the room (the TV's picture and speakers):
-    /// the admitted patient while live, or nobody.
-    OnTv(Option<PeerId>),
-    /// Show the security code on the TV, or stop showing it.
-    ShowCode(bool),
-    /// Wake the TV or let it sleep.
-    Tv(TvPower),
-    /// Start (or restart) a timer.
-    StartTimer(Timer, Duration),
-    /// Cancel a timer.
-    CancelTimer(Timer),
-}
 
 #[derive(Debug)]
 struct Patient {

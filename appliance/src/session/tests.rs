@@ -435,13 +435,14 @@ proptest! {
                 prop_assert!(code_timer, "the code shows with no timer to end it");
             }
             prop_assert_eq!(code_shown, s.code_shown());
-            // Promise 1, as the outside world sees it through the commands.
+            // No camera frame leaves unless live with the shutter sensed open, as
+            // the outside world sees it through the commands.
             if gate {
                 prop_assert_eq!(s.state(), State::Live);
                 prop_assert!(s.shutter().is_sensed_open());
             }
             prop_assert_eq!(gate, s.camera_gate_open());
-            // Promise 2: the LED is a function of the state.
+            // The LED shows the truth: it is a function of the state.
             prop_assert_eq!(led, s.state().led());
             // Ending closes, mutes and drops.
             if is_long && was_active {

@@ -195,54 +195,81 @@ fn json(message: &ServerMessage) -> Message {
 /// One patient's socket, from join to close.
 async fn patient(socket: WebSocket, app: Arc<App>) {
     let (mut to_page, mut from_page) = socket.split();
+    let Some((peer, inbox)) = admit(&mut to_page, &mut from_page, &app).await else {
+        return;
+    };
+    converse(peer, (to_page, from_page), inbox, &app).await;
+    let _ = app.session.send(PatientEvent::Left(peer)).await;
+    eprintln!("appliance: patient {peer} left");
+}
+
+/// The page's half of the socket that sends to it.
+type ToPage = futures_util::stream::SplitSink<WebSocket, Message>;
+/// The page's half of the socket that it sends on.
+type FromPage = futures_util::stream::SplitStream<WebSocket>;
+
+/// Reads the page's join, redeems its link and puts the patient in the
+/// lobby: the patient's number and the queue of what the session tells
+/// them, or None when the page was refused or went away.
+async fn admit(
+    to_page: &mut ToPage,
+    from_page: &mut FromPage,
+    app: &App,
+) -> Option<(PeerId, mpsc::Receiver<ServerMessage>)> {
     let join = match tokio::time::timeout(JOIN_TIMEOUT, from_page.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => protocol::decode(&text),
-        _ => return,
+        _ => return None,
     };
-    let (token, name, codecs) = match join {
-        Ok(ClientMessage::Join {
-            token,
-            name,
-            video_codecs,
-        }) => (zeroize::Zeroizing::new(token), name, video_codecs),
-        Ok(_) | Err(_) => {
-            app.refusals.log("a page spoke before joining; refused");
-            let _ = to_page.send(json(&ServerMessage::Denied)).await;
-            return;
-        }
+    let Ok(ClientMessage::Join {
+        token,
+        name,
+        video_codecs,
+    }) = join
+    else {
+        app.refusals.log("a page spoke before joining; refused");
+        let _ = to_page.send(json(&ServerMessage::Denied)).await;
+        return None;
     };
+    let token = zeroize::Zeroizing::new(token);
     let redeemed = match app.invites.lock() {
         Ok(mut invites) => invites.redeem(&token, unix_now()),
-        Err(_) => return,
+        Err(_) => return None,
     };
     drop(token);
     if let Err(reason) = redeemed {
         app.refusals.log(&format!("patient link refused: {reason}"));
         let _ = to_page.send(json(&ServerMessage::Denied)).await;
         let _ = to_page.close().await;
-        return;
+        return None;
     }
     let peer: PeerId = app.next_peer.fetch_add(1, Ordering::Relaxed);
-    let codec = Codec::choose(&codecs);
+    let codec = Codec::choose(&video_codecs);
     eprintln!("appliance: patient {peer} joined the lobby ({codec:?})");
     let welcome = ServerMessage::Welcome {
         room: app.room.clone(),
         ice_servers: app.ice_servers.clone(),
     };
-    if to_page.send(json(&welcome)).await.is_err() {
-        return;
-    }
-    let (outbox, mut inbox) = mpsc::channel::<ServerMessage>(OUTBOX);
+    to_page.send(json(&welcome)).await.ok()?;
+    let (outbox, inbox) = mpsc::channel::<ServerMessage>(OUTBOX);
     let joined = PatientEvent::Joined {
         peer,
         name,
         codec,
         outbox,
     };
-    if app.session.send(joined).await.is_err() {
-        return;
-    }
+    app.session.send(joined).await.ok()?;
+    Some((peer, inbox))
+}
 
+/// Carries the session's messages to the page and the page's answer and
+/// candidates to media, until either side is done, the page is silent past
+/// [`IDLE_TIMEOUT`], or it sent too many bad messages.
+async fn converse(
+    peer: PeerId,
+    (mut to_page, mut from_page): (ToPage, FromPage),
+    mut inbox: mpsc::Receiver<ServerMessage>,
+    app: &App,
+) {
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = Instant::now();
     let mut bad_messages = 0u32;
@@ -294,8 +321,6 @@ async fn patient(socket: WebSocket, app: Arc<App>) {
             }
         }
     }
-    let _ = app.session.send(PatientEvent::Left(peer)).await;
-    eprintln!("appliance: patient {peer} left");
 }
 
 /// Accepts TLS connections on `listener` and serves `router` on each, until

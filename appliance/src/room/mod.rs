@@ -8,16 +8,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use appliance_hardware::{ButtonEvent, LedPattern, ShutterPosition};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::sync::{mpsc, watch};
 
-use crate::control::{ControlCall, MediaStatus, Reply, Request, SimFault, Status};
+use crate::control::ControlCall;
 use crate::invite::Invites;
-use crate::media::{Codec, Gate, MediaCommand, MediaEvent, MediaState, ScreenText, Stats};
+use crate::media::{Codec, Gate, MediaCommand, MediaEvent, MediaState, Stats};
 use crate::notice::NoticeChanged;
 use crate::notify;
 use crate::room_io::{self, RoomCommand, RoomEvent, RoomIo};
@@ -28,79 +26,15 @@ use crate::signalling::protocol::ServerMessage;
 use crate::signalling::server::PatientEvent;
 use crate::tv_power::Cec;
 
+mod answers;
+mod input;
+mod tv_words;
+
+pub use input::{Input, forwarded};
+use tv_words::screen_text;
+
 /// How often the session task looks for a panic elsewhere in the process.
 const PANIC_CHECK: Duration = Duration::from_millis(250);
-
-/// Everything the session task hears: each producer's own events, and the
-/// task's own timers. Producers know only their own type (none imports this
-/// module); a forwarding task per producer turns them into this.
-#[derive(Debug)]
-pub enum Input {
-    /// From a patient's connection.
-    Patient(PatientEvent),
-    /// Media reported.
-    Media(MediaEvent),
-    /// The room's hardware thread reported.
-    Room(RoomEvent),
-    /// A control request.
-    Control(ControlCall),
-    /// IT's notice (see notice.rs) came, changed or went.
-    Notice(NoticeChanged),
-    /// A timer the session asked for fired; stale generations (a timer
-    /// started again or cancelled since) are ignored.
-    Timer(Timer, u64),
-    /// SIGTERM or SIGINT.
-    Shutdown,
-}
-
-impl From<PatientEvent> for Input {
-    fn from(event: PatientEvent) -> Self {
-        Input::Patient(event)
-    }
-}
-
-impl From<MediaEvent> for Input {
-    fn from(event: MediaEvent) -> Self {
-        Input::Media(event)
-    }
-}
-
-impl From<RoomEvent> for Input {
-    fn from(event: RoomEvent) -> Self {
-        Input::Room(event)
-    }
-}
-
-impl From<ControlCall> for Input {
-    fn from(call: ControlCall) -> Self {
-        Input::Control(call)
-    }
-}
-
-impl From<NoticeChanged> for Input {
-    fn from(notice: NoticeChanged) -> Self {
-        Input::Notice(notice)
-    }
-}
-
-/// A producer's queue into the session task: its events are forwarded as
-/// [`Input`]s, waiting for room, until either side is gone. Returns the
-/// producer's end, bounded at `bound`.
-pub fn forwarded<T: Into<Input> + Send + 'static>(
-    bound: usize,
-    inputs: &mpsc::Sender<Input>,
-) -> mpsc::Sender<T> {
-    let (tx, mut rx) = mpsc::channel::<T>(bound);
-    let inputs = inputs.clone();
-    tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            if inputs.send(event.into()).await.is_err() {
-                break;
-            }
-        }
-    });
-    tx
-}
 
 /// What a room is made of: its settings and its ends of the channels.
 #[derive(Debug)]
@@ -426,126 +360,6 @@ impl Room {
         }
     }
 
-    fn control(&mut self, request: Request) -> Reply {
-        match request {
-            Request::Status => Reply::Status(Box::new(self.status())),
-            Request::Invite { ttl_secs } => match self.invite(Duration::from_secs(ttl_secs)) {
-                Ok(link) => Reply::Invite { link },
-                Err(message) => Reply::Error { message },
-            },
-            Request::Press { long } => {
-                if !self.simulated {
-                    return Reply::Error {
-                        message: "this box has a real button: press it".into(),
-                    };
-                }
-                // Through the simulated pin and the real button driver.
-                self.room(RoomCommand::Press { long });
-                Reply::Ok
-            }
-            Request::TvGrab => {
-                if !self.simulated {
-                    // A copy of the TV would be a copy of the session.
-                    return Reply::Error {
-                        message: "the TV can be grabbed only in simulation".into(),
-                    };
-                }
-                let frame = self.stats.tv_frame.lock().ok().and_then(|f| f.clone());
-                match frame {
-                    Some(f) => Reply::Frame {
-                        width: f.width,
-                        height: f.height,
-                        rgb: BASE64.encode(&f.rgb),
-                    },
-                    None => Reply::Error {
-                        message: "the TV has shown nothing yet".into(),
-                    },
-                }
-            }
-            Request::Sim(fault) => {
-                if !self.simulated {
-                    return Reply::Error {
-                        message: "fault injection works only in simulation".into(),
-                    };
-                }
-                self.inject(fault);
-                Reply::Ok
-            }
-        }
-    }
-
-    fn inject(&mut self, fault: SimFault) {
-        match fault {
-            // Blocked, the shutter stays where it is; the driver notices
-            // when it next fails to reach its sensor in time.
-            SimFault::ShutterJam => self.room(RoomCommand::Jam(true)),
-            // Freed: the simulation knows the obstacle is gone, as the
-            // therapist's press would say on a real box.
-            SimFault::ShutterFree => {
-                self.room(RoomCommand::Jam(false));
-                self.event(Event::FaultCleared(Fault::ShutterJammed));
-            }
-            SimFault::CameraUnplug => self.event(Event::FaultRaised(Fault::CameraMissing)),
-            SimFault::CameraPlug => self.event(Event::FaultCleared(Fault::CameraMissing)),
-            SimFault::MediaStall => {
-                if self.media.try_send(MediaCommand::SimStall).is_err() {
-                    self.stats.dropped("the simulated stall");
-                }
-            }
-            // A bug's stand-in, in the session task itself: the room must
-            // end safe through its drivers all the same.
-            #[allow(clippy::panic)]
-            SimFault::Panic => panic!("a simulated failure (appliance sim panic)"),
-        }
-    }
-
-    fn invite(&self, ttl: Duration) -> Result<String, String> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        let invites = self
-            .invites
-            .lock()
-            .map_err(|_| "invites unavailable".to_owned())?;
-        let token = invites.issue(now, ttl).map_err(|e| e.to_string())?;
-        Ok(format!("{}/#{token}", self.public_url))
-    }
-
-    fn status(&self) -> Status {
-        use std::sync::atomic::Ordering::Relaxed;
-        let security_code = self
-            .session
-            .current_peer()
-            .and_then(|peer| self.codes.get(&peer).cloned());
-        Status {
-            room: self.room_name.clone(),
-            state: self.session.state(),
-            shutter: self.session.shutter(),
-            led: self.session.led(),
-            waiting: self.session.waiting(),
-            camera_gate: self.session.camera_gate_open(),
-            security_code,
-            faults: self
-                .session
-                .faults()
-                .iter()
-                .map(|f| f.describe().to_owned())
-                .collect(),
-            notice: self.notice.clone(),
-            messages_dropped: self.stats.messages_dropped.load(Relaxed),
-            media: MediaStatus {
-                video_frames_sent: self.stats.video_frames_sent.load(Relaxed),
-                video_frames_received: self.stats.video_frames_received.load(Relaxed),
-                audio_frames_received: self.stats.audio_frames_received.load(Relaxed),
-                audio_frames_audible: self.stats.audio_frames_audible.load(Relaxed),
-                bitrate_kbps: self.stats.bitrate_kbps.load(Relaxed),
-                estimate_kbps: Some(self.stats.estimate_kbps.load(Relaxed)).filter(|&e| e > 0),
-                rtt_ms: Some(self.stats.rtt_ms.load(Relaxed)).filter(|&r| r > 0),
-            },
-        }
-    }
-
     /// On the way out: camera gated, every patient told, then the room's
     /// thread stopped, which closes the shutter and puts the LED out.
     fn safe_state(&mut self) {
@@ -606,52 +420,10 @@ impl Room {
     }
 }
 
-/// The TV's words for a screen (docs/design.md, the session flow). Plain text: the
-/// TV escapes it. The patient's name is as the session keeps it (cleaned of
-/// control characters, at most 40 characters).
-fn screen_text(
-    screen: &Screen,
-    room: &str,
-    faults: &[Fault],
-    code: Option<&String>,
-    notice: Option<&str>,
-) -> ScreenText {
-    let title = match screen {
-        Screen::Idle => format!("{room}\nReady"),
-        Screen::Lobby { name, waiting } if *waiting > 1 => format!(
-            "{name} is waiting\n({} more after them)\nPress the button to start",
-            waiting - 1
-        ),
-        Screen::Lobby { name, .. } => format!("{name} is waiting\nPress the button to start"),
-        Screen::Opening { open_by_hand: true } => "Open the camera shutter to start".into(),
-        Screen::Opening { .. } => "Starting…".into(),
-        Screen::Live => String::new(),
-        Screen::Paused => "Paused\nPress the button to resume, hold it to end".into(),
-        Screen::Ended => "Session ended".into(),
-        Screen::Fault(first) => {
-            let mut words: Vec<&str> = faults.iter().map(|f| f.describe()).collect();
-            if words.is_empty() {
-                words.push(first.describe());
-            }
-            words.join("\n")
-        }
-    };
-    let live = *screen == Screen::Live;
-    ScreenText {
-        title,
-        // IT's notice only where no patient is waiting or seen: idle, fault.
-        corner: match (screen, code, notice) {
-            (Screen::Live, Some(code), _) => format!("Security code {code}"),
-            (Screen::Idle | Screen::Fault(_), _, Some(notice)) => notice.to_owned(),
-            _ => String::new(),
-        },
-        self_view: live,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::SimFault;
     use crate::drivers::Backend;
 
     /// A room on simulated pins whose media thread never reads: its queue for

@@ -1,0 +1,138 @@
+//! The room's answers to control requests (`appliance status`, `invite`,
+//! `press`, `sim ...`): status built from the session and media's counters,
+//! patient links, and the simulation's faults, injected where a real one
+//! would come from.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::Room;
+use crate::control::{MediaStatus, Reply, Request, SimFault, Status};
+use crate::media::MediaCommand;
+use crate::room_io::RoomCommand;
+use crate::session::{Event, Fault};
+
+impl Room {
+    /// Answers a control request.
+    pub(super) fn control(&mut self, request: Request) -> Reply {
+        match request {
+            Request::Status => Reply::Status(Box::new(self.status())),
+            Request::Invite { ttl_secs } => match self.invite(Duration::from_secs(ttl_secs)) {
+                Ok(link) => Reply::Invite { link },
+                Err(message) => Reply::Error { message },
+            },
+            Request::Press { long } => {
+                if !self.simulated {
+                    return Reply::Error {
+                        message: "this box has a real button: press it".into(),
+                    };
+                }
+                // Through the simulated pin and the real button driver.
+                self.room(RoomCommand::Press { long });
+                Reply::Ok
+            }
+            Request::TvGrab => {
+                if !self.simulated {
+                    // A copy of the TV would be a copy of the session.
+                    return Reply::Error {
+                        message: "the TV can be grabbed only in simulation".into(),
+                    };
+                }
+                let frame = self.stats.tv_frame.lock().ok().and_then(|f| f.clone());
+                match frame {
+                    Some(f) => Reply::Frame {
+                        width: f.width,
+                        height: f.height,
+                        rgb: BASE64.encode(&f.rgb),
+                    },
+                    None => Reply::Error {
+                        message: "the TV has shown nothing yet".into(),
+                    },
+                }
+            }
+            Request::Sim(fault) => {
+                if !self.simulated {
+                    return Reply::Error {
+                        message: "fault injection works only in simulation".into(),
+                    };
+                }
+                self.inject(fault);
+                Reply::Ok
+            }
+        }
+    }
+
+    pub(super) fn inject(&mut self, fault: SimFault) {
+        match fault {
+            // Blocked, the shutter stays where it is; the driver notices
+            // when it next fails to reach its sensor in time.
+            SimFault::ShutterJam => self.room(RoomCommand::Jam(true)),
+            // Freed: the simulation knows the obstacle is gone, as the
+            // therapist's press would say on a real box.
+            SimFault::ShutterFree => {
+                self.room(RoomCommand::Jam(false));
+                self.event(Event::FaultCleared(Fault::ShutterJammed));
+            }
+            SimFault::CameraUnplug => self.event(Event::FaultRaised(Fault::CameraMissing)),
+            SimFault::CameraPlug => self.event(Event::FaultCleared(Fault::CameraMissing)),
+            SimFault::MediaStall => {
+                if self.media.try_send(MediaCommand::SimStall).is_err() {
+                    self.stats.dropped("the simulated stall");
+                }
+            }
+            // A bug's stand-in, in the session task itself: the room must
+            // end safe through its drivers all the same.
+            #[allow(clippy::panic)]
+            SimFault::Panic => panic!("a simulated failure (appliance sim panic)"),
+        }
+    }
+
+    fn invite(&self, ttl: Duration) -> Result<String, String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let invites = self
+            .invites
+            .lock()
+            .map_err(|_| "invites unavailable".to_owned())?;
+        let token = invites.issue(now, ttl).map_err(|e| e.to_string())?;
+        Ok(format!("{}/#{token}", self.public_url))
+    }
+
+    pub(super) fn status(&self) -> Status {
+        use std::sync::atomic::Ordering::Relaxed;
+        let security_code = self
+            .session
+            .current_peer()
+            .and_then(|peer| self.codes.get(&peer).cloned());
+        Status {
+            room: self.room_name.clone(),
+            state: self.session.state(),
+            shutter: self.session.shutter(),
+            led: self.session.led(),
+            waiting: self.session.waiting(),
+            camera_gate: self.session.camera_gate_open(),
+            security_code,
+            faults: self
+                .session
+                .faults()
+                .iter()
+                .map(|f| f.describe().to_owned())
+                .collect(),
+            notice: self.notice.clone(),
+            messages_dropped: self.stats.messages_dropped.load(Relaxed),
+            media: MediaStatus {
+                video_frames_sent: self.stats.video_frames_sent.load(Relaxed),
+                video_frames_received: self.stats.video_frames_received.load(Relaxed),
+                audio_frames_received: self.stats.audio_frames_received.load(Relaxed),
+                audio_frames_audible: self.stats.audio_frames_audible.load(Relaxed),
+                bitrate_kbps: self.stats.bitrate_kbps.load(Relaxed),
+                estimate_kbps: Some(self.stats.estimate_kbps.load(Relaxed)).filter(|&e| e > 0),
+                rtt_ms: Some(self.stats.rtt_ms.load(Relaxed)).filter(|&r| r > 0),
+            },
+        }
+    }
+}

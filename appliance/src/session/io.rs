@@ -1,0 +1,136 @@
+//! What the session hears ([`Event`]) and what it asks for ([`Command`]),
+//! with the words both use: timers, the TV's power, what a patient's page
+//! shows and what the TV shows.
+
+use std::time::Duration;
+
+use appliance_hardware::{LedPattern, ShutterPosition};
+
+use super::{Fault, PeerId};
+
+/// Timers the session asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// The shutter must be sensed open or closed before this fires.
+    Shutter,
+    /// The security code's time on the TV is up.
+    SecurityCode,
+}
+
+/// What the TV's power (HDMI-CEC) is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TvPower {
+    /// A patient arrived in the waiting room: wake the TV, switch to the box.
+    Wake,
+    /// The room is idle: the TV may go to standby.
+    MaySleep,
+}
+
+/// Everything that can happen to the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A short press of the button.
+    ShortPress,
+    /// A long press (2 s) of the button.
+    LongPress,
+    /// The shutter's sensors changed.
+    ShutterSensed(ShutterPosition),
+    /// A patient with a valid invite arrived in the lobby.
+    PatientJoined {
+        /// Their connection.
+        peer: PeerId,
+        /// Their first name, as typed.
+        name: String,
+    },
+    /// A patient's connection closed.
+    PatientLeft(PeerId),
+    /// Media with a patient failed for good.
+    MediaFailed(PeerId),
+    /// A fault began.
+    FaultRaised(Fault),
+    /// A fault ended.
+    FaultCleared(Fault),
+    /// A timer fired.
+    TimerFired(Timer),
+}
+
+/// What the patient's page is told: its `body[data-state]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PatientView {
+    /// In the waiting room.
+    Waiting,
+    /// Admitted; the shutter is opening.
+    Starting,
+    /// The therapist's video flows.
+    Live,
+    /// The therapist paused the video.
+    Paused,
+    /// The session is over.
+    Ended,
+    /// The box has a technical problem.
+    Error,
+}
+
+/// What the TV shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    /// The room name and "ready".
+    Idle,
+    /// "<name> is waiting, press the button".
+    Lobby {
+        /// The first waiting patient's name.
+        name: String,
+        /// How many wait in all.
+        waiting: usize,
+    },
+    /// "starting...", or a request to open the manual shutter.
+    Opening {
+        /// True when the therapist must open the shutter by hand.
+        open_by_hand: bool,
+    },
+    /// The patient full screen.
+    Live,
+    /// "paused".
+    Paused,
+    /// "session ended".
+    Ended,
+    /// What is wrong.
+    Fault(Fault),
+}
+
+/// What the session asks the rest of the daemon to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Move the motorized shutter.
+    Shutter {
+        /// True to open, false to close.
+        open: bool,
+    },
+    /// Show a pattern on the LED.
+    Led(LedPattern),
+    /// Let camera frames and the microphone through, or send black and silence.
+    CameraGate {
+        /// True to let them through.
+        open: bool,
+    },
+    /// Negotiate media with a patient (gated until live).
+    StartMedia(PeerId),
+    /// End media with a patient and drop everything about the call.
+    StopMedia(PeerId),
+    /// Tell a patient's page where things stand.
+    Notify(PeerId, PatientView),
+    /// Show a screen on the TV.
+    Show(Screen),
+    /// Who is seen and heard in the room (the TV's picture and speakers):
+    /// the admitted patient while live, or nobody.
+    OnTv(Option<PeerId>),
+    /// Show the security code on the TV, or stop showing it.
+    ShowCode(bool),
+    /// Wake the TV or let it sleep.
+    Tv(TvPower),
+    /// Start (or restart) a timer.
+    StartTimer(Timer, Duration),
+    /// Cancel a timer.
+    CancelTimer(Timer),
+}
