@@ -38,8 +38,8 @@ impl std::fmt::Display for State {
 }
 
 impl State {
-    /// The LED pattern of each state: the LED shows the truth, red exactly
-    /// while camera frames can leave.
+    /// The LED pattern of each state: the LED shows the truth, red whenever
+    /// camera frames can leave.
     pub fn led(self) -> LedPattern {
         match self {
             State::Idle | State::Ending => LedPattern::Off,
