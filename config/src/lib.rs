@@ -12,5 +12,5 @@ pub mod store;
 
 pub use key::{DeviceKey, KeyError, KeyLookup, KeySource};
 pub use provision::{ProvisionError, Provisioning};
-pub use schema::{Input, Kind, SETTINGS, Setting, Value, find};
+pub use schema::{Kind, RawValue, SETTINGS, Setting, Value, find};
 pub use store::{OpenMode, Store, StoreError};

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use toml_edit::{Document, Item, TableLike};
 
-use crate::schema::{self, Input, Setting, Value};
+use crate::schema::{self, RawValue, Setting, Value};
 use crate::store::{Store, StoreError};
 
 /// Provisioning files larger than this are refused unread: a real one is a few KiB.
@@ -250,21 +250,21 @@ impl Walk<'_> {
     }
 }
 
-fn to_input(item: &Item) -> Input<'_> {
+fn to_input(item: &Item) -> RawValue<'_> {
     if let Some(s) = item.as_str() {
-        return Input::Str(s);
+        return RawValue::Str(s);
     }
     if let Some(n) = item.as_integer() {
-        return Input::Int(n);
+        return RawValue::Int(n);
     }
     if let Some(array) = item.as_array() {
         let strings: Option<Vec<&str>> = array.iter().map(|v| v.as_str()).collect();
         return match strings {
-            Some(list) => Input::StrList(list),
-            None => Input::Other("a list with something other than strings in it"),
+            Some(list) => RawValue::StrList(list),
+            None => RawValue::Other("a list with something other than strings in it"),
         };
     }
-    Input::Other(match item.type_name() {
+    RawValue::Other(match item.type_name() {
         "float" => "a decimal number",
         "boolean" => "true or false",
         "datetime" => "a date",

@@ -63,7 +63,7 @@ impl Value {
 
 /// A value as it arrives, before validation: from a provisioning file or the CLI.
 #[derive(Debug, Clone)]
-pub enum Input<'a> {
+pub enum RawValue<'a> {
     /// A string.
     Str(&'a str),
     /// A whole number.
@@ -329,7 +329,7 @@ pub fn effective(values: &BTreeMap<&'static str, Value>) -> BTreeMap<&'static st
 
 impl Setting {
     /// Validates a value for this setting; the error says what is wrong in plain words.
-    pub fn validate(&self, input: &Input<'_>) -> Result<Value, String> {
+    pub fn validate(&self, input: &RawValue<'_>) -> Result<Value, String> {
         match self.kind {
             Kind::Text { max_chars } => {
                 let s = want_str(input)?;
@@ -469,7 +469,7 @@ impl Setting {
         let text = text.trim_end_matches(['\n', '\r']);
         match self.kind {
             Kind::Int { .. } | Kind::Pin => match text.trim().parse::<i64>() {
-                Ok(n) => self.validate(&Input::Int(n)),
+                Ok(n) => self.validate(&RawValue::Int(n)),
                 Err(_) => Err(format!("{:?} is not a whole number", text.trim())),
             },
             Kind::IceUrls(_) | Kind::SshKeys => {
@@ -483,9 +483,9 @@ impl Setting {
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
                     .collect();
-                self.validate(&Input::StrList(items))
+                self.validate(&RawValue::StrList(items))
             }
-            _ => self.validate(&Input::Str(text)),
+            _ => self.validate(&RawValue::Str(text)),
         }
     }
 
@@ -529,23 +529,23 @@ pub fn check_together(values: &BTreeMap<&'static str, Value>) -> Vec<(&'static s
     errors
 }
 
-fn want_str<'a>(input: &Input<'a>) -> Result<&'a str, String> {
+fn want_str<'a>(input: &RawValue<'a>) -> Result<&'a str, String> {
     match input {
-        Input::Str(s) => Ok(s),
+        RawValue::Str(s) => Ok(s),
         other => Err(format!("must be a string, not {}", type_name(other))),
     }
 }
 
-fn want_int(input: &Input<'_>) -> Result<i64, String> {
+fn want_int(input: &RawValue<'_>) -> Result<i64, String> {
     match input {
-        Input::Int(n) => Ok(*n),
+        RawValue::Int(n) => Ok(*n),
         other => Err(format!("must be a whole number, not {}", type_name(other))),
     }
 }
 
-fn want_list<'a>(input: &Input<'a>) -> Result<Vec<&'a str>, String> {
+fn want_list<'a>(input: &RawValue<'a>) -> Result<Vec<&'a str>, String> {
     match input {
-        Input::StrList(l) => Ok(l.clone()),
+        RawValue::StrList(l) => Ok(l.clone()),
         other => Err(format!(
             "must be a list of strings, not {}",
             type_name(other)
@@ -553,12 +553,12 @@ fn want_list<'a>(input: &Input<'a>) -> Result<Vec<&'a str>, String> {
     }
 }
 
-fn type_name(input: &Input<'_>) -> &'static str {
+fn type_name(input: &RawValue<'_>) -> &'static str {
     match input {
-        Input::Str(_) => "a string",
-        Input::Int(_) => "a number",
-        Input::StrList(_) => "a list",
-        Input::Other(name) => name,
+        RawValue::Str(_) => "a string",
+        RawValue::Int(_) => "a number",
+        RawValue::StrList(_) => "a list",
+        RawValue::Other(name) => name,
     }
 }
 
@@ -681,8 +681,8 @@ mod tests {
                 continue;
             };
             let input = match &default {
-                Value::Int(n) => Input::Int(*n),
-                Value::Text(t) => Input::Str(t),
+                Value::Int(n) => RawValue::Int(*n),
+                Value::Text(t) => RawValue::Str(t),
                 Value::List(_) => panic!("{}: no list has a default", setting.name),
             };
             assert_eq!(setting.validate(&input), Ok(default), "{}", setting.name);
@@ -711,9 +711,9 @@ mod tests {
         );
         assert!(room.validate_text("").is_err());
         assert!(room.validate_text(&"x".repeat(65)).is_err());
-        assert!(room.validate(&Input::Str("a\u{7}b")).is_err());
+        assert!(room.validate(&RawValue::Str("a\u{7}b")).is_err());
         assert!(
-            room.validate(&Input::Int(3))
+            room.validate(&RawValue::Int(3))
                 .unwrap_err()
                 .contains("a number")
         );

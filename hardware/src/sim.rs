@@ -125,20 +125,20 @@ impl SimBoard {
 
     /// The button's pin.
     pub fn button(&self) -> SimInput {
-        self.input(Input::Button)
+        self.input(SimLine::Button)
     }
 
     /// The shutter's open sensor.
     pub fn open_sensor(&self) -> SimInput {
-        self.input(Input::OpenSensor)
+        self.input(SimLine::OpenSensor)
     }
 
     /// The shutter's closed sensor.
     pub fn closed_sensor(&self) -> SimInput {
-        self.input(Input::ClosedSensor)
+        self.input(SimLine::ClosedSensor)
     }
 
-    fn input(&self, which: Input) -> SimInput {
+    fn input(&self, which: SimLine) -> SimInput {
         SimInput {
             board: self.clone(),
             which,
@@ -208,7 +208,7 @@ impl SimBoard {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Input {
+enum SimLine {
     Button,
     OpenSensor,
     ClosedSensor,
@@ -218,7 +218,7 @@ enum Input {
 #[derive(Debug, Clone)]
 pub struct SimInput {
     board: SimBoard,
-    which: Input,
+    which: SimLine,
 }
 
 impl DigitalErrorType for SimInput {
@@ -229,9 +229,9 @@ impl InputPin for SimInput {
     fn is_high(&mut self) -> Result<bool, Infallible> {
         let s = self.board.lock();
         let active = match self.which {
-            Input::Button => s.pressed,
-            Input::OpenSensor => s.travel == s.travel_time,
-            Input::ClosedSensor => s.travel == Duration::ZERO,
+            SimLine::Button => s.pressed,
+            SimLine::OpenSensor => s.travel == s.travel_time,
+            SimLine::ClosedSensor => s.travel == Duration::ZERO,
         };
         Ok(active == (s.settings.sensor_active == ActiveLevel::High))
     }
