@@ -22,7 +22,6 @@ use crate::drivers::BackendKind;
 use crate::exit::{Cancelled, InvalidInput};
 use crate::media::MediaConfig;
 use crate::settings::Settings;
-use crate::signalling::protocol::IceServer;
 use crate::signalling::tls;
 
 /// Where the state is and how to find the device key, from the options and
@@ -117,22 +116,12 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
             max_bitrate_kbps: video.max_bitrate_kbps,
             ice_addresses: args.ice_addresses.clone(),
             camera: args.camera.clone(),
-            stun_server: (settings.stun_urls.first())
-                .and_then(|u| u.strip_prefix("stun:"))
-                .map(|hostport| format!("stun://{hostport}")),
+            ice: settings.ice.clone(),
         },
         provision_failed: args.provision_failed_flag.exists(),
         notice_file: args.notice_file.clone(),
         tv_standby: settings.tv_standby,
-        ice_servers: if settings.stun_urls.is_empty() {
-            Vec::new()
-        } else {
-            vec![IceServer {
-                urls: settings.stun_urls,
-                username: None,
-                credential: None,
-            }]
-        },
+        ice: settings.ice,
     };
     daemon::run(config, identity, invite_key)
 }

@@ -21,8 +21,8 @@ use crate::notify;
 use crate::room::{Ending, Input, Parts, Room, forwarded};
 use crate::room_io::{self, RoomIo};
 use crate::session::ShutterKind;
-use crate::signalling::protocol::IceServer;
 use crate::signalling::{server, tls};
+use crate::turn::IceServers;
 use crate::tv_power::Cec;
 
 /// Inputs to the session task: a burst of presses and signalling fits; a
@@ -58,7 +58,7 @@ pub struct DaemonConfig {
     /// Media settings.
     pub media: MediaConfig,
     /// STUN and TURN servers for patients.
-    pub ice_servers: Vec<IceServer>,
+    pub ice: IceServers,
     /// Put the TV on standby over HDMI-CEC after this long idle.
     pub tv_standby: Option<Duration>,
     /// IT's last provisioning file was refused: a fault until it is fixed.
@@ -172,7 +172,7 @@ async fn open_the_doors(
         .with_context(|| format!("cannot open the control socket {socket}"))?;
     let app = Arc::new(server::App::new(
         config.room.clone(),
-        config.ice_servers.clone(),
+        config.ice.clone(),
         invites,
         forwarded(INPUTS, inputs),
         media.clone(),

@@ -7,6 +7,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// Unix time now, in seconds: what links and TURN credentials count in.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};

@@ -19,6 +19,7 @@ mod session;
 mod settings;
 mod signalling;
 mod sim_log;
+mod turn;
 mod tv_power;
 
 use std::process::ExitCode;

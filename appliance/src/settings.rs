@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::drivers::{Backend, BackendKind};
 use crate::session::ShutterKind;
+use crate::turn::{IceServers, Turn};
 
 /// Every setting the appliance runs with, typed.
 #[derive(Debug)]
@@ -29,8 +30,8 @@ pub struct Settings {
     pub tls_private_key: Option<Zeroizing<String>>,
     /// `invite.signing_key`, base64.
     pub invite_signing_key: Option<Zeroizing<String>>,
-    /// `ice.stun_urls`.
-    pub stun_urls: Vec<String>,
+    /// `ice.*`: STUN, and TURN when both its URLs and its secret are set.
+    pub ice: IceServers,
     /// `video.*`.
     pub video: Video,
     /// `shutter.kind`.
@@ -65,6 +66,11 @@ impl Settings {
         let int = |name: &str| values.get(name).and_then(Value::as_int).unwrap_or(0);
         let small = |name: &str| u32::try_from(int(name)).unwrap_or(0);
         let pin = |name: &str| u8::try_from(int(name)).unwrap_or(0);
+        let list = |name: &str| {
+            (values.get(name).and_then(Value::as_list))
+                .map(<[String]>::to_vec)
+                .unwrap_or_default()
+        };
         let (width, height) = text("video.resolution")
             .as_deref()
             .and_then(parse_resolution)
@@ -75,11 +81,14 @@ impl Settings {
             tls_certificate: text("tls.certificate"),
             tls_private_key: secret("tls.private_key"),
             invite_signing_key: secret("invite.signing_key"),
-            stun_urls: values
-                .get("ice.stun_urls")
-                .and_then(Value::as_list)
-                .map(<[String]>::to_vec)
-                .unwrap_or_default(),
+            ice: IceServers {
+                stun_urls: list("ice.stun_urls"),
+                turn: Turn::new(
+                    list("ice.turn_urls"),
+                    secret("ice.turn_shared_secret"),
+                    Duration::from_secs(u64::from(small("ice.turn_credential_ttl"))),
+                ),
+            },
             video: Video {
                 width,
                 height,
@@ -147,7 +156,8 @@ mod tests {
         assert_eq!(settings.shutter, ShutterKind::Motorized);
         assert_eq!(settings.tv_standby, None);
         assert_eq!(settings.backend, BackendKind::Rppal);
-        assert!(settings.public_url.is_none() && settings.stun_urls.is_empty());
+        assert!(settings.public_url.is_none() && settings.ice.stun_urls.is_empty());
+        assert!(settings.ice.turn.is_none());
         assert!(settings.tls_private_key.is_none() && settings.invite_signing_key.is_none());
     }
 
@@ -169,6 +179,11 @@ mod tests {
                 "ice.stun_urls",
                 Value::List(vec!["stun:192.0.2.1:3478".into()]),
             ),
+            ("ice.turn_urls", Value::List(vec!["turn:192.0.2.1".into()])),
+            (
+                "ice.turn_shared_secret",
+                Value::Text("north-wing-turn-secret".into()),
+            ),
         ]);
         let settings = Settings::read(&stored);
         assert_eq!((settings.video.width, settings.video.height), (640, 480));
@@ -176,11 +191,14 @@ mod tests {
         assert_eq!(settings.backend, BackendKind::Sim);
         assert_eq!(settings.tv_standby, Some(Duration::from_secs(600)));
         assert_eq!(settings.pins.led_red, 22);
-        assert_eq!(settings.stun_urls, ["stun:192.0.2.1:3478"]);
+        assert_eq!(settings.ice.stun_urls, ["stun:192.0.2.1:3478"]);
         assert!(matches!(
             settings.backend(false, Duration::ZERO),
             Backend::Sim { .. }
         ));
+        let turn = settings.ice.turn.expect("TURN with its URLs and secret");
+        let username = turn.mint(1_000).username;
+        assert!(username.starts_with("8200:"), "the default lifetime is 2 h");
     }
 
     #[test]

@@ -229,6 +229,15 @@ pub static SETTINGS: &[Setting] = &[
         "The TURN server's REST API shared secret; per-session credentials are made from it.",
     ),
     setting(
+        "ice.turn_credential_ttl",
+        Kind::Int {
+            min: 60,
+            max: 7 * 24 * 3600,
+        },
+        "How long the TURN credentials minted for each patient as they join last, in seconds.",
+    )
+    .or(Fallback::Int(7200)),
+    setting(
         "video.resolution",
         Kind::Resolution,
         "The largest video the camera sends, WIDTHxHEIGHT.",

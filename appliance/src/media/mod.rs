@@ -87,8 +87,9 @@ pub struct MediaConfig {
     pub ice_addresses: Vec<IpAddr>,
     /// The camera's V4L2 device (not in simulation).
     pub camera: std::path::PathBuf,
-    /// A STUN server for webrtcbin, as stun://host:port.
-    pub stun_server: Option<String>,
+    /// STUN and TURN servers: webrtcbin gets TURN credentials of its own
+    /// for each patient.
+    pub ice: crate::turn::IceServers,
 }
 
 /// The pipeline and the patients' webrtcbins.

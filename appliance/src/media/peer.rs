@@ -64,8 +64,15 @@ impl Peer {
                 .ok_or_else(|| MediaError::Pipeline(format!("no element {name}")))
         };
         let webrtcbin = by_name("webrtc")?;
-        if let Some(stun) = &config.stun_server {
+        if let Some(stun) = config.ice.stun_for_webrtcbin() {
             webrtcbin.set_property("stun-server", stun);
+        }
+        if let Some(turn) = &config.ice.turn {
+            for uri in turn.for_webrtcbin(crate::invite::unix_now()) {
+                if !webrtcbin.emit_by_name::<bool>("add-turn-server", &[&uri.as_str()]) {
+                    eprintln!("appliance: webrtcbin refused a TURN server (see ice.turn_urls)");
+                }
+            }
         }
         for address in &config.ice_addresses {
             if !nice::add_local_address(&webrtcbin, *address) {

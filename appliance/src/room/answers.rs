@@ -3,7 +3,7 @@
 //! patient links, and the simulation's faults, injected where a real one
 //! would come from.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -90,10 +90,7 @@ impl Room {
     }
 
     fn invite(&self, ttl: Duration) -> Result<String, String> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
+        let now = crate::invite::unix_now();
         let invites = self
             .invites
             .lock()

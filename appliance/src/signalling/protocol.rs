@@ -42,7 +42,7 @@ pub enum ClientMessage {
 }
 
 /// An ICE server for the page's RTCPeerConnection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct IceServer {
     /// stun:, turn: or turns: URLs.
     pub urls: Vec<String>,
@@ -52,6 +52,16 @@ pub struct IceServer {
     /// TURN password (per session).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+}
+
+impl std::fmt::Debug for IceServer {
+    /// The URLs; of a TURN credential only whether there is one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IceServer")
+            .field("urls", &self.urls)
+            .field("credential", &self.credential.as_ref().map(|_| "<minted>"))
+            .finish()
+    }
 }
 
 /// What the box sends to the patient's page.

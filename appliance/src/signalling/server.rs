@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -21,10 +21,12 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
-use super::protocol::{self, ClientMessage, IceServer, ServerMessage};
+use super::protocol::{self, ClientMessage, ServerMessage};
 use crate::invite::Invites;
+use crate::invite::unix_now;
 use crate::media::{Codec, MediaCommand};
 use crate::session::PeerId;
+use crate::turn::IceServers;
 
 /// A page must say who it is this soon after connecting.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,8 +67,9 @@ pub enum PatientEvent {
 pub struct App {
     /// The room's name, for the page.
     pub room: String,
-    /// STUN and TURN servers for the page.
-    pub ice_servers: Vec<IceServer>,
+    /// STUN and TURN servers for the page; TURN credentials are minted for
+    /// each patient as they join.
+    pub ice: IceServers,
     /// Invites, redeemed here.
     pub invites: Arc<Mutex<Invites>>,
     /// The session task.
@@ -81,14 +84,14 @@ impl App {
     /// The shared state of the server.
     pub fn new(
         room: String,
-        ice_servers: Vec<IceServer>,
+        ice: IceServers,
         invites: Arc<Mutex<Invites>>,
         session: mpsc::Sender<PatientEvent>,
         media: mpsc::Sender<MediaCommand>,
     ) -> Self {
         App {
             room,
-            ice_servers,
+            ice,
             invites,
             session,
             media,
@@ -180,13 +183,6 @@ async fn websocket(ws: WebSocketUpgrade, State(app): State<Arc<App>>) -> Respons
         .on_upgrade(move |socket| patient(socket, app))
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
-
 fn json(message: &ServerMessage) -> Message {
     // Serializing our own enum of strings and numbers cannot fail.
     Message::Text(serde_json::to_string(message).unwrap_or_default().into())
@@ -247,7 +243,7 @@ async fn admit(
     eprintln!("appliance: patient {peer} joined the lobby ({codec:?})");
     let welcome = ServerMessage::Welcome {
         room: app.room.clone(),
-        ice_servers: app.ice_servers.clone(),
+        ice_servers: app.ice.for_page(unix_now()),
     };
     to_page.send(json(&welcome)).await.ok()?;
     let (outbox, inbox) = mpsc::channel::<ServerMessage>(OUTBOX);
