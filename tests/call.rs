@@ -336,6 +336,18 @@ fn call(browser: &Browser, daemon: &Daemon, link: &str) -> String {
             .then_some(s)
         },
     );
+    // On loopback the call is host to host, as both sides see it (the page
+    // reports its own pair; the box reads its own from webrtcbin).
+    let path = wait_for("the call's path in status", Duration::from_secs(10), || {
+        let s = daemon.status();
+        let page: Option<String> = browser
+            .eval("return window.appliance.path ? window.appliance.path.local : null")
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned));
+        (s["media"]["path"].is_string() && page.is_some()).then_some(s)
+    });
+    assert_eq!(path["media"]["path"], "host", "{path}");
+    assert!(path["media"]["relay_transport"].is_null(), "{path}");
 
     // The room's sound (the simulation's test tone) reaches the patient:
     // more packets each way, and a tone the page can hear.

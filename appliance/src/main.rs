@@ -9,6 +9,7 @@ mod daemon;
 mod drivers;
 mod exit;
 mod hw_test;
+mod ice_path;
 mod invite;
 mod media;
 mod notice;

@@ -179,8 +179,12 @@
     els.retryMedia.hidden = true;
     els.join.textContent = "Joining…";
 
-    const scheme = location.protocol === "http:" ? "ws:" : "wss:";
-    socket = new WebSocket(scheme + "//" + location.host + "/ws");
+    // Beside the page, wherever it is served from: the box itself, or a
+    // path of the clinic's reverse proxy.
+    const url = new URL("ws", location.href);
+    url.protocol = location.protocol === "http:" ? "ws:" : "wss:";
+    url.hash = "";
+    socket = new WebSocket(url.href);
     socket.onopen = () => send({ type: "join", token, name, video_codecs: videoCodecs() });
     socket.onmessage = (event) => onMessage(event.data);
     // Closing before ended or denied means we lost the room.
@@ -252,6 +256,9 @@
     };
 
     pc.oniceconnectionstatechange = () => {
+      if (pc.iceConnectionState === "connected" || pc.iceConnectionState === "completed") {
+        reportPath();
+      }
       if (pc.iceConnectionState === "failed" && !finished) {
         window.appliance.lastError = "ICE failed";
         finish("error");
@@ -308,6 +315,42 @@
       // One unusable candidate is not fatal; others may work.
     }
   }
+
+  // ---- The path the call took, for the box's status ----
+
+  // This side's selected candidate pair (its candidates' types, and how this
+  // browser reaches its TURN server when it relays): the box cannot see the
+  // patient's leg. Sent when it changes; looked at again every few seconds,
+  // since ICE may move to another pair.
+  let reportedPath = "";
+  async function reportPath() {
+    if (!pc || finished) return;
+    let stats;
+    try {
+      stats = await pc.getStats();
+    } catch (err) {
+      return;
+    }
+    let pair = null;
+    stats.forEach((s) => {
+      if (s.type === "transport" && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+    });
+    stats.forEach((s) => {
+      // Firefox marks the pair instead.
+      if (!pair && s.type === "candidate-pair" && (s.selected || s.nominated) && s.state === "succeeded") pair = s;
+    });
+    const local = pair && stats.get(pair.localCandidateId);
+    const remote = pair && stats.get(pair.remoteCandidateId);
+    if (!local || !remote) return;
+    const msg = { type: "path", local: local.candidateType, remote: remote.candidateType };
+    if (local.candidateType === "relay" && local.relayProtocol) msg.relay = local.relayProtocol;
+    const text = JSON.stringify(msg);
+    if (text === reportedPath) return;
+    reportedPath = text;
+    window.appliance.path = msg;
+    send(msg);
+  }
+  setInterval(reportPath, 3000);
 
   // ---- Security code: must match the server's security_code() exactly ----
 

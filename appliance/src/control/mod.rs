@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::ice_path::{PathKind, RelayTransport};
 use crate::session::State;
 
 /// The longest request line read.
@@ -87,6 +88,13 @@ pub struct MediaStatus {
     pub estimate_kbps: Option<u64>,
     /// Round-trip time to the patient, when known.
     pub rtt_ms: Option<u64>,
+    /// Which path the call took (host, srflx or relay), once connected.
+    #[serde(default)]
+    pub path: Option<PathKind>,
+    /// With a relay: how the relaying party reaches its TURN server (udp,
+    /// tcp or tls).
+    #[serde(default)]
+    pub relay_transport: Option<RelayTransport>,
 }
 
 /// The daemon's status (docs/design.md, Interfaces).

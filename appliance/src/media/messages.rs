@@ -116,6 +116,8 @@ pub struct Stats {
     pub estimate_kbps: AtomicU64,
     /// The round-trip time to the patient, in ms; 0 while unknown.
     pub rtt_ms: AtomicU64,
+    /// The selected candidate pair, as the box sees it.
+    pub path: std::sync::Mutex<Option<crate::ice_path::PairView>>,
     /// Simulation: the TV's latest picture, small (`sim tv grab`).
     pub tv_frame: std::sync::Mutex<Option<Frame>>,
     /// Messages between the daemon's parts (media's events, a page's

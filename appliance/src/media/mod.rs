@@ -374,7 +374,16 @@ impl Media {
             let f = peer.adapt(cap);
             figures.get_or_insert(f);
         }
-        let (kbps, estimate, rtt) = figures.unwrap_or((cap, None, None));
+        let figures = figures.unwrap_or(peer::Figures {
+            kbps: cap,
+            estimate_kbps: None,
+            rtt_ms: None,
+            path: None,
+        });
+        let (kbps, estimate, rtt) = (figures.kbps, figures.estimate_kbps, figures.rtt_ms);
+        if let Ok(mut path) = self.stats.path.lock() {
+            *path = figures.path;
+        }
         self.stats
             .bitrate_kbps
             .store(u64::from(kbps), Ordering::Relaxed);

@@ -15,6 +15,7 @@ use super::flow::Flow;
 use super::negotiation::{bundle_ice_credentials, connect_signals, offer_once_negotiated};
 use super::tv::{self, OnTv, TvInputs, TvSlots};
 use super::{Events, Gate, MediaConfig, MediaError, Stats, nice};
+use crate::ice_path::{CandidateType, PairView, RelayTransport};
 use crate::session::PeerId;
 use crate::signalling::protocol::security_code;
 
@@ -32,6 +33,8 @@ pub struct Peer {
     video_kbps: u32,
     /// The round-trip time the browser last reported, ms; 0 while unknown.
     rtt_ms: Arc<AtomicU64>,
+    /// The selected candidate pair, as the box sees it.
+    path: Arc<std::sync::Mutex<Option<PairView>>>,
     codec: Codec,
     flow: Flow,
     /// How many times this patient's media was started anew after a stall.
@@ -124,6 +127,7 @@ impl Peer {
             estimate,
             video_kbps: config.max_bitrate_kbps,
             rtt_ms: Arc::new(AtomicU64::new(0)),
+            path: Arc::default(),
             codec,
             flow,
             restarts: 0,
@@ -170,10 +174,8 @@ impl Peer {
     }
 
     /// Gives the video encoder its share of the latest estimate, and asks
-    /// webrtcbin for the round-trip time. Returns the encoder's target
-    /// (kbit/s), the estimate (kbit/s) and the round-trip time (ms), the
-    /// last two once known.
-    pub fn adapt(&mut self, max_video_kbps: u32) -> (u32, Option<u64>, Option<u64>) {
+    /// webrtcbin for its statistics. Returns the figures `status` shows.
+    pub fn adapt(&mut self, max_video_kbps: u32) -> Figures {
         let estimate = self.estimate.bps();
         if let (Some(bps), Some(encoder)) = (estimate, &self.encoder) {
             let kbps = congestion::video_kbps(bps, max_video_kbps);
@@ -185,18 +187,29 @@ impl Peer {
                 self.video_kbps = kbps;
             }
         }
-        self.request_rtt();
-        let rtt = Some(self.rtt_ms.load(Ordering::Relaxed)).filter(|&r| r > 0);
-        (self.video_kbps, estimate.map(|b| b / 1000), rtt)
+        self.request_stats();
+        Figures {
+            kbps: self.video_kbps,
+            estimate_kbps: estimate.map(|b| b / 1000),
+            rtt_ms: Some(self.rtt_ms.load(Ordering::Relaxed)).filter(|&r| r > 0),
+            path: self.path.lock().ok().and_then(|p| *p),
+        }
     }
 
-    /// Reads the round-trip time from the browser's receiver reports.
-    fn request_rtt(&self) {
+    /// Reads the round-trip time from the browser's receiver reports, and
+    /// the selected candidate pair.
+    fn request_stats(&self) {
         let rtt = Arc::downgrade(&self.rtt_ms);
+        let path = Arc::downgrade(&self.path);
         let promise = gst::Promise::with_change_func(move |reply| {
             let (Ok(Some(stats)), Some(rtt)) = (reply, rtt.upgrade()) else {
                 return;
             };
+            if let (Some(view), Some(path)) = (selected_pair(stats), path.upgrade())
+                && let Ok(mut path) = path.lock()
+            {
+                *path = Some(view);
+            }
             let seconds = stats.iter().find_map(|(_, value)| {
                 let s = value.get::<gst::Structure>().ok()?;
                 (s.name() == "remote-inbound-rtp")
@@ -328,6 +341,69 @@ fn count_flow(
     }
 
     Ok([video_sink, audio_sink])
+}
+
+/// What `status` shows of a patient's media.
+#[derive(Debug, Clone, Copy)]
+pub struct Figures {
+    /// The video encoder's target, kbit/s.
+    pub kbps: u32,
+    /// Congestion control's estimate, kbit/s, once known.
+    pub estimate_kbps: Option<u64>,
+    /// The round-trip time, ms, once known.
+    pub rtt_ms: Option<u64>,
+    /// The selected candidate pair, once there is one.
+    pub path: Option<PairView>,
+}
+
+/// The selected candidate pair in webrtcbin's statistics: its two
+/// candidates found by their ids (GStreamer 1.22 names a local candidate's
+/// structure `remote-candidate` and the other way round; the ids are right).
+fn selected_pair(stats: &gst::StructureRef) -> Option<PairView> {
+    let structures: Vec<gst::Structure> = stats
+        .iter()
+        .filter_map(|(_, v)| v.get::<gst::Structure>().ok())
+        .collect();
+    let pair = structures.iter().find(|s| s.name() == "candidate-pair")?;
+    let candidate = |field: &str| {
+        let id = pair.get::<&str>(field).ok()?;
+        structures
+            .iter()
+            .find(|s| s.get::<&str>("id").ok() == Some(id))
+    };
+    let kind = |s: &gst::Structure| match s.get::<&str>("candidate-type").ok()? {
+        "host" => Some(CandidateType::Host),
+        "srflx" => Some(CandidateType::Srflx),
+        "prflx" => Some(CandidateType::Prflx),
+        "relay" => Some(CandidateType::Relay),
+        _ => None,
+    };
+    let (local, remote) = (
+        candidate("local-candidate-id")?,
+        candidate("remote-candidate-id")?,
+    );
+    let local_kind = kind(local)?;
+    // A relay candidate's URL is the TURN server's it came from (its
+    // credentials are in it: only the scheme and transport are read).
+    let relay = (local_kind == CandidateType::Relay)
+        .then(|| local.get::<&str>("url").ok().map(relay_transport))
+        .flatten();
+    Some(PairView {
+        local: local_kind,
+        remote: kind(remote)?,
+        relay,
+    })
+}
+
+/// The transport a TURN URL names.
+fn relay_transport(url: &str) -> RelayTransport {
+    if url.starts_with("turns") {
+        RelayTransport::Tls
+    } else if url.contains("transport=tcp") {
+        RelayTransport::Tcp
+    } else {
+        RelayTransport::Udp
+    }
 }
 
 /// Links the patient's bin to the camera's and the microphone's tees; on

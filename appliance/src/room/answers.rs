@@ -105,6 +105,11 @@ impl Room {
             .session
             .current_peer()
             .and_then(|peer| self.codes.get(&peer).cloned());
+        let box_view = self.stats.path.lock().ok().and_then(|p| *p);
+        let page_view = (self.session.current_peer())
+            .and_then(|peer| self.peers.get(&peer))
+            .and_then(|link| link.path);
+        let (path, relay_transport) = crate::ice_path::combine(box_view, page_view);
         Status {
             room: self.room_name.clone(),
             state: self.session.state(),
@@ -129,6 +134,8 @@ impl Room {
                 bitrate_kbps: self.stats.bitrate_kbps.load(Relaxed),
                 estimate_kbps: Some(self.stats.estimate_kbps.load(Relaxed)).filter(|&e| e > 0),
                 rtt_ms: Some(self.stats.rtt_ms.load(Relaxed)).filter(|&r| r > 0),
+                path,
+                relay_transport,
             },
         }
     }

@@ -14,6 +14,7 @@ use appliance_hardware::{ButtonEvent, LedPattern, ShutterPosition};
 use tokio::sync::{mpsc, watch};
 
 use crate::control::ControlCall;
+use crate::ice_path::PairView;
 use crate::invite::Invites;
 use crate::media::{Codec, Gate, MediaCommand, MediaEvent, MediaState, Stats};
 use crate::notice::NoticeChanged;
@@ -79,6 +80,8 @@ pub enum Ending {
 struct PatientLink {
     outbox: mpsc::Sender<ServerMessage>,
     codec: Codec,
+    /// The path the page says its call took.
+    path: Option<PairView>,
 }
 
 /// The session task's state: the session and what carries out its commands.
@@ -224,8 +227,20 @@ impl Room {
                 codec,
                 outbox,
             }) => {
-                self.peers.insert(peer, PatientLink { outbox, codec });
+                self.peers.insert(
+                    peer,
+                    PatientLink {
+                        outbox,
+                        codec,
+                        path: None,
+                    },
+                );
                 self.event(Event::PatientJoined { peer, name });
+            }
+            Input::Patient(PatientEvent::Path(peer, view)) => {
+                if let Some(link) = self.peers.get_mut(&peer) {
+                    link.path = Some(view);
+                }
             }
             Input::Patient(PatientEvent::Left(peer)) => {
                 self.event(Event::PatientLeft(peer));

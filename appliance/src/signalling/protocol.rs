@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::ice_path::PairView;
 use crate::session::PatientView;
 
 /// The largest message a page may send; an SDP answer is a few KiB.
@@ -39,6 +40,8 @@ pub enum ClientMessage {
     },
     /// The patient leaves.
     Leave {},
+    /// The page's selected candidate pair, when it changes.
+    Path(PairView),
 }
 
 /// An ICE server for the page's RTCPeerConnection.
@@ -216,6 +219,16 @@ mod tests {
             })
         );
         assert_eq!(decode(r#"{"type":"leave"}"#), Ok(ClientMessage::Leave {}));
+        assert_eq!(
+            decode(r#"{"type":"path","local":"relay","remote":"srflx","relay":"tls"}"#),
+            Ok(ClientMessage::Path(crate::ice_path::PairView {
+                local: crate::ice_path::CandidateType::Relay,
+                remote: crate::ice_path::CandidateType::Srflx,
+                relay: Some(crate::ice_path::RelayTransport::Tls),
+            }))
+        );
+        assert!(decode(r#"{"type":"path","local":"host","remote":"host","extra":1}"#).is_err());
+        assert!(decode(r#"{"type":"path","local":"elsewhere","remote":"host"}"#).is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use super::protocol::{self, ClientMessage, ServerMessage};
+use crate::ice_path::PairView;
 use crate::invite::Invites;
 use crate::invite::unix_now;
 use crate::media::{Codec, MediaCommand};
@@ -58,6 +59,8 @@ pub enum PatientEvent {
         /// Messages to their page.
         outbox: mpsc::Sender<ServerMessage>,
     },
+    /// A patient's page reported the path its call took.
+    Path(PeerId, PairView),
     /// A patient's socket closed.
     Left(PeerId),
 }
@@ -301,6 +304,12 @@ async fn converse(
                         candidate,
                     },
                     Ok(ClientMessage::Leave {}) => break,
+                    Ok(ClientMessage::Path(view)) => {
+                        if app.session.send(PatientEvent::Path(peer, view)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
                     Ok(ClientMessage::Join { .. }) => continue,
                     Err(reason) => {
                         bad_messages += 1;
