@@ -122,6 +122,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
         notice_file: args.notice_file.clone(),
         tv_standby: settings.tv_standby,
         ice: settings.ice,
+        trusted_proxies: settings.trusted_proxies,
     };
     daemon::run(config, identity, invite_key)
 }

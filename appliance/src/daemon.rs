@@ -21,6 +21,7 @@ use crate::notify;
 use crate::room::{Ending, Input, Parts, Room, forwarded};
 use crate::room_io::{self, RoomIo};
 use crate::session::ShutterKind;
+use crate::signalling::client::TrustedProxies;
 use crate::signalling::{server, tls};
 use crate::turn::IceServers;
 use crate::tv_power::Cec;
@@ -59,6 +60,8 @@ pub struct DaemonConfig {
     pub media: MediaConfig,
     /// STUN and TURN servers for patients.
     pub ice: IceServers,
+    /// Reverse proxies whose `X-Forwarded-For` names the patient.
+    pub trusted_proxies: TrustedProxies,
     /// Put the TV on standby over HDMI-CEC after this long idle.
     pub tv_standby: Option<Duration>,
     /// IT's last provisioning file was refused: a fault until it is fixed.
@@ -176,6 +179,7 @@ async fn open_the_doors(
         invites,
         forwarded(INPUTS, inputs),
         media.clone(),
+        config.trusted_proxies.clone(),
     ));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     tokio::spawn(server::serve(listener, acceptor, server::router(app)));

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::drivers::{Backend, BackendKind};
 use crate::session::ShutterKind;
+use crate::signalling::client::TrustedProxies;
 use crate::turn::{IceServers, Turn};
 
 /// Every setting the appliance runs with, typed.
@@ -32,6 +33,8 @@ pub struct Settings {
     pub invite_signing_key: Option<Zeroizing<String>>,
     /// `ice.*`: STUN, and TURN when both its URLs and its secret are set.
     pub ice: IceServers,
+    /// `http.trusted_proxies`.
+    pub trusted_proxies: TrustedProxies,
     /// `video.*`.
     pub video: Video,
     /// `shutter.kind`.
@@ -89,6 +92,7 @@ impl Settings {
                     Duration::from_secs(u64::from(small("ice.turn_credential_ttl"))),
                 ),
             },
+            trusted_proxies: TrustedProxies::new(&list("http.trusted_proxies")),
             video: Video {
                 width,
                 height,

@@ -115,6 +115,8 @@ pub enum Kind {
     Pin,
     /// A list of OpenSSH public keys.
     SshKeys,
+    /// A list of IP addresses or networks (`192.0.2.7`, `10.0.0.0/8`, `fd00::/8`).
+    Networks,
 }
 
 /// One setting of the appliance.
@@ -237,6 +239,11 @@ pub static SETTINGS: &[Setting] = &[
         "How long the TURN credentials minted for each patient as they join last, in seconds.",
     )
     .or(Fallback::Int(7200)),
+    setting(
+        "http.trusted_proxies",
+        Kind::Networks,
+        "Reverse proxies (addresses or networks) whose X-Forwarded-For names the patient's address.",
+    ),
     setting(
         "video.resolution",
         Kind::Resolution,
@@ -460,6 +467,19 @@ impl Setting {
                     Ok(Value::Int(n))
                 }
             }
+            Kind::Networks => {
+                let items = want_list(input)?;
+                for item in &items {
+                    if parse_network(item).is_none() {
+                        return Err(format!(
+                            "{item:?} is not an IP address or a network such as 10.0.0.0/8"
+                        ));
+                    }
+                }
+                Ok(Value::List(
+                    items.iter().map(|s| s.trim().to_owned()).collect(),
+                ))
+            }
             Kind::SshKeys => {
                 let items = want_list(input)?;
                 for (i, item) in items.iter().enumerate() {
@@ -481,7 +501,7 @@ impl Setting {
                 Ok(n) => self.validate(&RawValue::Int(n)),
                 Err(_) => Err(format!("{:?} is not a whole number", text.trim())),
             },
-            Kind::IceUrls(_) | Kind::SshKeys => {
+            Kind::IceUrls(_) | Kind::SshKeys | Kind::Networks => {
                 let sep = if text.contains('\n') || matches!(self.kind, Kind::SshKeys) {
                     '\n'
                 } else {
@@ -633,6 +653,23 @@ fn check_ice_url(s: &str, schemes: &[&str]) -> Result<(), String> {
     }
 }
 
+/// An IP address, or a network as address/prefix length: the network's
+/// address and its prefix length (32 or 128 for an address alone).
+pub fn parse_network(text: &str) -> Option<(std::net::IpAddr, u8)> {
+    let text = text.trim();
+    let (address, prefix) = match text.split_once('/') {
+        Some((address, prefix)) => (address, Some(prefix)),
+        None => (text, None),
+    };
+    let address: std::net::IpAddr = address.parse().ok()?;
+    let most = if address.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => p.parse::<u8>().ok().filter(|p| *p <= most)?,
+        None => most,
+    };
+    Some((address, prefix))
+}
+
 fn check_ssh_key(line: &str) -> Result<(), String> {
     const TYPES: [&str; 7] = [
         "ssh-ed25519",
@@ -745,6 +782,29 @@ mod tests {
         assert!(turn.validate_text("stun:turn.clinic.example").is_err());
         assert!(turn.validate_text("turn:host:99999").is_err());
         assert!(turn.validate_text("turn:host?transport=sctp").is_err());
+    }
+
+    #[test]
+    fn networks() {
+        let proxies = s("http.trusted_proxies");
+        assert_eq!(
+            proxies
+                .validate_text("192.0.2.7, 10.0.0.0/8,fd00::/8")
+                .unwrap(),
+            Value::List(vec![
+                "192.0.2.7".into(),
+                "10.0.0.0/8".into(),
+                "fd00::/8".into()
+            ])
+        );
+        for bad in ["10.0.0.0/33", "clinic.example", "10.0.0/8", "::1/129"] {
+            assert!(proxies.validate_text(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_network("10.1.0.0/16"),
+            Some(("10.1.0.0".parse().unwrap(), 16))
+        );
+        assert_eq!(parse_network("::1"), Some(("::1".parse().unwrap(), 128)));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Signalling: the patient page and its WebSocket, over HTTPS on one port.
 //! `protocol` is pure (messages, the security code); `server` holds the
-//! sockets; `tls` makes or loads the room's certificate.
+//! sockets; `client` tells who connects (behind a trusted proxy, from its
+//! `X-Forwarded-For`); `tls` makes or loads the room's certificate.
 
+pub mod client;
 pub mod protocol;
 pub mod server;
 pub mod tls;

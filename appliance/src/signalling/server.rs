@@ -3,15 +3,16 @@
 //! page and the session task and the media thread. Every wait has a timeout; nothing a
 //! page sends can panic the daemon; logs never carry a token or a name.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
+use super::client::{JoinGuard, TrustedProxies};
 use super::protocol::{self, ClientMessage, ServerMessage};
 use crate::ice_path::PairView;
 use crate::invite::Invites;
@@ -40,6 +42,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 /// Messages queued to one page. A page reads them as fast as they come;
 /// a full queue means it is gone, and its messages are dropped.
 const OUTBOX: usize = 64;
+/// Refused joins (a bad, spent or expired link) one address may make in a
+/// minute before it is turned away for the rest of it: a patient who
+/// mistypes tries a few times, a stranger guessing links many.
+const REFUSED_JOINS: u32 = 10;
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
@@ -79,8 +85,11 @@ pub struct App {
     pub session: mpsc::Sender<PatientEvent>,
     /// The media thread.
     pub media: mpsc::Sender<MediaCommand>,
+    /// Whose `X-Forwarded-For` names the client.
+    pub proxies: TrustedProxies,
     next_peer: AtomicU64,
     refusals: RateLimit,
+    joins: JoinGuard,
 }
 
 impl App {
@@ -91,6 +100,7 @@ impl App {
         invites: Arc<Mutex<Invites>>,
         session: mpsc::Sender<PatientEvent>,
         media: mpsc::Sender<MediaCommand>,
+        proxies: TrustedProxies,
     ) -> Self {
         App {
             room,
@@ -98,8 +108,10 @@ impl App {
             invites,
             session,
             media,
+            proxies,
             next_peer: AtomicU64::new(1),
             refusals: RateLimit::new(10, Duration::from_secs(60)),
+            joins: JoinGuard::new(REFUSED_JOINS, Duration::from_secs(60)),
         }
     }
 }
@@ -180,10 +192,24 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
     response
 }
 
-async fn websocket(ws: WebSocketUpgrade, State(app): State<Arc<App>>) -> Response {
+/// The address a connection came from, put on each of its requests.
+#[derive(Debug, Clone, Copy)]
+struct Remote(SocketAddr);
+
+async fn websocket(
+    ws: WebSocketUpgrade,
+    State(app): State<Arc<App>>,
+    Extension(Remote(remote)): Extension<Remote>,
+    headers: HeaderMap,
+) -> Response {
+    let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let client = app.proxies.client(remote, forwarded_for);
+    if app.joins.blocked(client, Instant::now()) {
+        return StatusCode::TOO_MANY_REQUESTS.into_response();
+    }
     ws.max_message_size(protocol::MAX_MESSAGE_BYTES)
         .max_frame_size(protocol::MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| patient(socket, app))
+        .on_upgrade(move |socket| patient(socket, app, client))
 }
 
 fn json(message: &ServerMessage) -> Message {
@@ -192,9 +218,9 @@ fn json(message: &ServerMessage) -> Message {
 }
 
 /// One patient's socket, from join to close.
-async fn patient(socket: WebSocket, app: Arc<App>) {
+async fn patient(socket: WebSocket, app: Arc<App>, client: IpAddr) {
     let (mut to_page, mut from_page) = socket.split();
-    let Some((peer, inbox)) = admit(&mut to_page, &mut from_page, &app).await else {
+    let Some((peer, inbox)) = admit(&mut to_page, &mut from_page, &app, client).await else {
         return;
     };
     converse(peer, (to_page, from_page), inbox, &app).await;
@@ -214,6 +240,7 @@ async fn admit(
     to_page: &mut ToPage,
     from_page: &mut FromPage,
     app: &App,
+    client: IpAddr,
 ) -> Option<(PeerId, mpsc::Receiver<ServerMessage>)> {
     let join = match tokio::time::timeout(JOIN_TIMEOUT, from_page.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => protocol::decode(&text),
@@ -225,6 +252,7 @@ async fn admit(
         video_codecs,
     }) = join
     else {
+        app.joins.refused(client, Instant::now());
         app.refusals.log("a page spoke before joining; refused");
         let _ = to_page.send(json(&ServerMessage::Denied)).await;
         return None;
@@ -236,6 +264,7 @@ async fn admit(
     };
     drop(token);
     if let Err(reason) = redeemed {
+        app.joins.refused(client, Instant::now());
         app.refusals.log(&format!("patient link refused: {reason}"));
         let _ = to_page.send(json(&ServerMessage::Denied)).await;
         let _ = to_page.close().await;
@@ -348,14 +377,14 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router)
 
 async fn connection(
     tcp: tokio::net::TcpStream,
-    _remote: SocketAddr,
+    remote: SocketAddr,
     acceptor: TlsAcceptor,
     router: Router,
 ) {
     let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
         return;
     };
-    let service = TowerToHyperService::new(router);
+    let service = TowerToHyperService::new(router.layer(Extension(Remote(remote))));
     let _ = hyper::server::conn::http1::Builder::new()
         .header_read_timeout(Duration::from_secs(10))
         .timer(hyper_util::rt::TokioTimer::new())
