@@ -12,6 +12,7 @@ use std::time::Duration;
 use appliance_test_support::{Area, WHOLE, blue_in, differ, lit_in, tv_picture};
 use serde_json::Value;
 use support::display::Display;
+use support::nat::{self, HomeNat, Topology};
 use support::webdriver::Browser;
 use support::{
     Daemon, Driver, Start, StatusLatency, in_own_network, invite, snapshot, start_daemon,
@@ -263,8 +264,7 @@ fn admitted_patient(daemon: &Daemon) -> Patient {
 /// and sound flow both ways (by packets and by energy), both sides show the
 /// same security code, and the long press ends it. The box's counters run
 /// over the daemon's life: each call is measured from where it found them.
-/// Returns the offer the page answered.
-fn call(browser: &Browser, daemon: &Daemon, link: &str) -> String {
+fn call(browser: &Browser, daemon: &Daemon, link: &str) -> Call {
     let before = daemon.status();
     join(browser, link);
     // The lobby: waiting, media negotiated, and only black arrives.
@@ -336,8 +336,8 @@ fn call(browser: &Browser, daemon: &Daemon, link: &str) -> String {
             .then_some(s)
         },
     );
-    // On loopback the call is host to host, as both sides see it (the page
-    // reports its own pair; the box reads its own from webrtcbin).
+    // The path, once both sides have seen it (the page reports its own
+    // pair; the box reads its own from webrtcbin).
     let path = wait_for("the call's path in status", Duration::from_secs(10), || {
         let s = daemon.status();
         let page: Option<String> = browser
@@ -346,8 +346,6 @@ fn call(browser: &Browser, daemon: &Daemon, link: &str) -> String {
             .and_then(|v| v.as_str().map(str::to_owned));
         (s["media"]["path"].is_string() && page.is_some()).then_some(s)
     });
-    assert_eq!(path["media"]["path"], "host", "{path}");
-    assert!(path["media"]["relay_transport"].is_null(), "{path}");
 
     // The room's sound (the simulation's test tone) reaches the patient:
     // more packets each way, and a tone the page can hear.
@@ -380,6 +378,7 @@ fn call(browser: &Browser, daemon: &Daemon, link: &str) -> String {
         "page {page_code:?} vs box {box_code:?}"
     );
     let offer = offer(browser);
+    let page_path = browser.eval("return window.appliance.path").unwrap();
 
     // A long press ends it: shutter closed, LED off, idle, the patient told.
     let (ok, text) = daemon.cli(&["press", "--long"]);
@@ -390,7 +389,21 @@ fn call(browser: &Browser, daemon: &Daemon, link: &str) -> String {
     assert_eq!(status["led"], "off");
     assert_eq!(status["camera_gate"], false);
     assert_eq!(status["security_code"], Value::Null);
-    offer
+    Call {
+        offer,
+        path: path["media"].clone(),
+        page_path,
+    }
+}
+
+/// What a call showed.
+struct Call {
+    /// The offer the page answered.
+    offer: String,
+    /// `status`'s media while the call was live: its path among it.
+    path: Value,
+    /// The selected pair the page reported.
+    page_path: Value,
 }
 
 /// The lines of the daemon's output where GLib or GStreamer warned or
@@ -439,7 +452,10 @@ fn three_calls_in_a_row_on_one_daemon_each_have_pictures_and_sound_both_ways() {
             Kind::Firefox => (Driver::firefox(), Browser::firefox(support::DRIVER_PORT)),
         };
         let browser = browser.unwrap();
-        let offer = call(&browser, &daemon, &link);
+        let Call { offer, path, .. } = call(&browser, &daemon, &link);
+        // On loopback the call is host to host, as both sides see it.
+        assert_eq!(path["path"], "host", "{path}");
+        assert!(path["relay_transport"].is_null(), "{path}");
         println!("call {} ({kind:?}): {:?}", n + 1, offer_shape(&offer));
         assert!(
             offer.contains("a=rtpmap:111 OPUS/48000/2"),
@@ -1041,5 +1057,122 @@ fn faults_show_on_the_led_and_clear_without_a_restart() {
     assert_eq!(status["state"], "idle", "{status}");
     assert_eq!(status["shutter"], "closed", "{status}");
     assert!(daemon.cli(&["sim", "shutter", "free"]).0);
+    daemon.stop();
+}
+
+/// A box behind the clinic's NAT with the clinic's STUN and TURN, started in
+/// `topology`'s box namespace; patients reach it at the clinic's address.
+fn clinic_box(topology: &Topology, turn_urls: &str) -> Daemon {
+    let listen = format!("10.10.0.2:{}", nat::BOX_PORT);
+    let public_url = format!("https://{}", nat::CLINIC);
+    let stun = format!("stun:{}:3478", nat::TURN);
+    let mut settings = vec![
+        ("room.public_url", public_url.as_str()),
+        ("ice.stun_urls", stun.as_str()),
+    ];
+    if !turn_urls.is_empty() {
+        settings.push(("ice.turn_urls", turn_urls));
+        settings.push(("ice.turn_shared_secret", nat::TURN_SECRET));
+    }
+    let box_ns = topology.ns("box");
+    Daemon::start(
+        support::BIN,
+        Start {
+            settings: &settings,
+            args: &[
+                "--sim",
+                "--listen",
+                &listen,
+                "--sim-shutter-travel-ms",
+                "300",
+            ],
+            netns: Some(&box_ns),
+            ..Start::default()
+        },
+    )
+}
+
+/// A whole call from the patient's home to the clinic's box, across both
+/// NATs, in a new browser of `kind`; what it showed.
+fn call_across(daemon: &Daemon, kind: Kind) -> Call {
+    let link = invite(daemon, "1h");
+    assert!(
+        link.starts_with(&format!("https://{}/#", nat::CLINIC)),
+        "{link}"
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let (driver, browser) = match kind {
+        Kind::Chromium => (
+            Driver::chromium(),
+            Browser::chromium(support::DRIVER_PORT, profile.path()),
+        ),
+        Kind::Firefox => (Driver::firefox(), Browser::firefox(support::DRIVER_PORT)),
+    };
+    let browser = browser.unwrap();
+    let shown = call(&browser, daemon, &link);
+    drop(browser);
+    drop(driver);
+    let warnings = glib_warnings(&daemon.output()).join("\n");
+    assert!(warnings.is_empty(), "GLib or GStreamer warned:\n{warnings}");
+    // No credential of the relay's in the box's log or the relay's own.
+    let output = daemon.output();
+    assert!(!output.contains(nat::TURN_SECRET), "{output}");
+    shown
+}
+
+const ALL_TURN: &str = "turn:203.0.113.3:3478,turn:203.0.113.3:3478?transport=tcp,\
+                        turns:203.0.113.3:443";
+
+#[test]
+fn across_two_cone_nats_the_call_goes_direct_without_the_relay() {
+    if !in_own_network("across_two_cone_nats_the_call_goes_direct_without_the_relay") {
+        return;
+    }
+    let mut topology = Topology::build(HomeNat::Cone);
+    topology.start_turn();
+    let daemon = clinic_box(&topology, ALL_TURN);
+    let shown = call_across(&daemon, Kind::Chromium);
+    assert_eq!(shown.path["path"], "srflx", "{}", shown.path);
+    assert!(shown.path["relay_transport"].is_null(), "{}", shown.path);
+    daemon.stop();
+}
+
+#[test]
+fn behind_a_symmetric_nat_the_call_goes_through_the_relay() {
+    if !in_own_network("behind_a_symmetric_nat_the_call_goes_through_the_relay") {
+        return;
+    }
+    let mut topology = Topology::build(HomeNat::Symmetric);
+    topology.start_turn();
+    let daemon = clinic_box(&topology, ALL_TURN);
+    for kind in [Kind::Chromium, Kind::Firefox] {
+        let shown = call_across(&daemon, kind);
+        assert_eq!(shown.path["path"], "relay", "{kind:?}: {}", shown.path);
+        assert_eq!(
+            shown.path["relay_transport"], "udp",
+            "{kind:?}: {}",
+            shown.path
+        );
+    }
+    daemon.stop();
+}
+
+#[test]
+fn a_network_without_udp_reaches_the_relay_over_tcp_or_tls() {
+    if !in_own_network("a_network_without_udp_reaches_the_relay_over_tcp_or_tls") {
+        return;
+    }
+    let mut topology = Topology::build(HomeNat::NoUdp);
+    topology.start_turn();
+    let daemon = clinic_box(&topology, ALL_TURN);
+    let shown = call_across(&daemon, Kind::Chromium);
+    assert_eq!(shown.path["path"], "relay", "{}", shown.path);
+    let transport = shown.path["relay_transport"].as_str().unwrap_or_default();
+    assert!(
+        transport == "tcp" || transport == "tls",
+        "{}; page {}",
+        shown.path,
+        shown.page_path
+    );
     daemon.stop();
 }

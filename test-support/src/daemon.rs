@@ -31,6 +31,9 @@ pub struct Start<'a> {
     pub args: &'a [&'a str],
     /// An X display for the TV's window; None runs `--headless`.
     pub display: Option<&'a str>,
+    /// A network namespace (`ip netns`) to run the daemon in; its control
+    /// socket, a file, is reached from anywhere.
+    pub netns: Option<&'a str>,
 }
 
 impl Daemon {
@@ -55,7 +58,21 @@ impl Daemon {
         }
         let out = fs::File::create(root.join("daemon.out")).unwrap();
         let err = fs::File::create(root.join("daemon.err")).unwrap();
-        let mut command = Self::command(bin, root);
+        let mut command = match start.netns {
+            Some(ns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", ns, bin]);
+                command
+                    .arg("--state-dir")
+                    .arg(root.join("state"))
+                    .arg("--control")
+                    .arg(root.join("control.sock"))
+                    .env_remove("CREDENTIALS_DIRECTORY")
+                    .env_remove("STATE_DIRECTORY");
+                command
+            }
+            None => Self::command(bin, root),
+        };
         command.arg("run").args(start.args).stdout(out).stderr(err);
         match start.display {
             Some(display) => command.env("DISPLAY", display),

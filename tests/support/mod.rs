@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod display;
+pub mod nat;
 pub mod webdriver;
 
 use std::fs;
@@ -78,7 +79,7 @@ pub use appliance_test_support::{snapshot, wait_for};
 pub use appliance_test_support::daemon::{Daemon, Start};
 
 /// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_appliance");
+pub const BIN: &str = env!("CARGO_BIN_EXE_appliance");
 
 /// The real daemon in simulation, on loopback in the test's namespace, with
 /// `start`'s settings and arguments added, answering `status`.

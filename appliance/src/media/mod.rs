@@ -213,6 +213,7 @@ impl Media {
                     if let Some(message) = message {
                         report(&message);
                     }
+                    nice::finish_releases();
                     match wanted.has_changed() {
                         Ok(true) => {
                             let state = wanted.borrow_and_update().clone();

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use gst::prelude::*;
 
@@ -18,6 +19,11 @@ use super::{Events, Gate, MediaConfig, MediaError, Stats, nice};
 use crate::ice_path::{CandidateType, PairView, RelayTransport};
 use crate::session::PeerId;
 use crate::signalling::protocol::security_code;
+
+/// How long a patient's teardown waits for the TURN server to take back
+/// their relays: a TURN server on the clinic's network answers in
+/// milliseconds.
+const RELEASE_WAIT: Duration = Duration::from_secs(1);
 
 /// A patient's media.
 #[derive(Debug)]
@@ -261,6 +267,9 @@ impl Peer {
         video_tee: &gst::Element,
         audio_tee: &gst::Element,
     ) {
+        if !nice::release_relays(&self.webrtcbin, RELEASE_WAIT) {
+            eprintln!("appliance: the TURN server did not take back a patient's relay in time");
+        }
         for (pad, tee) in self.tee_pads.iter().zip([video_tee, audio_tee]) {
             if let Some(peer) = pad.peer() {
                 let _ = pad.unlink(&peer);

@@ -1,0 +1,377 @@
+//! A small internet for the end-to-end tests, in network namespaces the test
+//! makes and removes itself (nothing reaches the machine's own interfaces):
+//!
+//! ```text
+//!  box 10.10.0.2 ── clinic router ──┐                      ┌── coturn 203.0.113.3
+//!      (the daemon)  NAT, 203.0.113.10 ├── internet 203.0.113.0/24 ─┘
+//!  patient 192.168.1.2 ── home router ─┘
+//!      (the test itself)  NAT, 203.0.113.20
+//! ```
+//!
+//! The patient is the test's own namespace (made by `in_own_network`), so
+//! the browser and its driver run where the test does. The routers are
+//! nftables: the clinic's masquerades and forwards 203.0.113.10:443 to the
+//! box's HTTPS port; the home router is endpoint-independent (a cone), or
+//! symmetric (a fresh port per destination), or drops all UDP. Each router
+//! drops unsolicited packets to its own outside address: otherwise an early
+//! connectivity check leaves a conntrack entry that makes masquerade pick
+//! another port, and no hole ever opens. Every host on the internet segment
+//! has a default route: without one coturn relaying towards a private
+//! address gets "Network is unreachable" and closes the allocation.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::wait_for;
+
+/// The box's HTTPS port on the clinic's LAN.
+pub const BOX_PORT: u16 = 8443;
+/// The clinic's public address, where patients reach the box.
+pub const CLINIC: &str = "203.0.113.10";
+/// coturn's address on the internet segment.
+pub const TURN: &str = "203.0.113.3";
+/// The secret coturn shares with the box.
+pub const TURN_SECRET: &str = "north-wing-turn-secret-for-tests";
+
+/// How the patient's home router maps their connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HomeNat {
+    /// Endpoint-independent: one outside port per inside port.
+    Cone,
+    /// A fresh outside port for each destination.
+    Symmetric,
+    /// Endpoint-independent, and all UDP dropped: a locked-down network.
+    NoUdp,
+}
+
+/// The namespaces and what runs in them; all removed when dropped.
+pub struct Topology {
+    prefix: String,
+    dir: tempfile::TempDir,
+    turn: Option<Child>,
+}
+
+fn run(args: &[&str]) {
+    let output = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{} is needed for the NAT tests: {e}", args[0]));
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn run_with_input(args: &[&str], input: &str) {
+    let mut child = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} is needed for the NAT tests: {e}", args[0]));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}\n{input}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl Topology {
+    /// Builds the networks, with the home router mapping as `home`. Call in
+    /// the test's own namespace: it becomes the patient's computer.
+    pub fn build(home_nat: HomeNat) -> Topology {
+        let topology = Topology {
+            prefix: format!("ap{}", std::process::id()),
+            dir: tempfile::tempdir().unwrap(),
+            turn: None,
+        };
+        for role in ["box", "clinic", "inet", "home", "turn"] {
+            let ns = topology.ns(role);
+            // A namespace left over by a killed run of the same process id.
+            let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+            run(&["ip", "netns", "add", &ns]);
+            topology.exec(role, &["ip", "link", "set", "lo", "up"]);
+            topology.sysctl(role, "net.ipv6.conf.all.disable_ipv6=1");
+            topology.sysctl(role, "net.ipv4.conf.all.rp_filter=0");
+        }
+        // The patient's computer: this namespace, on IPv4 only (no
+        // link-local addresses among the candidates).
+        run(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+
+        let inet = topology.ns("inet");
+        run(&["ip", "-n", &inet, "link", "add", "br0", "type", "bridge"]);
+        run(&["ip", "-n", &inet, "link", "set", "br0", "up"]);
+        run(&[
+            "ip",
+            "-n",
+            &inet,
+            "addr",
+            "add",
+            "203.0.113.1/24",
+            "dev",
+            "br0",
+        ]);
+        for (role, outside, address) in [
+            ("clinic", "wan0", "203.0.113.10/24"),
+            ("home", "wan0", "203.0.113.20/24"),
+            ("turn", "eth0", "203.0.113.3/24"),
+        ] {
+            let port = format!("i-{role}");
+            topology.veth(role, outside, "inet", &port);
+            run(&["ip", "-n", &inet, "link", "set", &port, "master", "br0"]);
+            topology.address(role, outside, address);
+            topology.exec(
+                role,
+                &["ip", "route", "add", "default", "via", "203.0.113.1"],
+            );
+        }
+        topology.veth("box", "eth0", "clinic", "lan0");
+        topology.address("box", "eth0", "10.10.0.2/24");
+        topology.exec(
+            "box",
+            &["ip", "route", "add", "default", "via", "10.10.0.1"],
+        );
+        topology.address("clinic", "lan0", "10.10.0.1/24");
+        // The patient's side of the home LAN is made here, its peer in the router.
+        let home = topology.ns("home");
+        run(&[
+            "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "lan0", "netns", &home,
+        ]);
+        run(&["ip", "link", "set", "eth1", "up"]);
+        run(&["ip", "addr", "add", "192.168.1.2/24", "dev", "eth1"]);
+        run(&["ip", "route", "add", "default", "via", "192.168.1.1"]);
+        topology.exec("home", &["ip", "link", "set", "lan0", "up"]);
+        topology.address("home", "lan0", "192.168.1.1/24");
+        for router in ["clinic", "home"] {
+            topology.sysctl(router, "net.ipv4.ip_forward=1");
+        }
+        topology.nft("clinic", &clinic_rules());
+        topology.nft("home", &home_rules(home_nat));
+        topology
+    }
+
+    /// A namespace's name.
+    pub fn ns(&self, role: &str) -> String {
+        format!("{}-{role}", self.prefix)
+    }
+
+    /// `args` run in the namespace of `role`.
+    pub fn command(&self, role: &str, args: &[&str]) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.ns(role)]).args(args);
+        command
+    }
+
+    fn exec(&self, role: &str, args: &[&str]) {
+        let ns = self.ns(role);
+        let mut all = vec!["ip", "netns", "exec", ns.as_str()];
+        all.extend(args);
+        run(&all);
+    }
+
+    fn sysctl(&self, role: &str, setting: &str) {
+        self.exec(role, &["sysctl", "-qw", setting]);
+    }
+
+    fn address(&self, role: &str, dev: &str, address: &str) {
+        self.exec(role, &["ip", "addr", "add", address, "dev", dev]);
+    }
+
+    /// A veth pair made in `a`'s namespace with its peer born in `b`'s, so
+    /// that neither end is ever in this one.
+    fn veth(&self, a: &str, a_dev: &str, b: &str, b_dev: &str) {
+        let (na, nb) = (self.ns(a), self.ns(b));
+        run(&[
+            "ip", "-n", &na, "link", "add", a_dev, "type", "veth", "peer", "name", b_dev, "netns",
+            &nb,
+        ]);
+        run(&["ip", "-n", &na, "link", "set", a_dev, "up"]);
+        run(&["ip", "-n", &nb, "link", "set", b_dev, "up"]);
+    }
+
+    fn nft(&self, role: &str, rules: &str) {
+        let ns = self.ns(role);
+        run_with_input(&["ip", "netns", "exec", &ns, "nft", "-f", "-"], rules);
+    }
+
+    /// Starts coturn on the internet segment: UDP and TCP on 3478, TLS on
+    /// 443, REST-API credentials from [`TURN_SECRET`].
+    pub fn start_turn(&mut self) {
+        let dir = self.dir.path();
+        let (cert, key) = (dir.join("turn.crt"), dir.join("turn.key"));
+        run(&[
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=turn.clinic.test",
+            "-addext",
+            &format!("subjectAltName=IP:{TURN}"),
+            "-keyout",
+            &key.display().to_string(),
+            "-out",
+            &cert.display().to_string(),
+        ]);
+        let config = dir.join("turnserver.conf");
+        std::fs::write(&config, turn_config(dir, &cert, &key)).unwrap();
+        let log = std::fs::File::create(dir.join("turn.log")).unwrap();
+        let child = self
+            .command("turn", &["turnserver", "-c", &config.display().to_string()])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("coturn (turnserver) is needed for the NAT tests");
+        self.turn = Some(child);
+        let ns = self.ns("turn");
+        wait_for("coturn to listen", Duration::from_secs(10), || {
+            let listening = Command::new("ip")
+                .args(["netns", "exec", &ns, "ss", "-ltnu"])
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&listening.stdout).into_owned();
+            (text.contains(&format!("{TURN}:443")) && text.contains(&format!("{TURN}:3478")))
+                .then_some(())
+        });
+    }
+
+    /// What coturn logged.
+    pub fn turn_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("turn.log")).unwrap_or_default()
+    }
+
+    /// A scratch directory that lives as long as the topology.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        if let Some(mut turn) = self.turn.take() {
+            let _ = turn.kill();
+            let _ = turn.wait();
+        }
+        for role in ["box", "clinic", "inet", "home", "turn"] {
+            let ns = self.ns(role);
+            // Whatever still runs inside ends with its namespace's removal
+            // only once killed: a daemon the test dropped is gone already.
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", &ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-KILL", pid]).status();
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        }
+    }
+}
+
+/// The clinic's router: masquerade out, the box's HTTPS on the outside's 443.
+fn clinic_rules() -> String {
+    format!(
+        "table ip clinic {{
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        ip daddr {CLINIC} tcp dport 443 dnat to 10.10.0.2:{BOX_PORT}
+    }}
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname \"wan0\" masquerade
+    }}
+    chain forward {{
+        type filter hook forward priority filter; policy drop;
+        ct state established,related accept
+        ct status dnat accept
+        iifname \"lan0\" accept
+    }}
+    chain input {{
+        type filter hook input priority filter; policy drop;
+        ct state established,related accept
+        iifname {{ \"lo\", \"lan0\" }} accept
+        ip protocol icmp accept
+    }}
+}}
+"
+    )
+}
+
+/// The home router's rules for `mode`.
+fn home_rules(mode: HomeNat) -> String {
+    let (masquerade, udp) = match mode {
+        HomeNat::Cone => ("masquerade", ""),
+        HomeNat::Symmetric => ("masquerade fully-random", ""),
+        HomeNat::NoUdp => ("masquerade", "meta l4proto udp drop"),
+    };
+    format!(
+        "table ip home {{
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname \"wan0\" {masquerade}
+    }}
+    chain forward {{
+        type filter hook forward priority filter; policy drop;
+        {udp}
+        ct state established,related accept
+        iifname \"lan0\" oifname \"wan0\" accept
+    }}
+    chain input {{
+        type filter hook input priority filter; policy drop;
+        ct state established,related accept
+        iifname {{ \"lo\", \"lan0\" }} accept
+        ip protocol icmp accept
+    }}
+}}
+"
+    )
+}
+
+/// coturn's configuration: the clinic's relay, with the REST-API secret,
+/// private ranges denied as peers (the relay must not reach into a LAN).
+fn turn_config(dir: &Path, cert: &Path, key: &Path) -> String {
+    let dir = dir.display();
+    format!(
+        "listening-ip={TURN}
+relay-ip={TURN}
+listening-port=3478
+tls-listening-port=443
+min-port=49152
+max-port=49352
+realm=clinic.test
+use-auth-secret
+static-auth-secret={TURN_SECRET}
+fingerprint
+cert={}
+pkey={}
+no-cli
+no-multicast-peers
+denied-peer-ip=0.0.0.0-0.255.255.255
+denied-peer-ip=10.0.0.0-10.255.255.255
+denied-peer-ip=100.64.0.0-100.127.255.255
+denied-peer-ip=127.0.0.0-127.255.255.255
+denied-peer-ip=169.254.0.0-169.254.255.255
+denied-peer-ip=172.16.0.0-172.31.255.255
+denied-peer-ip=192.168.0.0-192.168.255.255
+allowed-peer-ip=203.0.113.0-203.0.113.255
+log-file=stdout
+simple-log
+pidfile={dir}/turnserver.pid
+userdb={dir}/turndb
+",
+        cert.display(),
+        key.display()
+    )
+}
