@@ -1062,7 +1062,8 @@ fn faults_show_on_the_led_and_clear_without_a_restart() {
 
 /// A box behind the clinic's NAT with the clinic's STUN and TURN, started in
 /// `topology`'s box namespace; patients reach it at the clinic's address.
-fn clinic_box(topology: &Topology, turn_urls: &str) -> Daemon {
+/// `more` settings are set after these, so they may change them.
+fn clinic_box(topology: &Topology, turn_urls: &str, more: &[(&str, &str)]) -> Daemon {
     let listen = format!("10.10.0.2:{}", nat::BOX_PORT);
     let public_url = format!("https://{}", nat::CLINIC);
     let stun = format!("stun:{}:3478", nat::TURN);
@@ -1074,6 +1075,7 @@ fn clinic_box(topology: &Topology, turn_urls: &str) -> Daemon {
         settings.push(("ice.turn_urls", turn_urls));
         settings.push(("ice.turn_shared_secret", nat::TURN_SECRET));
     }
+    settings.extend(more);
     let box_ns = topology.ns("box");
     Daemon::start(
         support::BIN,
@@ -1095,11 +1097,14 @@ fn clinic_box(topology: &Topology, turn_urls: &str) -> Daemon {
 /// A whole call from the patient's home to the clinic's box, across both
 /// NATs, in a new browser of `kind`; what it showed.
 fn call_across(daemon: &Daemon, kind: Kind) -> Call {
+    call_at(daemon, kind, &format!("https://{}/", nat::CLINIC))
+}
+
+/// A whole call from the patient's home to the room at `room` (where links
+/// point), in a new browser of `kind`; what it showed.
+fn call_at(daemon: &Daemon, kind: Kind, room: &str) -> Call {
     let link = invite(daemon, "1h");
-    assert!(
-        link.starts_with(&format!("https://{}/#", nat::CLINIC)),
-        "{link}"
-    );
+    assert!(link.starts_with(&format!("{room}#")), "{link}");
     let profile = tempfile::tempdir().unwrap();
     let (driver, browser) = match kind {
         Kind::Chromium => (
@@ -1130,7 +1135,7 @@ fn across_two_cone_nats_the_call_goes_direct_without_the_relay() {
     }
     let mut topology = Topology::build(HomeNat::Cone);
     topology.start_turn();
-    let daemon = clinic_box(&topology, ALL_TURN);
+    let daemon = clinic_box(&topology, ALL_TURN, &[]);
     let shown = call_across(&daemon, Kind::Chromium);
     assert_eq!(shown.path["path"], "srflx", "{}", shown.path);
     assert!(shown.path["relay_transport"].is_null(), "{}", shown.path);
@@ -1144,7 +1149,7 @@ fn behind_a_symmetric_nat_the_call_goes_through_the_relay() {
     }
     let mut topology = Topology::build(HomeNat::Symmetric);
     topology.start_turn();
-    let daemon = clinic_box(&topology, ALL_TURN);
+    let daemon = clinic_box(&topology, ALL_TURN, &[]);
     for kind in [Kind::Chromium, Kind::Firefox] {
         let shown = call_across(&daemon, kind);
         assert_eq!(shown.path["path"], "relay", "{kind:?}: {}", shown.path);
@@ -1164,7 +1169,7 @@ fn a_network_without_udp_reaches_the_relay_over_tcp_or_tls() {
     }
     let mut topology = Topology::build(HomeNat::NoUdp);
     topology.start_turn();
-    let daemon = clinic_box(&topology, ALL_TURN);
+    let daemon = clinic_box(&topology, ALL_TURN, &[]);
     let shown = call_across(&daemon, Kind::Chromium);
     assert_eq!(shown.path["path"], "relay", "{}", shown.path);
     let transport = shown.path["relay_transport"].as_str().unwrap_or_default();
@@ -1174,5 +1179,93 @@ fn a_network_without_udp_reaches_the_relay_over_tcp_or_tls() {
         shown.path,
         shown.page_path
     );
+    daemon.stop();
+}
+
+#[test]
+fn behind_the_clinic_s_reverse_proxy_the_room_lives_under_its_path() {
+    if !in_own_network("behind_the_clinic_s_reverse_proxy_the_room_lives_under_its_path") {
+        return;
+    }
+    let mut topology = Topology::build(HomeNat::Cone);
+    topology.start_turn();
+    topology.start_proxy();
+    let room = format!("https://{}{}", nat::CLINIC, nat::ROOM_PATH);
+    let daemon = clinic_box(
+        &topology,
+        ALL_TURN,
+        &[
+            ("room.public_url", room.trim_end_matches('/')),
+            ("http.trusted_proxies", "10.10.0.1"),
+        ],
+    );
+    // The page, its files and its WebSocket, all under the proxy's path.
+    let shown = call_at(&daemon, Kind::Chromium, &room);
+    assert_eq!(shown.path["path"], "srflx", "{}", shown.path);
+    let log = topology.proxy_log();
+    for request in [
+        "GET /room3/ HTTP",
+        "GET /room3/app.js",
+        "GET /room3/ws HTTP/1.1\" 101",
+    ] {
+        assert!(
+            log.contains(request),
+            "{request} not in the proxy's log:\n{log}"
+        );
+    }
+
+    // A stranger at the patient's address guessing links is turned away
+    // after ten: the box tells addresses apart by the proxy's
+    // X-Forwarded-For, so another address still gets in.
+    let _driver = Driver::chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    for n in 0..10 {
+        join(&browser, &format!("{room}#not-a-link-{n}"));
+        wait_page(&browser, "denied");
+    }
+    join(&browser, &format!("{room}#not-a-link-10"));
+    wait_page(&browser, "error");
+    assert!(
+        topology
+            .proxy_log()
+            .contains("GET /room3/ws HTTP/1.1\" 429"),
+        "{}",
+        topology.proxy_log()
+    );
+    let upgrade = topology
+        .command(
+            "turn",
+            &[
+                "curl",
+                "-sk",
+                "--http1.1",
+                "--max-time",
+                "3",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                "Connection: Upgrade",
+                "-H",
+                "Upgrade: websocket",
+                "-H",
+                "Sec-WebSocket-Version: 13",
+                "-H",
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                &format!("{room}ws"),
+            ],
+        )
+        .output()
+        .expect("curl is needed for the NAT tests");
+    assert_eq!(String::from_utf8_lossy(&upgrade.stdout), "101");
+    // And the patient's address is not in the box's log.
+    assert!(
+        !daemon.output().contains("203.0.113.20"),
+        "{}",
+        daemon.output()
+    );
+    drop(browser);
     daemon.stop();
 }

@@ -46,11 +46,15 @@ pub enum HomeNat {
     NoUdp,
 }
 
+/// The path under which the clinic's reverse proxy serves the room.
+pub const ROOM_PATH: &str = "/room3/";
+
 /// The namespaces and what runs in them; all removed when dropped.
 pub struct Topology {
     prefix: String,
     dir: tempfile::TempDir,
     turn: Option<Child>,
+    proxy: Option<Child>,
 }
 
 fn run(args: &[&str]) {
@@ -94,6 +98,7 @@ impl Topology {
             prefix: format!("ap{}", std::process::id()),
             dir: tempfile::tempdir().unwrap(),
             turn: None,
+            proxy: None,
         };
         for role in ["box", "clinic", "inet", "home", "turn"] {
             let ns = topology.ns(role);
@@ -155,7 +160,7 @@ impl Topology {
         for router in ["clinic", "home"] {
             topology.sysctl(router, "net.ipv4.ip_forward=1");
         }
-        topology.nft("clinic", &clinic_rules());
+        topology.nft("clinic", &clinic_rules(true));
         topology.nft("home", &home_rules(home_nat));
         topology
     }
@@ -249,6 +254,59 @@ impl Topology {
         });
     }
 
+    /// Puts the clinic's reverse proxy (nginx) on the clinic's 443 instead of
+    /// the port forward: TLS with the clinic's own certificate, the room under
+    /// [`ROOM_PATH`] (the path taken off on the way to the box), WebSocket
+    /// upgrades passed on, and `X-Forwarded-For` added.
+    pub fn start_proxy(&mut self) {
+        let dir = self.dir.path().to_owned();
+        let (cert, key) = (dir.join("clinic.crt"), dir.join("clinic.key"));
+        run(&[
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=clinic.test",
+            "-addext",
+            &format!("subjectAltName=IP:{CLINIC}"),
+            "-keyout",
+            &key.display().to_string(),
+            "-out",
+            &cert.display().to_string(),
+        ]);
+        self.nft("clinic", "delete table ip clinic\n");
+        self.nft("clinic", &clinic_rules(false));
+        let config = dir.join("nginx.conf");
+        std::fs::write(&config, proxy_config(&dir, &cert, &key)).unwrap();
+        let child = self
+            .command("clinic", &["nginx", "-c", &config.display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("nginx.err")).unwrap())
+            .spawn()
+            .expect("nginx is needed for the NAT tests");
+        self.proxy = Some(child);
+        let ns = self.ns("clinic");
+        wait_for("nginx to listen", Duration::from_secs(10), || {
+            let listening = Command::new("ip")
+                .args(["netns", "exec", &ns, "ss", "-ltn"])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&listening.stdout)
+                .contains(&format!("{CLINIC}:443"))
+                .then_some(())
+        });
+    }
+
+    /// What the clinic's proxy logged of each request.
+    pub fn proxy_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("nginx-access.log")).unwrap_or_default()
+    }
+
     /// What coturn logged.
     pub fn turn_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("turn.log")).unwrap_or_default()
@@ -262,9 +320,9 @@ impl Topology {
 
 impl Drop for Topology {
     fn drop(&mut self) {
-        if let Some(mut turn) = self.turn.take() {
-            let _ = turn.kill();
-            let _ = turn.wait();
+        for mut child in [self.turn.take(), self.proxy.take()].into_iter().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
         for role in ["box", "clinic", "inet", "home", "turn"] {
             let ns = self.ns(role);
@@ -280,13 +338,19 @@ impl Drop for Topology {
     }
 }
 
-/// The clinic's router: masquerade out, the box's HTTPS on the outside's 443.
-fn clinic_rules() -> String {
+/// The clinic's router: masquerade out, and the box's HTTPS on the
+/// outside's 443 (`forward`), or its own 443 open for the proxy.
+fn clinic_rules(forward: bool) -> String {
+    let port_forward = if forward {
+        format!("ip daddr {CLINIC} tcp dport 443 dnat to 10.10.0.2:{BOX_PORT}")
+    } else {
+        String::new()
+    };
     format!(
         "table ip clinic {{
     chain prerouting {{
         type nat hook prerouting priority dstnat; policy accept;
-        ip daddr {CLINIC} tcp dport 443 dnat to 10.10.0.2:{BOX_PORT}
+        {port_forward}
     }}
     chain postrouting {{
         type nat hook postrouting priority srcnat; policy accept;
@@ -303,9 +367,47 @@ fn clinic_rules() -> String {
         ct state established,related accept
         iifname {{ \"lo\", \"lan0\" }} accept
         ip protocol icmp accept
+        iifname \"wan0\" ip daddr {CLINIC} tcp dport 443 accept
     }}
 }}
 "
+    )
+}
+
+/// nginx as a clinic would put it in front of a room: the snippet in the
+/// README, with this test's files.
+fn proxy_config(dir: &Path, cert: &Path, key: &Path) -> String {
+    let dir = dir.display();
+    format!(
+        "daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {dir}/nginx-access.log;
+    client_body_temp_path {dir}/nginx-body;
+    proxy_temp_path {dir}/nginx-proxy;
+    fastcgi_temp_path {dir}/nginx-fastcgi;
+    uwsgi_temp_path {dir}/nginx-uwsgi;
+    scgi_temp_path {dir}/nginx-scgi;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    server {{
+        listen {CLINIC}:443 ssl;
+        ssl_certificate {};
+        ssl_certificate_key {};
+        location {ROOM_PATH} {{
+            proxy_pass https://10.10.0.2:{BOX_PORT}/;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_read_timeout 1h;
+        }}
+    }}
+}}
+",
+        cert.display(),
+        key.display()
     )
 }
 
