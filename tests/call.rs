@@ -1150,6 +1150,8 @@ fn behind_a_symmetric_nat_the_call_goes_through_the_relay() {
     let mut topology = Topology::build(HomeNat::Symmetric);
     topology.start_turn();
     let daemon = clinic_box(&topology, ALL_TURN, &[]);
+    let capture = topology.capture_internet();
+    let mut sps = Vec::new();
     for kind in [Kind::Chromium, Kind::Firefox] {
         let shown = call_across(&daemon, kind);
         assert_eq!(shown.path["path"], "relay", "{kind:?}: {}", shown.path);
@@ -1158,8 +1160,38 @@ fn behind_a_symmetric_nat_the_call_goes_through_the_relay() {
             "{kind:?}: {}",
             shown.path
         );
+        sps.extend(first_sps(&shown.offer));
     }
     daemon.stop();
+
+    // The relay never holds the keys: on the internet segment there are
+    // DTLS handshakes and SRTP, and none of the box's video in the clear
+    // (its H.264 sequence parameter set, from the offer, is in every
+    // keyframe; a VP8 keyframe at 1280x720 starts 9d 01 2a 00 05 d0 02).
+    let pcap = capture.stop();
+    let seen = nat::seen(&pcap);
+    println!("on the internet: {seen:?}");
+    assert!(seen.dtls_handshakes >= 2, "{seen:?}");
+    assert!(seen.srtp > 500, "{seen:?}");
+    assert!(sps.len() >= 6, "the offer named no H.264 parameter sets");
+    assert!(
+        !nat::contains(&pcap, &sps[..8.min(sps.len())]),
+        "H.264 in the clear"
+    );
+    let vp8_keyframe = [0x9d, 0x01, 0x2a, 0x00, 0x05, 0xd0, 0x02];
+    assert!(!nat::contains(&pcap, &vp8_keyframe), "VP8 in the clear");
+}
+
+/// The first H.264 sequence parameter set an offer names
+/// (`sprop-parameter-sets`), as bytes.
+fn first_sps(offer: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    offer
+        .split("sprop-parameter-sets=")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ';', '\r', '\n']).next())
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .unwrap_or_default()
 }
 
 #[test]

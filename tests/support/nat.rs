@@ -307,6 +307,26 @@ impl Topology {
         std::fs::read_to_string(self.dir.path().join("nginx-access.log")).unwrap_or_default()
     }
 
+    /// Starts capturing every packet on the internet segment (tcpdump on its
+    /// bridge), until [`Capture::stop`].
+    pub fn capture_internet(&self) -> Capture {
+        let file = self.dir.path().join("internet.pcap");
+        let child = self
+            .command(
+                "inet",
+                &["tcpdump", "-i", "br0", "-U", "-s", "0", "-Z", "root", "-w"],
+            )
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tcpdump is needed for the NAT tests");
+        wait_for("tcpdump to start", Duration::from_secs(10), || {
+            file.exists().then_some(())
+        });
+        Capture { child, file }
+    }
+
     /// What coturn logged.
     pub fn turn_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("turn.log")).unwrap_or_default()
@@ -476,4 +496,87 @@ userdb={dir}/turndb
         cert.display(),
         key.display()
     )
+}
+
+/// A capture of the internet segment.
+pub struct Capture {
+    child: Child,
+    file: std::path::PathBuf,
+}
+
+/// What crossed the internet segment, as far as the relay could read it.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// UDP datagrams in all.
+    pub datagrams: usize,
+    /// DTLS handshake records (ClientHello and the rest), bare or inside
+    /// TURN's ChannelData.
+    pub dtls_handshakes: usize,
+    /// SRTP and SRTCP packets: RTP's header in the clear, the rest sealed.
+    pub srtp: usize,
+}
+
+impl Capture {
+    /// Stops capturing; the pcap file's bytes.
+    pub fn stop(mut self) -> Vec<u8> {
+        // SIGINT: tcpdump writes out what it has.
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        wait_for("tcpdump to stop", Duration::from_secs(10), || {
+            self.child.try_wait().ok().flatten()
+        });
+        std::fs::read(&self.file).unwrap()
+    }
+}
+
+/// Reads a pcap file (Ethernet, IPv4) and sorts its UDP payloads.
+pub fn seen(pcap: &[u8]) -> Seen {
+    let mut seen = Seen::default();
+    let mut at = 24; // the file's header
+    while at + 16 <= pcap.len() {
+        let captured = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &pcap[(at + 16).min(pcap.len())..(at + 16 + captured).min(pcap.len())];
+        at += 16 + captured;
+        // Ethernet, then IPv4 with UDP (17).
+        if frame.len() < 14 + 20 + 8 || frame[12..14] != [0x08, 0x00] || frame[14 + 9] != 17 {
+            continue;
+        }
+        let ip_header = usize::from(frame[14] & 0x0f) * 4;
+        let Some(payload) = frame.get(14 + ip_header + 8..) else {
+            continue;
+        };
+        seen.datagrams += 1;
+        // TURN's ChannelData wraps what it relays behind four bytes.
+        let inner = if (0x40..0x80).contains(&payload.first().copied().unwrap_or(0)) {
+            payload.get(4..).unwrap_or_default()
+        } else {
+            payload
+        };
+        match inner {
+            [22, 0xfe, 0xfd | 0xff, ..] => seen.dtls_handshakes += 1,
+            [first, second, ..]
+                if (0x80..0xc0).contains(first) && {
+                    let pt = second & 0x7f;
+                    pt == 96 || pt == 111 || (72..=79).contains(&pt)
+                } =>
+            {
+                seen.srtp += 1
+            }
+            _ => {}
+        }
+    }
+    seen
+}
+
+/// Whether `haystack` holds `needle` anywhere.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
