@@ -1301,3 +1301,66 @@ fn behind_the_clinic_s_reverse_proxy_the_room_lives_under_its_path() {
     drop(browser);
     daemon.stop();
 }
+
+#[test]
+fn without_a_relay_a_symmetric_nat_cannot_connect_and_both_sides_say_so() {
+    if !in_own_network("without_a_relay_a_symmetric_nat_cannot_connect_and_both_sides_say_so") {
+        return;
+    }
+    let mut topology = Topology::build(HomeNat::Symmetric);
+    topology.start_turn(); // as the clinic's STUN server only
+    let daemon = clinic_box(&topology, "", &[]);
+    let _driver = Driver::chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    let idle_tv = tv_until(&daemon, "no-path-idle", |_| true);
+    for attempt in 1..=2 {
+        let link = invite(&daemon, "1h");
+        join(&browser, &link);
+        let joined = std::time::Instant::now();
+        wait_page(&browser, "waiting");
+        // Both sides say so in plain words within 15 s of the join.
+        wait_for(
+            "the page to say the network could not reach the room",
+            Duration::from_secs(15).saturating_sub(joined.elapsed()),
+            || (browser.state() == "error").then_some(()),
+        );
+        let page = browser
+            .eval(
+                "return [document.body.dataset.reason, \
+                 document.getElementById('error-text').textContent]",
+            )
+            .unwrap();
+        assert_eq!(page[0], "unreachable", "{page}");
+        assert!(
+            page[1]
+                .as_str()
+                .unwrap()
+                .contains("could not reach the room"),
+            "{page}"
+        );
+        let status = daemon.wait_status("state", "idle");
+        assert!(
+            status["call_problem"]
+                .as_str()
+                .is_some_and(|p| p.contains("could not reach the room")),
+            "{status}"
+        );
+        assert!(
+            joined.elapsed() < Duration::from_secs(15),
+            "attempt {attempt}"
+        );
+        // The TV says so, in place of its idle words.
+        tv_until(&daemon, "no-path-failed", |shown| {
+            differ(shown, &idle_tv) > 0.01
+        });
+        let (_, plain) = daemon.cli(&["status"]);
+        assert!(plain.contains("last call:"), "{plain}");
+        // And the box is ready for the next patient (who fares the same).
+    }
+    assert_eq!(daemon.status()["camera_gate"], false);
+    let output = daemon.output();
+    assert!(output.contains("no network path"), "{output}");
+    drop(browser);
+    daemon.stop();
+}

@@ -214,6 +214,9 @@ pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()>
             for fault in &s.faults {
                 println!("fault:         {fault}");
             }
+            if let Some(problem) = &s.call_problem {
+                println!("last call:     {problem}");
+            }
             if let Some(notice) = &s.notice {
                 // Written by root on the box (the daemon keeps it printable).
                 println!(

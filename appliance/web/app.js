@@ -14,6 +14,7 @@
     form: $("join-form"),
     name: $("name"),
     nameHint: $("name-hint"),
+    errorText: $("error-text"),
     join: $("join"),
     remote: $("remote"),
     remoteAudio: $("remote-audio"),
@@ -54,6 +55,17 @@
     finished = true;
     closeMedia();
     if (socket && socket.readyState <= WebSocket.OPEN) socket.close();
+  }
+
+  // The box gave up on this page, saying why when it can.
+  function failed(reason) {
+    if (reason === "unreachable") {
+      els.body.dataset.reason = "unreachable";
+      els.errorText.textContent =
+        "Your network could not reach the room. Try another network (for example your " +
+        "phone's mobile data instead of Wi-Fi), then ask the clinic for a new link.";
+    }
+    finish("error");
   }
 
   function closeMedia() {
@@ -212,6 +224,7 @@
         break;
       case "state":
         if (msg.state === "ended") finish("ended");
+        else if (msg.state === "error") failed(msg.reason);
         else setState(msg.state);
         break;
       case "offer":

@@ -118,6 +118,10 @@ pub struct Status {
     pub faults: Vec<String>,
     /// IT's notice (an update refused, installed or rolled back), if any.
     pub notice: Option<String>,
+    /// What went wrong with the last patient's call (their network could
+    /// not reach the room), until the next patient joins.
+    #[serde(default)]
+    pub call_problem: Option<String>,
     /// Messages between the daemon's parts that a full queue made it drop,
     /// each logged: 0 in a healthy box.
     pub messages_dropped: u64,

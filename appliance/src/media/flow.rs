@@ -27,6 +27,12 @@ const FRAMES_IN_A_STALL: u64 = 30;
 /// the lobby, or a call, with no media.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
+/// How long ICE may take to connect once the answer is applied. Direct
+/// paths connect within a second or two and relays within a few; a call
+/// that has not connected by then has no path, and the patient is told so
+/// rather than left waiting.
+pub const CONNECT_WITHIN: Duration = Duration::from_secs(8);
+
 /// Counters of one patient's video, updated from GStreamer's threads.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -36,6 +42,8 @@ pub struct Counters {
     pub packets_out: AtomicU64,
     /// The patient's answer is applied: media should flow from now on.
     pub answered: AtomicBool,
+    /// ICE connected at least once.
+    pub connected: AtomicBool,
 }
 
 /// The watch over one patient's video.
@@ -46,6 +54,8 @@ pub struct Flow {
     since: (u64, u64, Instant),
     /// When the offer went out.
     started: Instant,
+    /// When the answer was applied.
+    answered_at: Option<Instant>,
 }
 
 impl Flow {
@@ -55,12 +65,28 @@ impl Flow {
             counters: Arc::new(Counters::default()),
             since: (0, 0, now),
             started: now,
+            answered_at: None,
         }
     }
 
     /// The counters, for the callbacks to update.
     pub fn counters(&self) -> &Arc<Counters> {
         &self.counters
+    }
+
+    /// The answer is applied now.
+    pub fn answered(&mut self, now: Instant) {
+        self.counters.answered.store(true, Ordering::Relaxed);
+        self.answered_at.get_or_insert(now);
+    }
+
+    /// True when ICE has not connected within [`CONNECT_WITHIN`] of the
+    /// answer: there is no path between the page and the box.
+    pub fn unreachable(&self, now: Instant) -> bool {
+        !self.counters.connected.load(Ordering::Relaxed)
+            && self
+                .answered_at
+                .is_some_and(|at| now.duration_since(at) >= CONNECT_WITHIN)
     }
 
     /// True when the page has not answered within [`ANSWER_WITHIN`].
@@ -74,7 +100,12 @@ impl Flow {
     pub fn stalled(&mut self, now: Instant) -> bool {
         let packets = self.counters.packets_out.load(Ordering::Relaxed);
         let frames = self.counters.frames_in.load(Ordering::Relaxed);
-        if packets != self.since.0 || !self.counters.answered.load(Ordering::Relaxed) {
+        // Before ICE first connects nothing can flow: that is a missing
+        // path (see `unreachable`), which a new negotiation would not mend.
+        if packets != self.since.0
+            || !self.counters.answered.load(Ordering::Relaxed)
+            || !self.counters.connected.load(Ordering::Relaxed)
+        {
             self.since = (packets, frames, now);
             return false;
         }
@@ -99,6 +130,7 @@ mod tests {
         let start = Instant::now();
         let mut flow = Flow::new(start);
         flow.counters().answered.store(true, Ordering::Relaxed);
+        flow.counters().connected.store(true, Ordering::Relaxed);
         assert!(!step(&mut flow, start, 0, 1, 1));
         assert!(!step(&mut flow, start, 1000, 30, 0));
         assert!(!step(&mut flow, start, 2900, 30, 0));
@@ -110,6 +142,7 @@ mod tests {
         let start = Instant::now();
         let mut flow = Flow::new(start);
         flow.counters().answered.store(true, Ordering::Relaxed);
+        flow.counters().connected.store(true, Ordering::Relaxed);
         for second in 0..20 {
             assert!(!step(&mut flow, start, second * 1000, 30, 25));
         }
@@ -123,6 +156,7 @@ mod tests {
             assert!(!step(&mut flow, start, second * 1000, 30, 0));
         }
         flow.counters().answered.store(true, Ordering::Relaxed);
+        flow.counters().connected.store(true, Ordering::Relaxed);
         assert!(
             !step(&mut flow, start, 10_000, 30, 0),
             "the clock starts now"
@@ -137,6 +171,7 @@ mod tests {
         assert!(!flow.unanswered(start + Duration::from_secs(9)));
         assert!(flow.unanswered(start + ANSWER_WITHIN));
         flow.counters().answered.store(true, Ordering::Relaxed);
+        flow.counters().connected.store(true, Ordering::Relaxed);
         assert!(!flow.unanswered(start + Duration::from_secs(60)));
     }
 
@@ -145,9 +180,25 @@ mod tests {
         let start = Instant::now();
         let mut flow = Flow::new(start);
         flow.counters().answered.store(true, Ordering::Relaxed);
+        flow.counters().connected.store(true, Ordering::Relaxed);
         assert!(!step(&mut flow, start, 0, 5, 5));
         for second in 1..10 {
             assert!(!step(&mut flow, start, second * 1000, 0, 0));
         }
+    }
+
+    #[test]
+    fn an_answered_call_that_never_connects_is_unreachable_not_stalled() {
+        let start = Instant::now();
+        let mut flow = Flow::new(start);
+        flow.answered(start);
+        let c = flow.counters().clone();
+        c.frames_in.fetch_add(300, Ordering::Relaxed);
+        let later = start + CONNECT_WITHIN;
+        assert!(!flow.stalled(later), "not a stall: nothing could flow yet");
+        assert!(!flow.unreachable(start + Duration::from_secs(7)));
+        assert!(flow.unreachable(later));
+        c.connected.store(true, Ordering::Relaxed);
+        assert!(!flow.unreachable(later + Duration::from_secs(60)));
     }
 }

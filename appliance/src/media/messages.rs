@@ -91,6 +91,9 @@ pub enum MediaEvent {
     Renegotiating(PeerId),
     /// Media with the patient failed for good.
     Failed(PeerId),
+    /// No network path between the patient's page and the box: ICE never
+    /// connected (no TURN relay, or none that worked).
+    Unreachable(PeerId),
     /// The camera is not there: black frames stand in for it.
     CameraMissing,
     /// The camera that was missing is there now; a restart takes it up.

@@ -340,11 +340,16 @@ impl Media {
 
     /// Ends a patient's media here for good and tells the session.
     fn end(&mut self, id: PeerId) {
+        self.end_with(id, MediaEvent::Failed(id));
+    }
+
+    /// Ends a patient's media here for good and tells the session `why`.
+    fn end_with(&mut self, id: PeerId, why: MediaEvent) {
         if let Some(p) = self.peers.remove(&id) {
             p.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
         }
         self.ended.insert(id);
-        self.events.send(MediaEvent::Failed(id));
+        self.events.send(why);
     }
 
     /// Follows the network: each patient's encoder gets its share of the
@@ -366,6 +371,10 @@ impl Media {
             if peer.abandoned() {
                 eprintln!("appliance: patient {id} did not answer the offer; ending");
                 self.end(id);
+                continue;
+            }
+            if peer.unreachable() {
+                self.end_with(id, MediaEvent::Unreachable(id));
                 continue;
             }
             if peer.stalled() {

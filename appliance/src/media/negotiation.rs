@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use gst::prelude::*;
 
+use super::flow::Counters;
 use super::tv::{self, OnTv, TvInputs, TvSlots};
 use super::{Events, MediaEvent, Stats};
 use crate::session::PeerId;
@@ -132,7 +133,7 @@ pub fn connect_signals(
     webrtcbin: &gst::Element,
     bin: &gst::Bin,
     (tv, slots, on_tv): (&TvInputs, &TvSlots, &OnTv),
-    stats: &Arc<Stats>,
+    (stats, flow): (&Arc<Stats>, &Arc<Counters>),
     events: &Events,
 ) {
     let (tv, slots, on_tv) = (tv.clone(), slots.clone(), on_tv.clone());
@@ -149,10 +150,22 @@ pub fn connect_signals(
     });
 
     let tx = events.clone();
+    let flow = Arc::downgrade(flow);
     webrtcbin.connect_notify(Some("ice-connection-state"), move |webrtc, _| {
-        let state = webrtc.property::<gst_webrtc::WebRTCICEConnectionState>("ice-connection-state");
-        if state == gst_webrtc::WebRTCICEConnectionState::Failed {
-            tx.send(MediaEvent::Failed(id));
+        use gst_webrtc::WebRTCICEConnectionState as Ice;
+        let connected = flow
+            .upgrade()
+            .is_some_and(|f| f.connected.load(Ordering::Relaxed));
+        match webrtc.property::<Ice>("ice-connection-state") {
+            Ice::Connected | Ice::Completed => {
+                if let Some(flow) = flow.upgrade() {
+                    flow.connected.store(true, Ordering::Relaxed);
+                }
+            }
+            // Never connected: no path between the page and the box.
+            Ice::Failed if !connected => tx.send(MediaEvent::Unreachable(id)),
+            Ice::Failed => tx.send(MediaEvent::Failed(id)),
+            _ => {}
         }
     });
 

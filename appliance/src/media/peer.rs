@@ -107,7 +107,14 @@ impl Peer {
         let local_sdp = Arc::new(std::sync::Mutex::new(None));
         let slots = TvSlots::default();
         let on_tv = OnTv::default();
-        connect_signals(id, &webrtcbin, &bin, (tv, &slots, &on_tv), stats, events);
+        connect_signals(
+            id,
+            &webrtcbin,
+            &bin,
+            (tv, &slots, &on_tv),
+            (stats, flow.counters()),
+            events,
+        );
 
         // Playing before it is linked: a live source whose first buffer meets
         // a pad that is still flushing stops its task for good, and then no
@@ -174,6 +181,11 @@ impl Peer {
         self.flow.stalled(std::time::Instant::now())
     }
 
+    /// Whether ICE did not connect in time: no path to the page.
+    pub fn unreachable(&self) -> bool {
+        self.flow.unreachable(std::time::Instant::now())
+    }
+
     /// Whether the page left the offer unanswered for too long.
     pub fn abandoned(&self) -> bool {
         self.flow.unanswered(std::time::Instant::now())
@@ -233,7 +245,7 @@ impl Peer {
 
     /// Applies the patient's answer and reports the security code.
     pub fn set_answer(&mut self, sdp: &str) -> Result<String, MediaError> {
-        self.flow.counters().answered.store(true, Ordering::Relaxed);
+        self.flow.answered(std::time::Instant::now());
         let bundled = bundle_ice_credentials(sdp);
         let message = gst_sdp::SDPMessage::parse_buffer(bundled.as_bytes())
             .map_err(|_| MediaError::Pipeline("the answer is not SDP".into()))?;

@@ -125,6 +125,7 @@ impl Room {
                 .map(|f| f.describe().to_owned())
                 .collect(),
             notice: self.notice.clone(),
+            call_problem: self.call_problem.clone(),
             messages_dropped: self.stats.messages_dropped.load(Relaxed),
             media: MediaStatus {
                 video_frames_sent: self.stats.video_frames_sent.load(Relaxed),

@@ -34,6 +34,10 @@ mod tv_words;
 pub use input::{Input, forwarded};
 use tv_words::screen_text;
 
+/// What `status` says when a patient's network could not reach the room.
+const UNREACHABLE: &str = "The last patient's network could not reach the room: no direct path, \
+                           and no TURN relay that worked (see ice.turn_urls)";
+
 /// How often the session task looks for a panic elsewhere in the process.
 const PANIC_CHECK: Duration = Duration::from_millis(250);
 
@@ -112,6 +116,8 @@ pub struct Room {
     screen: Screen,
     /// IT's notice, for the idle and fault screens.
     notice: Option<String>,
+    /// What went wrong with the last patient's call, until the next joins.
+    call_problem: Option<String>,
     /// The TV over HDMI-CEC.
     cec: Cec,
     /// The camera missing at start is there now: restart to take it up as
@@ -143,6 +149,7 @@ impl Room {
             room_name: parts.room_name,
             screen: Screen::Idle,
             notice: None,
+            call_problem: None,
             cec: parts.cec,
             restart_for_camera: false,
             failed: false,
@@ -235,6 +242,7 @@ impl Room {
                         path: None,
                     },
                 );
+                self.call_problem = None;
                 self.event(Event::PatientJoined { peer, name });
             }
             Input::Patient(PatientEvent::Path(peer, view)) => {
@@ -309,6 +317,16 @@ impl Room {
                 self.codes.remove(&peer);
             }
             MediaEvent::Failed(peer) => self.event(Event::MediaFailed(peer)),
+            MediaEvent::Unreachable(peer) => {
+                if self.peers.contains_key(&peer) {
+                    eprintln!(
+                        "appliance: patient {peer}: no network path between the page and the \
+                         box (ICE did not connect; is a TURN relay configured and reachable?)"
+                    );
+                    self.call_problem = Some(UNREACHABLE.into());
+                }
+                self.event(Event::MediaUnreachable(peer));
+            }
             MediaEvent::CameraMissing => self.event(Event::FaultRaised(Fault::CameraMissing)),
             MediaEvent::CameraBack => self.restart_for_camera = true,
         }
@@ -348,7 +366,13 @@ impl Room {
                     self.media_state
                         .send_if_modified(|s| s.patients.remove(&peer).is_some());
                 }
-                Command::Notify(peer, state) => self.tell(peer, ServerMessage::State { state }),
+                Command::Notify(peer, state) => self.tell(
+                    peer,
+                    ServerMessage::State {
+                        state,
+                        reason: state.reason(),
+                    },
+                ),
                 Command::Show(screen) => {
                     self.screen = screen;
                     self.render();
@@ -384,6 +408,7 @@ impl Room {
                 peer,
                 ServerMessage::State {
                     state: PatientView::Ended,
+                    reason: None,
                 },
             );
         }

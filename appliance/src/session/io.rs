@@ -46,6 +46,8 @@ pub enum Event {
     PatientLeft(PeerId),
     /// Media with a patient failed for good.
     MediaFailed(PeerId),
+    /// No network path between a patient's page and the box.
+    MediaUnreachable(PeerId),
     /// A fault began.
     FaultRaised(Fault),
     /// A fault ended.
@@ -70,6 +72,17 @@ pub enum PatientView {
     Ended,
     /// The box has a technical problem.
     Error,
+    /// The patient's network could not reach the room: the page shows
+    /// `error`, with this reason.
+    #[serde(rename = "error")]
+    Unreachable,
+}
+
+impl PatientView {
+    /// Why the page shows `error`, when it can say.
+    pub fn reason(self) -> Option<&'static str> {
+        (self == PatientView::Unreachable).then_some("unreachable")
+    }
 }
 
 /// What the TV shows.
@@ -97,6 +110,11 @@ pub enum Screen {
     Ended,
     /// What is wrong.
     Fault(Fault),
+    /// A patient's connection could not be made.
+    Unreachable {
+        /// Their name.
+        name: String,
+    },
 }
 
 /// What the session asks the rest of the daemon to do.

@@ -148,6 +148,7 @@ impl Session {
             Event::ShutterSensed(position) => self.sensed(position, &mut out),
             Event::PatientJoined { peer, name } => self.joined(peer, &name, &mut out),
             Event::PatientLeft(peer) | Event::MediaFailed(peer) => self.left(peer, &mut out),
+            Event::MediaUnreachable(peer) => self.unreachable(peer, &mut out),
             Event::FaultRaised(fault) => {
                 if !self.faults.contains(&fault) {
                     self.faults.push(fault);
@@ -306,6 +307,22 @@ impl Session {
         }
         if self.state == State::Lobby {
             self.show_lobby_or_nothing(out);
+        }
+    }
+
+    /// A patient whose network could not reach the room: they are told so
+    /// and dropped, and the TV says so until the next patient comes.
+    fn unreachable(&mut self, peer: PeerId, out: &mut Vec<Command>) {
+        let name = (self.current.iter().chain(self.lobby.iter()))
+            .find(|p| p.peer == peer)
+            .map(|p| p.name.to_string());
+        let Some(name) = name else {
+            return;
+        };
+        out.push(Command::Notify(peer, PatientView::Unreachable));
+        self.left(peer, out);
+        if self.state == State::Idle {
+            out.push(Command::Show(Screen::Unreachable { name }));
         }
     }
 

@@ -120,6 +120,33 @@ fn long_press_ends_closes_mutes_and_drops_the_patient() {
 }
 
 #[test]
+fn a_patient_whose_network_cannot_reach_the_room_is_told_and_the_next_one_goes_on() {
+    let mut s = motorized();
+    s.handle(joined(1, "Ada"));
+    s.handle(joined(2, "Bo"));
+    let out = s.handle(Event::MediaUnreachable(1));
+    assert!(out.contains(&Command::Notify(1, PatientView::Unreachable)));
+    assert!(out.contains(&Command::StopMedia(1)));
+    assert!(out.contains(&Command::StartMedia(2)), "{out:?}");
+    assert_eq!(s.state(), State::Lobby);
+    let out = s.handle(Event::MediaUnreachable(2));
+    assert!(out.contains(&Command::Notify(2, PatientView::Unreachable)));
+    assert_eq!(s.state(), State::Idle);
+    let last_screen = out.iter().rev().find(|c| matches!(c, Command::Show(_)));
+    assert_eq!(
+        last_screen,
+        Some(&Command::Show(Screen::Unreachable { name: "Bo".into() })),
+        "the TV says whose connection failed: {out:?}"
+    );
+    assert!(!s.camera_gate_open());
+    // Twice, or for someone gone: nothing more.
+    assert!(s.handle(Event::MediaUnreachable(2)).is_empty());
+    // The next patient is let in as ever.
+    s.handle(joined(3, "Cy"));
+    assert_eq!(s.state(), State::Lobby);
+}
+
+#[test]
 fn the_lobby_is_first_come_first_admitted() {
     let mut s = motorized();
     s.handle(joined(1, "Ada"));
@@ -365,6 +392,7 @@ fn event() -> impl Strategy<Value = Event> {
         2 => (1u64..4).prop_map(|peer| joined(peer, "P")),
         1 => (1u64..4).prop_map(Event::PatientLeft),
         1 => (1u64..4).prop_map(Event::MediaFailed),
+        1 => (1u64..4).prop_map(Event::MediaUnreachable),
         1 => Just(Event::FaultRaised(Fault::CameraMissing)),
         1 => Just(Event::FaultCleared(Fault::CameraMissing)),
         1 => prop_oneof![Just(Fault::Button), Just(Fault::ShutterJammed), Just(Fault::Provisioning)].prop_map(Event::FaultRaised),

@@ -84,6 +84,10 @@ pub enum ServerMessage {
     State {
         /// waiting, starting, live, paused, ended or error.
         state: PatientView,
+        /// Why, for some errors: `unreachable` when the patient's network
+        /// could not reach the room.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
     },
     /// The box's offer.
     Offer {
@@ -275,9 +279,20 @@ mod tests {
     fn messages_to_pages_have_their_type() {
         let json = serde_json::to_string(&ServerMessage::State {
             state: PatientView::Waiting,
+            reason: None,
         })
         .unwrap();
         assert_eq!(json, r#"{"type":"state","state":"waiting"}"#);
+        let unreachable = PatientView::Unreachable;
+        let json = serde_json::to_string(&ServerMessage::State {
+            state: unreachable,
+            reason: unreachable.reason(),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"state","state":"error","reason":"unreachable"}"#
+        );
         let json = serde_json::to_string(&ServerMessage::Denied).unwrap();
         assert_eq!(json, r#"{"type":"denied"}"#);
     }
