@@ -1364,3 +1364,41 @@ fn without_a_relay_a_symmetric_nat_cannot_connect_and_both_sides_say_so() {
     drop(browser);
     daemon.stop();
 }
+
+#[test]
+fn a_relay_that_refuses_the_box_or_is_down_is_named_in_status() {
+    if !in_own_network("a_relay_that_refuses_the_box_or_is_down_is_named_in_status") {
+        return;
+    }
+    let mut topology = Topology::build(HomeNat::Cone);
+    // A TURN server that refuses the box's credentials (another secret).
+    topology.start_turn_with("a-secret-that-is-not-the-box-s");
+    let daemon = clinic_box(&topology, ALL_TURN, &[]);
+    for case in ["refused", "down"] {
+        if case == "down" {
+            topology.stop_turn();
+        }
+        let patient = waiting_patient(&daemon);
+        let status = wait_call(
+            "status to say the relay failed",
+            &patient.browser,
+            &daemon,
+            Duration::from_secs(60),
+            || {
+                let s = daemon.status();
+                s["media"]["relay_problem"].is_string().then_some(s)
+            },
+        );
+        let problem = status["media"]["relay_problem"].as_str().unwrap();
+        assert!(problem.contains("TURN relay"), "{case}: {problem}");
+        let (_, plain) = daemon.cli(&["status"]);
+        assert!(plain.contains("relay:         The TURN relay"), "{plain}");
+        drop(patient);
+        daemon.wait_status("state", "idle");
+        // The next patient starts afresh: nothing is said before their own
+        // gathering ends.
+    }
+    let output = daemon.output();
+    assert!(!output.contains(nat::TURN_SECRET), "{output}");
+    daemon.stop();
+}

@@ -214,6 +214,9 @@ pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()>
             for fault in &s.faults {
                 println!("fault:         {fault}");
             }
+            if let Some(problem) = &s.media.relay_problem {
+                println!("relay:         {problem}");
+            }
             if let Some(problem) = &s.call_problem {
                 println!("last call:     {problem}");
             }

@@ -159,7 +159,9 @@ fn a_bad_provisioning_file_is_rejected_with_lines_and_changes_nothing() {
     let before = stdout(&a.run(&["config", "list"]));
     let bad = a.file(
         "bad.toml",
-        "[room]\nname = \"After\"\nfloor = 3\n\n[video]\nframerate = \"fast\"\n",
+        "[room]\nname = \"After\"\nfloor = 3\n\n[video]\nframerate = \"fast\"\n\n\
+         [ice]\nturn_urls = [\"turn:203.0.113.3:3478\", \"turn://203.0.113.3?transport=sctp\"]\n\
+         \n[http]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
     );
     let o = a.run(&["provision", bad.to_str().unwrap()]);
     assert_exit(&o, 3);
@@ -170,6 +172,14 @@ fn a_bad_provisioning_file_is_rejected_with_lines_and_changes_nothing() {
     );
     assert!(
         err.contains("bad.toml: line 6: video.framerate: must be a whole number, not a string"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.toml: line 9: ice.turn_urls:") && err.contains("transport=sctp"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.toml: line 12: http.trusted_proxies:") && err.contains("10.0.0.0/33"),
         "{err}"
     );
     assert_eq!(stdout(&a.run(&["config", "list"])), before);

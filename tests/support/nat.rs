@@ -212,6 +212,19 @@ impl Topology {
     /// Starts coturn on the internet segment: UDP and TCP on 3478, TLS on
     /// 443, REST-API credentials from [`TURN_SECRET`].
     pub fn start_turn(&mut self) {
+        self.start_turn_with(TURN_SECRET);
+    }
+
+    /// Stops coturn.
+    pub fn stop_turn(&mut self) {
+        if let Some(mut turn) = self.turn.take() {
+            let _ = turn.kill();
+            let _ = turn.wait();
+        }
+    }
+
+    /// Starts coturn sharing `secret`, which may not be the box's.
+    pub fn start_turn_with(&mut self, secret: &str) {
         let dir = self.dir.path();
         let (cert, key) = (dir.join("turn.crt"), dir.join("turn.key"));
         run(&[
@@ -233,7 +246,7 @@ impl Topology {
             &cert.display().to_string(),
         ]);
         let config = dir.join("turnserver.conf");
-        std::fs::write(&config, turn_config(dir, &cert, &key)).unwrap();
+        std::fs::write(&config, turn_config(dir, &cert, &key, secret)).unwrap();
         let log = std::fs::File::create(dir.join("turn.log")).unwrap();
         let child = self
             .command("turn", &["turnserver", "-c", &config.display().to_string()])
@@ -463,7 +476,7 @@ fn home_rules(mode: HomeNat) -> String {
 
 /// coturn's configuration: the clinic's relay, with the REST-API secret,
 /// private ranges denied as peers (the relay must not reach into a LAN).
-fn turn_config(dir: &Path, cert: &Path, key: &Path) -> String {
+fn turn_config(dir: &Path, cert: &Path, key: &Path, secret: &str) -> String {
     let dir = dir.display();
     format!(
         "listening-ip={TURN}
@@ -474,7 +487,7 @@ min-port=49152
 max-port=49352
 realm=clinic.test
 use-auth-secret
-static-auth-secret={TURN_SECRET}
+static-auth-secret={secret}
 fingerprint
 cert={}
 pkey={}

@@ -95,6 +95,10 @@ pub struct MediaStatus {
     /// tcp or tls).
     #[serde(default)]
     pub relay_transport: Option<RelayTransport>,
+    /// When the box's TURN servers gave the call no relay address, what to
+    /// check, in plain words.
+    #[serde(default)]
+    pub relay_problem: Option<String>,
 }
 
 /// The daemon's status (docs/design.md, Interfaces).

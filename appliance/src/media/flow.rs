@@ -44,6 +44,10 @@ pub struct Counters {
     pub answered: AtomicBool,
     /// ICE connected at least once.
     pub connected: AtomicBool,
+    /// Relay candidates the box gathered from its TURN servers.
+    pub relays_gathered: AtomicU64,
+    /// The box's ICE gathering is complete.
+    pub gathered: AtomicBool,
 }
 
 /// The watch over one patient's video.
@@ -87,6 +91,13 @@ impl Flow {
             && self
                 .answered_at
                 .is_some_and(|at| now.duration_since(at) >= CONNECT_WITHIN)
+    }
+
+    /// True when, with TURN servers (`turn`), gathering ended without one
+    /// relay address.
+    pub fn relay_failed(&self, turn: bool) -> bool {
+        turn && self.counters.gathered.load(Ordering::Relaxed)
+            && self.counters.relays_gathered.load(Ordering::Relaxed) == 0
     }
 
     /// True when the page has not answered within [`ANSWER_WITHIN`].

@@ -121,6 +121,8 @@ pub struct Stats {
     pub rtt_ms: AtomicU64,
     /// The selected candidate pair, as the box sees it.
     pub path: std::sync::Mutex<Option<crate::ice_path::PairView>>,
+    /// The box's TURN servers gave the current call no relay address.
+    pub relay_failed: std::sync::atomic::AtomicBool,
     /// Simulation: the TV's latest picture, small (`sim tv grab`).
     pub tv_frame: std::sync::Mutex<Option<Frame>>,
     /// Messages between the daemon's parts (media's events, a page's

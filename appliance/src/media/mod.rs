@@ -389,11 +389,13 @@ impl Media {
             estimate_kbps: None,
             rtt_ms: None,
             path: None,
+            relay_failed: false,
         });
         let (kbps, estimate, rtt) = (figures.kbps, figures.estimate_kbps, figures.rtt_ms);
         if let Ok(mut path) = self.stats.path.lock() {
             *path = figures.path;
         }
+        (self.stats.relay_failed).store(figures.relay_failed, Ordering::Relaxed);
         self.stats
             .bitrate_kbps
             .store(u64::from(kbps), Ordering::Relaxed);

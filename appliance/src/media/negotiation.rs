@@ -138,15 +138,33 @@ pub fn connect_signals(
 ) {
     let (tv, slots, on_tv) = (tv.clone(), slots.clone(), on_tv.clone());
     let tx = events.clone();
+    let gathering = Arc::downgrade(flow);
     webrtcbin.connect("on-ice-candidate", false, move |values| {
         let mline = values.get(1)?.get::<u32>().ok()?;
         let candidate = values.get(2)?.get::<String>().ok()?;
+        if candidate.contains(" typ relay")
+            && let Some(flow) = gathering.upgrade()
+        {
+            flow.relays_gathered.fetch_add(1, Ordering::Relaxed);
+        }
         tx.send(MediaEvent::Ice {
             peer: id,
             mline,
             candidate,
         });
         None
+    });
+
+    // Whether the box's TURN servers gave it relay addresses: once
+    // gathering is complete without one, they did not.
+    let gathering = Arc::downgrade(flow);
+    webrtcbin.connect_notify(Some("ice-gathering-state"), move |webrtc, _| {
+        use gst_webrtc::WebRTCICEGatheringState as Gathering;
+        if webrtc.property::<Gathering>("ice-gathering-state") == Gathering::Complete
+            && let Some(flow) = gathering.upgrade()
+        {
+            flow.gathered.store(true, Ordering::Relaxed);
+        }
     });
 
     let tx = events.clone();
@@ -162,9 +180,11 @@ pub fn connect_signals(
                     flow.connected.store(true, Ordering::Relaxed);
                 }
             }
-            // Never connected: no path between the page and the box.
-            Ice::Failed if !connected => tx.send(MediaEvent::Unreachable(id)),
-            Ice::Failed => tx.send(MediaEvent::Failed(id)),
+            // Before the first connection libnice may say failed and
+            // recover as more candidates trickle in (it did when the TURN
+            // server refused the box's credentials): the media thread
+            // gives up only once ICE has not connected in time.
+            Ice::Failed if connected => tx.send(MediaEvent::Failed(id)),
             _ => {}
         }
     });

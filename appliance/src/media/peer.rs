@@ -41,6 +41,8 @@ pub struct Peer {
     rtt_ms: Arc<AtomicU64>,
     /// The selected candidate pair, as the box sees it.
     path: Arc<std::sync::Mutex<Option<PairView>>>,
+    /// Whether the box was given TURN servers.
+    turn: bool,
     codec: Codec,
     flow: Flow,
     /// How many times this patient's media was started anew after a stall.
@@ -141,6 +143,7 @@ impl Peer {
             video_kbps: config.max_bitrate_kbps,
             rtt_ms: Arc::new(AtomicU64::new(0)),
             path: Arc::default(),
+            turn: config.ice.turn.is_some(),
             codec,
             flow,
             restarts: 0,
@@ -211,6 +214,7 @@ impl Peer {
             estimate_kbps: estimate.map(|b| b / 1000),
             rtt_ms: Some(self.rtt_ms.load(Ordering::Relaxed)).filter(|&r| r > 0),
             path: self.path.lock().ok().and_then(|p| *p),
+            relay_failed: self.flow.relay_failed(self.turn),
         }
     }
 
@@ -375,6 +379,10 @@ pub struct Figures {
     pub rtt_ms: Option<u64>,
     /// The selected candidate pair, once there is one.
     pub path: Option<PairView>,
+    /// TURN is configured, and the box's gathering ended without a relay
+    /// address: the TURN server is down, unreachable, or refused the
+    /// credentials.
+    pub relay_failed: bool,
 }
 
 /// The selected candidate pair in webrtcbin's statistics: its two

@@ -14,6 +14,11 @@ use crate::media::MediaCommand;
 use crate::room_io::RoomCommand;
 use crate::session::{Event, Fault};
 
+/// What `status` says when the box's TURN servers gave a call no relay.
+const RELAY_FAILED: &str = "The TURN relay gave this call no relay address: check that the TURN \
+                            server runs and is reachable, ice.turn_urls and \
+                            ice.turn_shared_secret (the call uses the other paths meanwhile)";
+
 impl Room {
     /// Answers a control request.
     pub(super) fn control(&mut self, request: Request) -> Reply {
@@ -137,6 +142,11 @@ impl Room {
                 rtt_ms: Some(self.stats.rtt_ms.load(Relaxed)).filter(|&r| r > 0),
                 path,
                 relay_transport,
+                relay_problem: self
+                    .stats
+                    .relay_failed
+                    .load(Relaxed)
+                    .then(|| RELAY_FAILED.to_owned()),
             },
         }
     }
