@@ -1125,6 +1125,15 @@ fn call_at(daemon: &Daemon, kind: Kind, room: &str) -> Call {
     shown
 }
 
+/// A room behind the clinic's NAT with the clinic's coturn, for a patient
+/// behind a home router that maps as `home`.
+fn clinic_with_relay(home: HomeNat) -> (Topology, Daemon) {
+    let mut topology = Topology::build(home);
+    topology.start_turn();
+    let daemon = clinic_box(&topology, ALL_TURN, &[]);
+    (topology, daemon)
+}
+
 const ALL_TURN: &str = "turn:203.0.113.3:3478,turn:203.0.113.3:3478?transport=tcp,\
                         turns:203.0.113.3:443";
 
@@ -1133,9 +1142,7 @@ fn across_two_cone_nats_the_call_goes_direct_without_the_relay() {
     if !in_own_network("across_two_cone_nats_the_call_goes_direct_without_the_relay") {
         return;
     }
-    let mut topology = Topology::build(HomeNat::Cone);
-    topology.start_turn();
-    let daemon = clinic_box(&topology, ALL_TURN, &[]);
+    let (_topology, daemon) = clinic_with_relay(HomeNat::Cone);
     let shown = call_across(&daemon, Kind::Chromium);
     assert_eq!(shown.path["path"], "srflx", "{}", shown.path);
     assert!(shown.path["relay_transport"].is_null(), "{}", shown.path);
@@ -1147,9 +1154,7 @@ fn behind_a_symmetric_nat_the_call_goes_through_the_relay() {
     if !in_own_network("behind_a_symmetric_nat_the_call_goes_through_the_relay") {
         return;
     }
-    let mut topology = Topology::build(HomeNat::Symmetric);
-    topology.start_turn();
-    let daemon = clinic_box(&topology, ALL_TURN, &[]);
+    let (topology, daemon) = clinic_with_relay(HomeNat::Symmetric);
     let capture = topology.capture_internet();
     let mut sps = Vec::new();
     for kind in [Kind::Chromium, Kind::Firefox] {
@@ -1199,9 +1204,7 @@ fn a_network_without_udp_reaches_the_relay_over_tcp_or_tls() {
     if !in_own_network("a_network_without_udp_reaches_the_relay_over_tcp_or_tls") {
         return;
     }
-    let mut topology = Topology::build(HomeNat::NoUdp);
-    topology.start_turn();
-    let daemon = clinic_box(&topology, ALL_TURN, &[]);
+    let (_topology, daemon) = clinic_with_relay(HomeNat::NoUdp);
     let shown = call_across(&daemon, Kind::Chromium);
     assert_eq!(shown.path["path"], "relay", "{}", shown.path);
     let transport = shown.path["relay_transport"].as_str().unwrap_or_default();

@@ -20,7 +20,7 @@
 //! address gets "Network is unreachable" and closes the allocation.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -226,25 +226,7 @@ impl Topology {
     /// Starts coturn sharing `secret`, which may not be the box's.
     pub fn start_turn_with(&mut self, secret: &str) {
         let dir = self.dir.path();
-        let (cert, key) = (dir.join("turn.crt"), dir.join("turn.key"));
-        run(&[
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=turn.clinic.test",
-            "-addext",
-            &format!("subjectAltName=IP:{TURN}"),
-            "-keyout",
-            &key.display().to_string(),
-            "-out",
-            &cert.display().to_string(),
-        ]);
+        let (cert, key) = self_signed(dir, "turn", "turn.clinic.test", TURN);
         let config = dir.join("turnserver.conf");
         std::fs::write(&config, turn_config(dir, &cert, &key, secret)).unwrap();
         let log = std::fs::File::create(dir.join("turn.log")).unwrap();
@@ -255,16 +237,7 @@ impl Topology {
             .spawn()
             .expect("coturn (turnserver) is needed for the NAT tests");
         self.turn = Some(child);
-        let ns = self.ns("turn");
-        wait_for("coturn to listen", Duration::from_secs(10), || {
-            let listening = Command::new("ip")
-                .args(["netns", "exec", &ns, "ss", "-ltnu"])
-                .output()
-                .ok()?;
-            let text = String::from_utf8_lossy(&listening.stdout).into_owned();
-            (text.contains(&format!("{TURN}:443")) && text.contains(&format!("{TURN}:3478")))
-                .then_some(())
-        });
+        self.wait_listening("turn", &[&format!("{TURN}:443"), &format!("{TURN}:3478")]);
     }
 
     /// Puts the clinic's reverse proxy (nginx) on the clinic's 443 instead of
@@ -273,25 +246,7 @@ impl Topology {
     /// upgrades passed on, and `X-Forwarded-For` added.
     pub fn start_proxy(&mut self) {
         let dir = self.dir.path().to_owned();
-        let (cert, key) = (dir.join("clinic.crt"), dir.join("clinic.key"));
-        run(&[
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=clinic.test",
-            "-addext",
-            &format!("subjectAltName=IP:{CLINIC}"),
-            "-keyout",
-            &key.display().to_string(),
-            "-out",
-            &cert.display().to_string(),
-        ]);
+        let (cert, key) = self_signed(&dir, "clinic", "clinic.test", CLINIC);
         self.nft("clinic", "delete table ip clinic\n");
         self.nft("clinic", &clinic_rules(false));
         let config = dir.join("nginx.conf");
@@ -303,16 +258,25 @@ impl Topology {
             .spawn()
             .expect("nginx is needed for the NAT tests");
         self.proxy = Some(child);
-        let ns = self.ns("clinic");
-        wait_for("nginx to listen", Duration::from_secs(10), || {
-            let listening = Command::new("ip")
-                .args(["netns", "exec", &ns, "ss", "-ltn"])
-                .output()
-                .ok()?;
-            String::from_utf8_lossy(&listening.stdout)
-                .contains(&format!("{CLINIC}:443"))
-                .then_some(())
-        });
+        self.wait_listening("clinic", &[&format!("{CLINIC}:443")]);
+    }
+
+    /// Waits until something in `role`'s namespace listens on each of
+    /// `addresses` (TCP or UDP).
+    fn wait_listening(&self, role: &str, addresses: &[&str]) {
+        let ns = self.ns(role);
+        wait_for(
+            &format!("{addresses:?} to listen"),
+            Duration::from_secs(10),
+            || {
+                let listening = Command::new("ip")
+                    .args(["netns", "exec", &ns, "ss", "-ltnu"])
+                    .output()
+                    .ok()?;
+                let text = String::from_utf8_lossy(&listening.stdout).into_owned();
+                addresses.iter().all(|a| text.contains(a)).then_some(())
+            },
+        );
     }
 
     /// What the clinic's proxy logged of each request.
@@ -369,6 +333,23 @@ impl Drop for Topology {
             let _ = Command::new("ip").args(["netns", "del", &ns]).output();
         }
     }
+}
+
+/// A self-signed certificate for `ip`, named `cn`, as `dir/name.crt` and its
+/// key as `dir/name.key`.
+fn self_signed(dir: &Path, name: &str, cn: &str, ip: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    let subject = format!("/CN={cn}");
+    let san = format!("subjectAltName=IP:{ip}");
+    let (key_arg, cert_arg) = (key.display().to_string(), cert.display().to_string());
+    run(&[
+        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        &subject, "-addext", &san, "-keyout", &key_arg, "-out", &cert_arg,
+    ]);
+    (cert, key)
 }
 
 /// The clinic's router: masquerade out, and the box's HTTPS on the

@@ -10,6 +10,7 @@
 
 mod congestion;
 mod encoders;
+mod figures;
 mod flow;
 mod messages;
 mod negotiation;
@@ -384,7 +385,7 @@ impl Media {
             let f = peer.adapt(cap);
             figures.get_or_insert(f);
         }
-        let figures = figures.unwrap_or(peer::Figures {
+        let figures = figures.unwrap_or(figures::Figures {
             kbps: cap,
             estimate_kbps: None,
             rtt_ms: None,

@@ -125,38 +125,10 @@ fn create_offer(
     webrtcbin.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
 }
 
-/// Connects webrtcbin's signals: its ICE candidates go to the patient, a
-/// failed connection is reported, and what the patient sends is decoded,
-/// counted and played on the TV.
-pub fn connect_signals(
-    id: PeerId,
-    webrtcbin: &gst::Element,
-    bin: &gst::Bin,
-    (tv, slots, on_tv): (&TvInputs, &TvSlots, &OnTv),
-    (stats, flow): (&Arc<Stats>, &Arc<Counters>),
-    events: &Events,
-) {
-    let (tv, slots, on_tv) = (tv.clone(), slots.clone(), on_tv.clone());
-    let tx = events.clone();
-    let gathering = Arc::downgrade(flow);
-    webrtcbin.connect("on-ice-candidate", false, move |values| {
-        let mline = values.get(1)?.get::<u32>().ok()?;
-        let candidate = values.get(2)?.get::<String>().ok()?;
-        if candidate.contains(" typ relay")
-            && let Some(flow) = gathering.upgrade()
-        {
-            flow.relays_gathered.fetch_add(1, Ordering::Relaxed);
-        }
-        tx.send(MediaEvent::Ice {
-            peer: id,
-            mline,
-            candidate,
-        });
-        None
-    });
-
-    // Whether the box's TURN servers gave it relay addresses: once
-    // gathering is complete without one, they did not.
+/// Watches ICE for `flow`: gathering complete (whether the box's TURN
+/// servers gave it relay addresses: once complete without one, they did
+/// not), and the connection (connected once; failed after that).
+fn watch_ice(id: PeerId, webrtcbin: &gst::Element, flow: &Arc<Counters>, events: &Events) {
     let gathering = Arc::downgrade(flow);
     webrtcbin.connect_notify(Some("ice-gathering-state"), move |webrtc, _| {
         use gst_webrtc::WebRTCICEGatheringState as Gathering;
@@ -188,6 +160,39 @@ pub fn connect_signals(
             _ => {}
         }
     });
+}
+
+/// Connects webrtcbin's signals: its ICE candidates go to the patient, a
+/// failed connection is reported, and what the patient sends is decoded,
+/// counted and played on the TV.
+pub fn connect_signals(
+    id: PeerId,
+    webrtcbin: &gst::Element,
+    bin: &gst::Bin,
+    (tv, slots, on_tv): (&TvInputs, &TvSlots, &OnTv),
+    (stats, flow): (&Arc<Stats>, &Arc<Counters>),
+    events: &Events,
+) {
+    let (tv, slots, on_tv) = (tv.clone(), slots.clone(), on_tv.clone());
+    let tx = events.clone();
+    let gathering = Arc::downgrade(flow);
+    webrtcbin.connect("on-ice-candidate", false, move |values| {
+        let mline = values.get(1)?.get::<u32>().ok()?;
+        let candidate = values.get(2)?.get::<String>().ok()?;
+        if candidate.contains(" typ relay")
+            && let Some(flow) = gathering.upgrade()
+        {
+            flow.relays_gathered.fetch_add(1, Ordering::Relaxed);
+        }
+        tx.send(MediaEvent::Ice {
+            peer: id,
+            mline,
+            candidate,
+        });
+        None
+    });
+
+    watch_ice(id, webrtcbin, flow, events);
 
     // What the patient sends: decoded, counted, and played on the TV.
     let bin_weak = bin.downgrade();

@@ -12,11 +12,12 @@ use gst::prelude::*;
 
 use super::congestion::{self, Estimate};
 use super::encoders::{self, Codec};
+use super::figures::{Figures, selected_pair};
 use super::flow::Flow;
 use super::negotiation::{bundle_ice_credentials, connect_signals, offer_once_negotiated};
 use super::tv::{self, OnTv, TvInputs, TvSlots};
 use super::{Events, Gate, MediaConfig, MediaError, Stats, nice};
-use crate::ice_path::{CandidateType, PairView, RelayTransport};
+use crate::ice_path::PairView;
 use crate::session::PeerId;
 use crate::signalling::protocol::security_code;
 
@@ -75,32 +76,9 @@ impl Peer {
                 .ok_or_else(|| MediaError::Pipeline(format!("no element {name}")))
         };
         let webrtcbin = by_name("webrtc")?;
-        if let Some(stun) = config.ice.stun_for_webrtcbin() {
-            webrtcbin.set_property("stun-server", stun);
-        }
-        if let Some(turn) = &config.ice.turn {
-            for uri in turn.for_webrtcbin(crate::invite::unix_now()) {
-                if !webrtcbin.emit_by_name::<bool>("add-turn-server", &[&uri.as_str()]) {
-                    eprintln!("appliance: webrtcbin refused a TURN server (see ice.turn_urls)");
-                }
-            }
-        }
-        for address in &config.ice_addresses {
-            if !nice::add_local_address(&webrtcbin, *address) {
-                eprintln!("appliance: ICE cannot use the address {address}");
-            }
-        }
+        configure_ice(&webrtcbin, config);
 
-        // Transport-wide sequence numbers on the video's packets, and an
-        // estimator that reads the browser's feedback on them. Not on the
-        // audio's: Firefox accepts the extension for video only, and numbered
-        // audio packets it ignores look like losses, which drive the estimate
-        // to its floor.
-        let estimate = Arc::new(Estimate::default());
-        if congestion::register() {
-            congestion::add_twcc(&by_name("video_pay")?)?;
-            congestion::attach(&webrtcbin, config.max_bitrate_kbps, &estimate);
-        }
+        let estimate = congestion_control(&webrtcbin, &by_name("video_pay")?, config)?;
 
         // Whether video flows: frames in here, packets into webrtcbin.
         let flow = Flow::new(std::time::Instant::now());
@@ -368,70 +346,41 @@ fn count_flow(
     Ok([video_sink, audio_sink])
 }
 
-/// What `status` shows of a patient's media.
-#[derive(Debug, Clone, Copy)]
-pub struct Figures {
-    /// The video encoder's target, kbit/s.
-    pub kbps: u32,
-    /// Congestion control's estimate, kbit/s, once known.
-    pub estimate_kbps: Option<u64>,
-    /// The round-trip time, ms, once known.
-    pub rtt_ms: Option<u64>,
-    /// The selected candidate pair, once there is one.
-    pub path: Option<PairView>,
-    /// TURN is configured, and the box's gathering ended without a relay
-    /// address: the TURN server is down, unreachable, or refused the
-    /// credentials.
-    pub relay_failed: bool,
+/// Transport-wide sequence numbers on the video's packets (`video_pay`),
+/// and an estimator that reads the browser's feedback on them. Not on the
+/// audio's: Firefox accepts the extension for video only, and numbered
+/// audio packets it ignores look like losses, which drive the estimate to
+/// its floor.
+fn congestion_control(
+    webrtcbin: &gst::Element,
+    video_pay: &gst::Element,
+    config: &MediaConfig,
+) -> Result<Arc<Estimate>, MediaError> {
+    let estimate = Arc::new(Estimate::default());
+    if congestion::register() {
+        congestion::add_twcc(video_pay)?;
+        congestion::attach(webrtcbin, config.max_bitrate_kbps, &estimate);
+    }
+    Ok(estimate)
 }
 
-/// The selected candidate pair in webrtcbin's statistics: its two
-/// candidates found by their ids (GStreamer 1.22 names a local candidate's
-/// structure `remote-candidate` and the other way round; the ids are right).
-fn selected_pair(stats: &gst::StructureRef) -> Option<PairView> {
-    let structures: Vec<gst::Structure> = stats
-        .iter()
-        .filter_map(|(_, v)| v.get::<gst::Structure>().ok())
-        .collect();
-    let pair = structures.iter().find(|s| s.name() == "candidate-pair")?;
-    let candidate = |field: &str| {
-        let id = pair.get::<&str>(field).ok()?;
-        structures
-            .iter()
-            .find(|s| s.get::<&str>("id").ok() == Some(id))
-    };
-    let kind = |s: &gst::Structure| match s.get::<&str>("candidate-type").ok()? {
-        "host" => Some(CandidateType::Host),
-        "srflx" => Some(CandidateType::Srflx),
-        "prflx" => Some(CandidateType::Prflx),
-        "relay" => Some(CandidateType::Relay),
-        _ => None,
-    };
-    let (local, remote) = (
-        candidate("local-candidate-id")?,
-        candidate("remote-candidate-id")?,
-    );
-    let local_kind = kind(local)?;
-    // A relay candidate's URL is the TURN server's it came from (its
-    // credentials are in it: only the scheme and transport are read).
-    let relay = (local_kind == CandidateType::Relay)
-        .then(|| local.get::<&str>("url").ok().map(relay_transport))
-        .flatten();
-    Some(PairView {
-        local: local_kind,
-        remote: kind(remote)?,
-        relay,
-    })
-}
-
-/// The transport a TURN URL names.
-fn relay_transport(url: &str) -> RelayTransport {
-    if url.starts_with("turns") {
-        RelayTransport::Tls
-    } else if url.contains("transport=tcp") {
-        RelayTransport::Tcp
-    } else {
-        RelayTransport::Udp
+/// Gives webrtcbin the clinic's STUN server, TURN servers with credentials
+/// minted now, and the addresses to gather on besides the interfaces'.
+fn configure_ice(webrtcbin: &gst::Element, config: &MediaConfig) {
+    if let Some(stun) = config.ice.stun_for_webrtcbin() {
+        webrtcbin.set_property("stun-server", stun);
+    }
+    if let Some(turn) = &config.ice.turn {
+        for uri in turn.for_webrtcbin(crate::invite::unix_now()) {
+            if !webrtcbin.emit_by_name::<bool>("add-turn-server", &[&uri.as_str()]) {
+                eprintln!("appliance: webrtcbin refused a TURN server (see ice.turn_urls)");
+            }
+        }
+    }
+    for address in &config.ice_addresses {
+        if !nice::add_local_address(webrtcbin, *address) {
+            eprintln!("appliance: ICE cannot use the address {address}");
+        }
     }
 }
 
