@@ -113,6 +113,9 @@ pub struct Media {
     /// started again while the session still lists them: it is about to
     /// hear of it and drop them.
     ended: HashSet<PeerId>,
+    /// Patients whose media runs without the box's TURN servers, which gave
+    /// it nothing (see `adapt`).
+    without_turn: HashSet<PeerId>,
     /// Black frames stand in for a camera that was not there at start.
     camera_missing: bool,
 }
@@ -183,6 +186,7 @@ impl Media {
             peers: HashMap::new(),
             state: MediaState::default(),
             ended: HashSet::new(),
+            without_turn: HashSet::new(),
             camera_missing: room.camera_missing,
         })
     }
@@ -270,6 +274,8 @@ impl Media {
         }
         // Ended here and no longer listed: forgotten, as the session did.
         self.ended.retain(|id| state.patients.contains_key(id));
+        self.without_turn
+            .retain(|id| state.patients.contains_key(id));
         self.state = state.clone();
         for (&peer, &codec) in &state.patients {
             if !self.peers.contains_key(&peer) && !self.ended.contains(&peer) {
@@ -314,10 +320,14 @@ impl Media {
 
     /// Negotiates with a patient (the offer goes out as an event), gated.
     fn start_peer(&mut self, peer: PeerId, codec: Codec) {
+        let mut config = std::borrow::Cow::Borrowed(&self.config);
+        if self.without_turn.contains(&peer) {
+            config.to_mut().ice.turn = None;
+        }
         match peer::Peer::start(
             peer,
             codec,
-            &self.config,
+            &config,
             &self.pipeline,
             &self.video_tee,
             &self.audio_tee,
@@ -382,7 +392,12 @@ impl Media {
                 self.restart(id);
                 continue;
             }
-            let f = peer.adapt(cap);
+            if peer.turn_failed_before_connecting() && self.without_turn.insert(id) {
+                self.negotiate_without_turn(id);
+                continue;
+            }
+            let mut f = peer.adapt(cap);
+            f.relay_failed |= self.without_turn.contains(&id);
             figures.get_or_insert(f);
         }
         let figures = figures.unwrap_or(figures::Figures {
@@ -426,6 +441,26 @@ impl Media {
         if let Some(peer) = self.peers.get_mut(&id) {
             peer.restarts = restarts;
         }
+    }
+
+    /// Negotiates anew, without TURN, with a patient whose ICE has not
+    /// connected and whose box-side TURN servers gave no relay address.
+    /// libnice takes the box's own public address from the TURN server's
+    /// answer when STUN and TURN are the same server, so a TURN server that
+    /// refuses the box leaves it with no public address at all, and even a
+    /// direct path through the NATs fails; without TURN, STUN gives it one.
+    fn negotiate_without_turn(&mut self, id: PeerId) {
+        let Some(old) = self.peers.remove(&id) else {
+            return;
+        };
+        let codec = old.codec();
+        old.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
+        eprintln!(
+            "appliance: patient {id}: the TURN relay gave the box no address; negotiating \
+             again without it"
+        );
+        self.events.send(MediaEvent::Renegotiating(id));
+        self.start_peer(id, codec);
     }
 
     /// Stops everything: the pipeline goes to NULL, the gate stays shut.

@@ -167,6 +167,12 @@ impl Peer {
         self.flow.unreachable(std::time::Instant::now())
     }
 
+    /// Whether the box's TURN servers gave it no relay address while ICE
+    /// has yet to connect.
+    pub fn turn_failed_before_connecting(&self) -> bool {
+        self.flow.relay_failed(self.turn) && !self.flow.counters().connected.load(Ordering::Relaxed)
+    }
+
     /// Whether the page left the offer unanswered for too long.
     pub fn abandoned(&self) -> bool {
         self.flow.unanswered(std::time::Instant::now())
