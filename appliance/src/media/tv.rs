@@ -81,7 +81,7 @@ pub fn play_patient(
     // picture arriving late over a narrow path stalled the whole call).
     let description = if is_video {
         format!(
-            "queue leaky=upstream max-size-buffers=3 ! valve name={VALVE} drop=true ! videoconvert"
+            "queue leaky=downstream max-size-buffers=3 ! valve name={VALVE} drop=true ! videoconvert"
         )
     } else {
         format!("queue ! valve name={VALVE} drop=true ! audioconvert ! audioresample")

@@ -67,7 +67,7 @@ fn description(headless: bool, simulated: bool) -> String {
     let sink = tv_sink(headless);
     let grab = if simulated {
         format!(
-            "tv_out. ! queue leaky=upstream max-size-buffers=1 ! \
+            "tv_out. ! queue leaky=downstream max-size-buffers=1 ! \
              videorate drop-only=true max-rate=5 ! videoscale method=nearest-neighbour ! \
              videoconvert ! video/x-raw,format=RGB,width={GRAB_WIDTH},height={GRAB_HEIGHT} ! \
              fakesink name=tv_grab sync=false"
@@ -85,9 +85,9 @@ fn description(headless: bool, simulated: bool) -> String {
          shaded-background=false ! \
          textoverlay name=tv_corner valignment=top halignment=center \
          font-desc=\"Sans 22\" shaded-background=true ! \
-         tee name=tv_out ! queue leaky=upstream max-size-buffers=2 ! videoconvert ! {sink} \
+         tee name=tv_out ! queue leaky=downstream max-size-buffers=2 ! videoconvert ! {sink} \
          {grab} \
-         queue name=self_in leaky=upstream max-size-buffers=1 ! \
+         queue name=self_in leaky=downstream max-size-buffers=1 ! \
          valve name=self_valve drop=true ! videoscale method=nearest-neighbour ! videoconvert ! \
          video/x-raw,format=I420,width={SELF_WIDTH},height={SELF_HEIGHT} ! tv_comp.sink_1"
     )
