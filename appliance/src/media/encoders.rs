@@ -111,15 +111,11 @@ pub fn patient_bin(id: PeerId, codec: Codec, config: &MediaConfig) -> Result<gst
         Codec::Vp8 => vp8_encoder(config.max_bitrate_kbps, config.framerate, video_ssrc),
     };
     // Each input's queue leaks when the patient's branch falls behind, so
-    // the camera and the microphone never wait for one patient. Upstream:
-    // a full queue drops what arrives, never what it holds. Leaking
-    // downstream, GStreamer 1.22's queue races its two threads over a held
-    // stream-start, which can then reach the encoder after the caps behind
-    // it ("sticky event misordering", seen on a relayed call).
+    // the camera and the microphone never wait for one patient.
     let description = format!(
         "webrtcbin name=webrtc bundle-policy=max-bundle \
-         queue name=video_in max-size-buffers=2 leaky=upstream ! {video_chain} ! webrtc. \
-         queue name=audio_in max-size-time=100000000 leaky=upstream ! audioconvert ! \
+         queue name=video_in max-size-buffers=2 leaky=downstream ! {video_chain} ! webrtc. \
+         queue name=audio_in max-size-time=100000000 leaky=downstream ! audioconvert ! \
          audioresample ! opusenc frame-size=20 ! rtpopuspay name=audio_pay pt=111 ssrc={audio_ssrc} ! \
          application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,\
          ssrc=(uint){audio_ssrc} ! webrtc."

@@ -267,7 +267,8 @@ impl Peer {
         video_tee: &gst::Element,
         audio_tee: &gst::Element,
     ) {
-        if !nice::release_relays(&self.webrtcbin, RELEASE_WAIT) {
+        // Only a patient with TURN servers has relays to give back.
+        if self.turn && !nice::release_relays(&self.webrtcbin, RELEASE_WAIT) {
             eprintln!("appliance: the TURN server did not take back a patient's relay in time");
         }
         for (pad, tee) in self.tee_pads.iter().zip([video_tee, audio_tee]) {
