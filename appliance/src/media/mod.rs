@@ -428,16 +428,15 @@ impl Media {
         let Some(old) = self.peers.remove(&id) else {
             return;
         };
-        let (codec, restarts) = (old.codec(), old.restarts + 1);
-        old.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
+        let restarts = old.restarts + 1;
         if restarts > MAX_RESTARTS {
+            old.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
             eprintln!("appliance: video to patient {id} stopped flowing again; giving up");
             self.end(id);
             return;
         }
         eprintln!("appliance: video to patient {id} stopped flowing; negotiating anew");
-        self.events.send(MediaEvent::Renegotiating(id));
-        self.start_peer(id, codec);
+        self.renegotiate(id, old);
         if let Some(peer) = self.peers.get_mut(&id) {
             peer.restarts = restarts;
         }
@@ -453,12 +452,18 @@ impl Media {
         let Some(old) = self.peers.remove(&id) else {
             return;
         };
-        let codec = old.codec();
-        old.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
         eprintln!(
             "appliance: patient {id}: the TURN relay gave the box no address; negotiating \
              again without it"
         );
+        self.renegotiate(id, old);
+    }
+
+    /// Stops `old`, the patient's media, and negotiates afresh: a new
+    /// `webrtcbin`, whose offer the page takes as a new connection.
+    fn renegotiate(&mut self, id: PeerId, old: peer::Peer) {
+        let codec = old.codec();
+        old.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
         self.events.send(MediaEvent::Renegotiating(id));
         self.start_peer(id, codec);
     }
