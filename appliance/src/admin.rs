@@ -107,6 +107,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
         room: settings.room_name,
         public_url,
         shutter_kind: settings.shutter,
+        reconnect_grace: settings.reconnect_grace,
         media: MediaConfig {
             simulated: args.sim,
             headless: args.headless,

@@ -56,6 +56,8 @@ pub struct DaemonConfig {
     pub public_url: String,
     /// The shutter's kind.
     pub shutter_kind: ShutterKind,
+    /// How long a patient who went away may take to come back.
+    pub reconnect_grace: Duration,
     /// Media settings.
     pub media: MediaConfig,
     /// STUN and TURN servers for patients.
@@ -116,6 +118,7 @@ async fn serve(
 
     let mut room = Room::new(Parts {
         shutter_kind: config.shutter_kind,
+        reconnect_grace: config.reconnect_grace,
         media: media_tx,
         media_state,
         gate,

@@ -39,6 +39,8 @@ pub struct Settings {
     pub video: Video,
     /// `shutter.kind`.
     pub shutter: ShutterKind,
+    /// `session.reconnect_grace_seconds`.
+    pub reconnect_grace: Duration,
     /// `tv.standby_after_minutes`; None for never.
     pub tv_standby: Option<Duration>,
     /// `hardware.backend`.
@@ -103,6 +105,9 @@ impl Settings {
                 Some("manual") => ShutterKind::Manual,
                 _ => ShutterKind::Motorized,
             },
+            reconnect_grace: Duration::from_secs(u64::from(small(
+                "session.reconnect_grace_seconds",
+            ))),
             tv_standby: match small("tv.standby_after_minutes") {
                 0 => None,
                 minutes => Some(Duration::from_secs(u64::from(minutes) * 60)),
@@ -159,6 +164,7 @@ mod tests {
         );
         assert_eq!(settings.shutter, ShutterKind::Motorized);
         assert_eq!(settings.tv_standby, None);
+        assert_eq!(settings.reconnect_grace, Duration::from_secs(120));
         assert_eq!(settings.backend, BackendKind::Rppal);
         assert!(settings.public_url.is_none() && settings.ice.stun_urls.is_empty());
         assert!(settings.ice.turn.is_none());

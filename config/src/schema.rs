@@ -272,6 +272,13 @@ pub static SETTINGS: &[Setting] = &[
     )
     .or(Fallback::Text("motorized")),
     setting(
+        "session.reconnect_grace_seconds",
+        Kind::Int { min: 10, max: 3600 },
+        "How long a patient whose page or connection is lost may take to come back to their \
+         session before it ends, in seconds.",
+    )
+    .or(Fallback::Int(120)),
+    setting(
         "tv.standby_after_minutes",
         Kind::Int { min: 0, max: 1440 },
         "Put the TV on standby over HDMI-CEC once the room has been idle this long; 0: never.",

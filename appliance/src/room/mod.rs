@@ -46,6 +46,8 @@ const PANIC_CHECK: Duration = Duration::from_millis(250);
 pub struct Parts {
     /// The shutter's kind.
     pub shutter_kind: ShutterKind,
+    /// How long a patient who went away may take to come back.
+    pub reconnect_grace: Duration,
     /// Patients' events for media (a stall to simulate, the shutdown).
     pub media: mpsc::Sender<MediaCommand>,
     /// What media must be doing, latest value only.
@@ -132,7 +134,11 @@ impl Room {
     pub fn new(parts: Parts) -> Room {
         Room {
             // Not known until the sensors settle; never assumed open.
-            session: Session::new(parts.shutter_kind, ShutterPosition::Closing),
+            session: Session::new(
+                parts.shutter_kind,
+                ShutterPosition::Closing,
+                parts.reconnect_grace,
+            ),
             peers: HashMap::new(),
             codes: HashMap::new(),
             media: parts.media,
@@ -488,6 +494,7 @@ mod tests {
         let (media_state, wanted) = watch::channel(MediaState::default());
         let mut room = Room::new(Parts {
             shutter_kind: ShutterKind::Motorized,
+            reconnect_grace: Duration::from_secs(120),
             media,
             media_state,
             gate: Gate::default(),

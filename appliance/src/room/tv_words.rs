@@ -25,6 +25,9 @@ pub(super) fn screen_text(
         Screen::Live => String::new(),
         Screen::Paused => "Paused\nPress the button to resume, hold it to end".into(),
         Screen::Ended => "Session ended".into(),
+        Screen::Reconnecting { name } => {
+            format!("{name} is reconnecting\nHold the button to end the session")
+        }
         Screen::Unreachable { name } => {
             format!("The connection to {name} failed\nTheir network could not reach the room")
         }

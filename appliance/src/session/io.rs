@@ -15,6 +15,9 @@ pub enum Timer {
     Shutter,
     /// The security code's time on the TV is up.
     SecurityCode,
+    /// A patient who went away has not come back in time: their place or
+    /// their session ends.
+    Grace(PeerId),
 }
 
 /// What the TV's power (HDMI-CEC) is told.
@@ -42,8 +45,14 @@ pub enum Event {
         /// Their first name, as typed.
         name: String,
     },
-    /// A patient's connection closed.
+    /// A patient left: they said so, or their page is gone for good.
     PatientLeft(PeerId),
+    /// A patient's page or their call's connection is lost; they may come
+    /// back (a reload, a network blip).
+    PatientAway(PeerId),
+    /// A patient who was away is back: their page is here and their call's
+    /// media flows again.
+    PatientBack(PeerId),
     /// Media with a patient failed for good.
     MediaFailed(PeerId),
     /// No network path between a patient's page and the box.
@@ -110,6 +119,11 @@ pub enum Screen {
     Ended,
     /// What is wrong.
     Fault(Fault),
+    /// "<name> is reconnecting": the patient in the session is away.
+    Reconnecting {
+        /// Their name.
+        name: String,
+    },
     /// A patient's connection could not be made.
     Unreachable {
         /// Their name.

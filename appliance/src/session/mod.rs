@@ -18,6 +18,7 @@ pub use appliance_hardware::ShutterKind;
 use appliance_hardware::{LedPattern, ShutterPosition};
 use zeroize::Zeroizing;
 
+mod away;
 mod io;
 pub mod name;
 mod state;
@@ -39,6 +40,8 @@ pub type PeerId = u64;
 struct Patient {
     peer: PeerId,
     name: Zeroizing<String>,
+    /// Their page or their call's connection is lost, and their grace runs.
+    away: bool,
 }
 
 /// The session: state, the sensed shutter, and the patients in memory only.
@@ -63,11 +66,17 @@ pub struct Session {
     /// never left its sensor (stuck while opening) would otherwise read
     /// closed again at once and hide that it cannot open.
     moved_since_jam: bool,
+    /// How long a patient who went away may take to come back.
+    grace: Duration,
+    /// Where a session that is reconnecting goes back to: opening, live or
+    /// paused.
+    resume_to: State,
 }
 
 impl Session {
-    /// A new session, idle, with the shutter as its sensors report it.
-    pub fn new(shutter_kind: ShutterKind, shutter: ShutterPosition) -> Self {
+    /// A new session, idle, with the shutter as its sensors report it; a
+    /// patient who goes away has `grace` to come back.
+    pub fn new(shutter_kind: ShutterKind, shutter: ShutterPosition, grace: Duration) -> Self {
         Session {
             state: State::Idle,
             shutter_kind,
@@ -79,6 +88,8 @@ impl Session {
             on_tv: None,
             code_shown: false,
             moved_since_jam: false,
+            grace,
+            resume_to: State::Live,
         }
     }
 
@@ -141,13 +152,16 @@ impl Session {
         match event {
             Event::ShortPress => self.short_press(&mut out),
             Event::LongPress => {
-                if matches!(self.state, State::Opening | State::Live | State::Paused) {
+                if self.in_session() {
                     self.end(&mut out, PatientView::Ended);
                 }
             }
             Event::ShutterSensed(position) => self.sensed(position, &mut out),
             Event::PatientJoined { peer, name } => self.joined(peer, &name, &mut out),
             Event::PatientLeft(peer) | Event::MediaFailed(peer) => self.left(peer, &mut out),
+            Event::PatientAway(peer) => self.away(peer, &mut out),
+            Event::PatientBack(peer) => self.back(peer, &mut out),
+            Event::TimerFired(Timer::Grace(peer)) => self.grace_over(peer, &mut out),
             Event::MediaUnreachable(peer) => self.unreachable(peer, &mut out),
             Event::FaultRaised(fault) => {
                 if !self.faults.contains(&fault) {
@@ -196,9 +210,17 @@ impl Session {
                 }
             }
             State::Lobby => {
-                let Some(patient) = self.lobby.pop_front() else {
+                // The first who is here: one who is away keeps their place.
+                let Some(first) = self.lobby.iter().position(|p| !p.away) else {
                     return;
                 };
+                let Some(patient) = self.lobby.remove(first) else {
+                    return;
+                };
+                if first > 0 {
+                    // Media runs for the first in the lobby only.
+                    out.push(Command::StartMedia(patient.peer));
+                }
                 out.push(Command::Notify(patient.peer, PatientView::Starting));
                 self.current = Some(patient);
                 self.open_shutter(out);
@@ -272,6 +294,10 @@ impl Session {
         }
         match (self.state, position) {
             (State::Opening, ShutterPosition::Open) => self.go_live(out),
+            // Closed while the patient is away: they come back paused.
+            (State::Reconnecting, p) if self.resume_to == State::Live && !p.is_sensed_open() => {
+                self.resume_to = State::Paused;
+            }
             // A manual shutter closed by the therapist pauses the session; a
             // motorized one that moves by itself does too, and never shows video.
             (State::Live, p) if !p.is_sensed_open() => {
@@ -294,7 +320,11 @@ impl Session {
         }
         let name = Zeroizing::new(name::clean(name));
         let first = self.lobby.is_empty();
-        self.lobby.push_back(Patient { peer, name });
+        self.lobby.push_back(Patient {
+            peer,
+            name,
+            away: false,
+        });
         out.push(Command::Notify(peer, PatientView::Waiting));
         // The TV wakes for a patient in the waiting room (its thread does it
         // once per visit), and for nothing else.
@@ -329,7 +359,7 @@ impl Session {
     fn left(&mut self, peer: PeerId, out: &mut Vec<Command>) {
         if self.current_peer() == Some(peer) {
             match self.state {
-                State::Opening | State::Live | State::Paused => {
+                State::Opening | State::Live | State::Paused | State::Reconnecting => {
                     self.end(out, PatientView::Ended);
                 }
                 _ => {

@@ -16,6 +16,10 @@ pub enum State {
     Live,
     /// The therapist paused: shutter closed, camera gated.
     Paused,
+    /// The patient in the session is away (their page reloaded, their
+    /// network dropped): camera gated until they are back, or the session
+    /// ends after the reconnect grace.
+    Reconnecting,
     /// The session ended; waiting for the shutter to be sensed closed.
     Ending,
     /// Something is wrong; see [`Fault`].
@@ -31,6 +35,7 @@ impl std::fmt::Display for State {
             State::Opening => "opening",
             State::Live => "live",
             State::Paused => "paused",
+            State::Reconnecting => "reconnecting",
             State::Ending => "ending",
             State::Fault => "fault",
         })
@@ -43,7 +48,9 @@ impl State {
     pub fn led(self) -> LedPattern {
         match self {
             State::Idle | State::Ending => LedPattern::Off,
-            State::Lobby | State::Opening | State::Paused => LedPattern::Waiting,
+            State::Lobby | State::Opening | State::Paused | State::Reconnecting => {
+                LedPattern::Waiting
+            }
             State::Live => LedPattern::Live,
             State::Fault => LedPattern::Fault,
         }

@@ -7,6 +7,9 @@ use super::*;
 
 use ShutterPosition::{Closed, Jammed, Open};
 
+/// A reconnect grace for the tests.
+const GRACE: Duration = Duration::from_secs(120);
+
 fn joined(peer: PeerId, name: &str) -> Event {
     Event::PatientJoined {
         peer,
@@ -15,7 +18,7 @@ fn joined(peer: PeerId, name: &str) -> Event {
 }
 
 fn motorized() -> Session {
-    let mut s = Session::new(ShutterKind::Motorized, Closed);
+    let mut s = Session::new(ShutterKind::Motorized, Closed, GRACE);
     s.start();
     s
 }
@@ -33,7 +36,7 @@ fn live() -> Session {
 
 #[test]
 fn start_closes_shutter_and_gates_camera() {
-    let mut s = Session::new(ShutterKind::Motorized, Open);
+    let mut s = Session::new(ShutterKind::Motorized, Open, GRACE);
     let out = s.start();
     assert!(out.contains(&Command::CameraGate { open: false }));
     assert!(out.contains(&Command::Shutter { open: false }));
@@ -314,7 +317,7 @@ fn refused_provisioning_is_a_fault_that_no_press_or_sensor_clears() {
 
 #[test]
 fn a_manual_shutter_is_opened_by_hand_and_closing_it_pauses() {
-    let mut s = Session::new(ShutterKind::Manual, Closed);
+    let mut s = Session::new(ShutterKind::Manual, Closed, GRACE);
     s.start();
     s.handle(joined(1, "Ada"));
     let out = s.handle(Event::ShortPress);
@@ -377,6 +380,100 @@ fn names_are_cut_and_cleaned() {
     assert_eq!(s.waiting(), 2);
 }
 
+#[test]
+fn a_patient_away_from_a_live_call_gates_the_camera_and_comes_back_live() {
+    let mut s = live();
+    let out = s.handle(Event::PatientAway(1));
+    assert_eq!(s.state(), State::Reconnecting);
+    assert_eq!(out[0], Command::CameraGate { open: false }, "the gate shuts first");
+    assert!(out.contains(&Command::OnTv(None)));
+    assert!(out.contains(&Command::StartTimer(Timer::Grace(1), GRACE)));
+    assert!(out.contains(&Command::Show(Screen::Reconnecting { name: "Ada".into() })));
+    assert!(out.contains(&Command::Led(LedPattern::Waiting)));
+    assert!(!out.iter().any(|c| matches!(c, Command::StopMedia(_) | Command::Shutter { .. })));
+    assert!(s.handle(Event::PatientAway(1)).is_empty(), "away once");
+    let out = s.handle(Event::PatientBack(1));
+    assert_eq!(s.state(), State::Live);
+    assert!(out.contains(&Command::CancelTimer(Timer::Grace(1))));
+    assert!(out.contains(&Command::CameraGate { open: true }));
+    assert!(out.contains(&Command::Notify(1, PatientView::Live)));
+    assert!(out.contains(&Command::OnTv(Some(1))));
+    // A new connection, a new code: shown again.
+    assert!(out.contains(&Command::ShowCode(true)));
+    assert!(s.handle(Event::PatientBack(1)).is_empty(), "back once");
+}
+
+#[test]
+fn a_patient_who_does_not_come_back_in_time_ends_the_session() {
+    let mut s = live();
+    s.handle(Event::PatientAway(1));
+    let out = s.handle(Event::TimerFired(Timer::Grace(1)));
+    assert_eq!(s.state(), State::Ending);
+    assert!(out.contains(&Command::Notify(1, PatientView::Ended)));
+    assert!(out.contains(&Command::StopMedia(1)));
+    assert!(out.contains(&Command::Shutter { open: false }));
+    assert_eq!(s.current_peer(), None);
+    // A grace that ends after the patient came back changes nothing.
+    let mut s = live();
+    s.handle(Event::PatientAway(1));
+    s.handle(Event::PatientBack(1));
+    assert!(s.handle(Event::TimerFired(Timer::Grace(1))).is_empty());
+    assert_eq!(s.state(), State::Live);
+    // The long press ends a reconnecting session too.
+    s.handle(Event::PatientAway(1));
+    s.handle(Event::LongPress);
+    assert_eq!(s.state(), State::Ending);
+}
+
+#[test]
+fn a_paused_session_comes_back_paused_and_a_shutter_closed_meanwhile_pauses() {
+    let mut s = live();
+    s.handle(Event::ShortPress);
+    s.handle(Event::ShutterSensed(Closed));
+    s.handle(Event::PatientAway(1));
+    assert!(s.handle(Event::ShortPress).is_empty(), "the press waits for the patient");
+    let out = s.handle(Event::PatientBack(1));
+    assert_eq!(s.state(), State::Paused);
+    assert!(out.contains(&Command::Notify(1, PatientView::Paused)));
+    assert!(!s.camera_gate_open());
+
+    let mut s = Session::new(ShutterKind::Manual, Closed, GRACE);
+    s.start();
+    s.handle(joined(1, "Ada"));
+    s.handle(Event::ShortPress);
+    s.handle(Event::ShutterSensed(Open));
+    assert_eq!(s.state(), State::Live);
+    s.handle(Event::PatientAway(1));
+    s.handle(Event::ShutterSensed(Closed));
+    s.handle(Event::PatientBack(1));
+    assert_eq!(s.state(), State::Paused, "closed by hand while away");
+}
+
+#[test]
+fn a_waiting_patient_who_is_away_keeps_their_place_until_their_grace_ends() {
+    let mut s = motorized();
+    s.handle(joined(1, "Ada"));
+    s.handle(joined(2, "Bo"));
+    let out = s.handle(Event::PatientAway(1));
+    assert_eq!(out, vec![Command::StartTimer(Timer::Grace(1), GRACE)]);
+    assert_eq!((s.state(), s.waiting()), (State::Lobby, 2));
+    // The press lets in the first who is here.
+    let out = s.handle(Event::ShortPress);
+    assert_eq!(s.current_peer(), Some(2));
+    assert!(out.contains(&Command::StartMedia(2)));
+    s.handle(Event::ShutterSensed(Open));
+    s.handle(Event::PatientBack(1));
+    assert_eq!(s.waiting(), 1);
+    s.handle(Event::LongPress);
+    s.handle(Event::ShutterSensed(Closed));
+    assert_eq!(s.state(), State::Lobby);
+    // Away again, and gone for good.
+    s.handle(Event::PatientAway(1));
+    let out = s.handle(Event::TimerFired(Timer::Grace(1)));
+    assert!(out.contains(&Command::StopMedia(1)));
+    assert_eq!((s.state(), s.waiting()), (State::Idle, 0));
+}
+
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         3 => Just(Event::ShortPress),
@@ -393,6 +490,9 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (1u64..4).prop_map(Event::PatientLeft),
         1 => (1u64..4).prop_map(Event::MediaFailed),
         1 => (1u64..4).prop_map(Event::MediaUnreachable),
+        2 => (1u64..4).prop_map(Event::PatientAway),
+        2 => (1u64..4).prop_map(Event::PatientBack),
+        1 => (1u64..4).prop_map(|peer| Event::TimerFired(Timer::Grace(peer))),
         1 => Just(Event::FaultRaised(Fault::CameraMissing)),
         1 => Just(Event::FaultCleared(Fault::CameraMissing)),
         1 => prop_oneof![Just(Fault::Button), Just(Fault::ShutterJammed), Just(Fault::Provisioning)].prop_map(Event::FaultRaised),
@@ -411,7 +511,7 @@ proptest! {
         events in proptest::collection::vec(event(), 1..60),
     ) {
         let kind = if manual { ShutterKind::Manual } else { ShutterKind::Motorized };
-        let mut s = Session::new(kind, Closed);
+        let mut s = Session::new(kind, Closed, GRACE);
         let mut gate = false;
         let mut led = LedPattern::Off;
         let mut on_tv = None;
@@ -421,11 +521,16 @@ proptest! {
             if let Command::Led(l) = c { led = l; }
         }
         for event in events {
-            let was_active = matches!(s.state(), State::Opening | State::Live | State::Paused);
+            let was_active = matches!(
+                s.state(),
+                State::Opening | State::Live | State::Paused | State::Reconnecting
+            );
             let is_long = event == Event::LongPress;
             let a_patient_came = matches!(event, Event::PatientJoined { .. });
             let code_time_up = event == Event::TimerFired(Timer::SecurityCode);
+            let before = s.state();
             let out = s.handle(event);
+            let entered_reconnecting = before != State::Reconnecting;
             if code_time_up {
                 code_timer = false;
             }
@@ -482,8 +587,20 @@ proptest! {
                 }
             }
             // A session has a patient; idle and lobby have none in session.
-            let in_session = matches!(s.state(), State::Opening | State::Live | State::Paused);
+            let in_session = matches!(
+                s.state(),
+                State::Opening | State::Live | State::Paused | State::Reconnecting
+            );
             prop_assert_eq!(in_session, s.current_peer().is_some());
+            // Reconnecting means the patient in the session is away, and
+            // the TV says so.
+            if let Some(peer) = s.current_peer() {
+                prop_assert_eq!(s.state() == State::Reconnecting, s.is_away(peer));
+            }
+            if s.state() == State::Reconnecting && entered_reconnecting {
+                let shown = out.iter().any(|c| matches!(c, Command::Show(Screen::Reconnecting { .. })));
+                prop_assert!(shown, "reconnecting, and the TV not told");
+            }
             if s.state() == State::Idle {
                 prop_assert_eq!(s.waiting(), 0);
             }
