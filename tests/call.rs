@@ -685,6 +685,184 @@ fn video_that_stops_leaving_the_box_is_renegotiated() {
     daemon.stop();
 }
 
+/// Reloads the page as a patient's tap on refresh would, and waits until
+/// the new page has loaded.
+fn reload(browser: &Browser) {
+    browser
+        .eval("window.beforeReload = true; setTimeout(() => location.reload(), 0)")
+        .unwrap();
+    wait_for("the page to load again", Duration::from_secs(20), || {
+        browser
+            .eval("return !window.beforeReload && document.readyState === 'complete'")
+            .ok()
+            .filter(|v| v == &Value::Bool(true))
+    });
+}
+
+/// The security code the page shows, once it shows one.
+fn page_code(browser: &Browser, daemon: &Daemon) -> String {
+    wait_call(
+        "the page's security code",
+        browser,
+        daemon,
+        Duration::from_secs(20),
+        || {
+            browser
+                .eval("return document.getElementById('security-code').textContent")
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .filter(|t| t.chars().filter(char::is_ascii_digit).count() == 6)
+        },
+    )
+}
+
+/// Presents `secret` as a page's resume secret from `browser` (a reload
+/// with it in the tab's storage) and waits for the page's verdict.
+fn resume_with(browser: &Browser, secret: &str) -> String {
+    let script = format!(
+        "sessionStorage.setItem('appliance-resume', {});",
+        serde_json::to_string(secret).unwrap()
+    );
+    browser.eval(&script).unwrap();
+    reload(browser);
+    wait_for("the page's verdict", Duration::from_secs(20), || {
+        let state = browser.state();
+        matches!(state.as_str(), "denied" | "waiting" | "live").then_some(state)
+    })
+}
+
+/// A patient's page that reloads keeps its place in the lobby and comes
+/// back to its live session with no new link and no press, with a new
+/// connection and a new security code equal on both sides. Nobody else gets
+/// in with the spent link, a forged secret or the patient's own secret
+/// while their page is there; a page closed for good ends the session after
+/// the reconnect grace, and its secret is no good after that.
+#[test]
+fn a_page_that_reloads_comes_back_to_its_session_and_no_one_else_can() {
+    if !in_own_network("a_page_that_reloads_comes_back_to_its_session_and_no_one_else_can") {
+        return;
+    }
+    let daemon = start_daemon_with(&[("session.reconnect_grace_seconds", "12")]);
+    let link = invite(&daemon, "1h");
+    let _driver = Driver::chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    let twenty = Duration::from_secs(20);
+    join(&browser, &link);
+    wait_page(&browser, "waiting");
+    let secret = browser
+        .eval("return sessionStorage.getItem('appliance-resume')")
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(secret.len(), 43, "{secret:?}");
+
+    // In the lobby: the reload keeps the patient's place.
+    reload(&browser);
+    wait_page(&browser, "waiting");
+    let status = daemon.status();
+    assert_eq!(
+        (status["state"].as_str(), status["waiting"].as_u64()),
+        (Some("lobby"), Some(1))
+    );
+
+    // Live, then a reload: the same session, with no press and no new link.
+    assert!(daemon.cli(&["press"]).0);
+    wait_page(&browser, "live");
+    wait_call("the room's video", &browser, &daemon, twenty, || {
+        remote_video(&browser).filter(|(b, f)| *b > 60.0 && *f > 30)
+    });
+    let first_code = page_code(&browser, &daemon);
+    let received = counter(&daemon.status(), "video_frames_received");
+    let reloaded = std::time::Instant::now();
+    reload(&browser);
+    let loaded = reloaded.elapsed();
+    wait_call(
+        "the room's video after the reload",
+        &browser,
+        &daemon,
+        twenty,
+        || {
+            (browser.state() == "live")
+                .then(|| remote_video(&browser))
+                .flatten()
+                .filter(|(b, f)| *b > 60.0 && *f > 5)
+        },
+    );
+    println!(
+        "back in the call {:?} after the page loaded again",
+        reloaded.elapsed() - loaded
+    );
+    let status = wait_call(
+        "the patient's video at the box",
+        &browser,
+        &daemon,
+        twenty,
+        || {
+            let s = daemon.status();
+            (counter(&s, "video_frames_received") > received + 30).then_some(s)
+        },
+    );
+    assert_eq!(status["state"], "live");
+    assert_eq!(status["led"], "live");
+    assert!(counter(&status, "reconnects") >= 1, "{status}");
+    let code = page_code(&browser, &daemon);
+    assert_ne!(code, first_code, "a new connection has a new code");
+    let box_code = status["security_code"].as_str().unwrap().to_owned();
+    assert!(
+        code.contains(&box_code),
+        "page {code:?} vs box {box_code:?}"
+    );
+
+    // Another browser: the spent link, a forged secret, and the patient's
+    // own secret while their page is there are all denied.
+    let other_profile = tempfile::tempdir().unwrap();
+    let other = Browser::chromium(support::DRIVER_PORT, other_profile.path()).unwrap();
+    join(&other, &link);
+    wait_page(&other, "denied");
+    assert_eq!(resume_with(&other, &"A".repeat(43)), "denied");
+    assert_eq!(resume_with(&other, &secret), "denied");
+    let received = counter(&daemon.status(), "video_frames_received");
+    let status = wait_call("the call going on", &browser, &daemon, twenty, || {
+        let s = daemon.status();
+        (counter(&s, "video_frames_received") > received + 30).then_some(s)
+    });
+    assert_eq!(status["state"], "live");
+    assert_eq!(status["security_code"].as_str(), Some(box_code.as_str()));
+    assert_eq!(browser.state(), "live");
+
+    // The page closed without a word: the session waits for the patient,
+    // camera gated and the LED no longer live, then ends by itself.
+    browser.goto("about:blank").unwrap();
+    let status = daemon.wait_status("state", "reconnecting");
+    assert_eq!(status["led"], "waiting");
+    assert_eq!(status["camera_gate"], false);
+    let sent = counter(&status, "video_frames_sent");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(counter(&daemon.status(), "video_frames_sent"), sent);
+    let status = daemon.wait_status("state", "idle");
+    assert_eq!(status["shutter"], "closed");
+    assert_eq!(status["led"], "off");
+    // Its secret is no good now; the next patient gets in as ever.
+    assert_eq!(resume_with(&other, &secret), "denied");
+    let next = invite(&daemon, "1h");
+    join(&other, &next);
+    wait_page(&other, "waiting");
+    assert!(daemon.cli(&["press"]).0);
+    wait_page(&other, "live");
+
+    let output = daemon.stop();
+    assert!(
+        !output.contains(&secret),
+        "the daemon printed a resume secret"
+    );
+    assert!(
+        !output.contains(NAME),
+        "the daemon printed the patient's name"
+    );
+}
+
 /// The share of the screen's pixels that are not black.
 fn lit(screen: &[u8]) -> f64 {
     screen.iter().filter(|&&p| p > 40).count() as f64 / screen.len().max(1) as f64

@@ -3,7 +3,10 @@
 "use strict";
 
 (() => {
-  const STATES = ["check", "waiting", "starting", "live", "paused", "ended", "denied", "error"];
+  const STATES = ["check", "waiting", "starting", "live", "paused", "reconnecting", "ended", "denied", "error"];
+  // Where the page keeps the secret that brings it back to its session after
+  // a reload: this tab only, gone when the tab closes.
+  const RESUME_KEY = "appliance-resume";
   const $ = (id) => document.getElementById(id);
   const els = {
     body: document.body,
@@ -24,9 +27,9 @@
     leave: $("leave"),
   };
 
-  // For tests: the live peer connection, the code the page computed and the
-  // name as the page sent it.
-  window.appliance = { pc: null, securityCode: null, name: null };
+  // For tests: the live peer connection, the code the page computed, the
+  // name as the page sent it, and how often it asked for a new connection.
+  window.appliance = { pc: null, securityCode: null, name: null, reconnectsAsked: 0 };
 
   let socket = null;
   let pc = null;
@@ -36,11 +39,30 @@
   let pendingIce = []; // remote candidates that came before the remote description
   let finished = false; // ended, denied or failed for good: nothing more can happen
   let chain = Promise.resolve(); // signalling steps run one at a time, in order
+  let boxState = "check"; // what the box last said (or the page's own first states)
+  let hadConnection = false; // a connection with the room connected at least once
+  let admitted = false; // the box welcomed this page at least once
+  let socketAttempts = 0; // signalling reconnections since one last held
+  let signalLostAt = 0; // when the socket was lost, while it is
+  let mediaDownSince = 0; // when the connection with the room went down, while it is
+  let lastReconnectAsk = 0;
 
   // The token lives only in this closure; take it out of the address bar at once
   // so it does not linger in history, bookmarks or a shared screen.
   const token = location.hash.length > 1 ? location.hash.slice(1) : "";
   if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+
+  function storage() {
+    try {
+      return window.sessionStorage;
+    } catch (err) {
+      return null; // storage switched off: no coming back after a reload
+    }
+  }
+  // A new link is a new session: a secret from an earlier one is dropped.
+  if (token && storage()) storage().removeItem(RESUME_KEY);
+  const resumeSecret = !token && storage() ? storage().getItem(RESUME_KEY) : null;
+  const resumed = !!resumeSecret; // this page comes back to a session after a reload
 
   function setState(state) {
     if (finished || !STATES.includes(state)) return;
@@ -49,10 +71,24 @@
     if (state === "live") playRemote();
   }
 
+  // The connection with the room is down (or not yet back after a reload).
+  function mediaDown() {
+    const connected = pc && ["connected", "completed"].includes(pc.iceConnectionState);
+    return (hadConnection || resumed) && !connected;
+  }
+
+  // What the page shows: the box's word, unless the call's connection is
+  // down, which the patient sees as "Reconnecting…".
+  function render() {
+    const inCall = ["starting", "live", "paused"].includes(boxState) || (resumed && boxState === "check");
+    setState(inCall && mediaDown() ? "reconnecting" : boxState);
+  }
+
   // A state after which this page is done: release the camera and the socket.
   function finish(state) {
     setState(state);
     finished = true;
+    if (storage()) storage().removeItem(RESUME_KEY);
     closeMedia();
     if (socket && socket.readyState <= WebSocket.OPEN) socket.close();
   }
@@ -190,18 +226,72 @@
     els.join.disabled = true;
     els.retryMedia.hidden = true;
     els.join.textContent = "Joining…";
+    connect(() => ({ type: "join", token, name, video_codecs: videoCodecs() }));
+  }
 
+  // Opens the signalling socket; `first` is what the page says first. Once
+  // welcomed, a lost socket is opened again by itself, saying who it is with
+  // the resume secret, waiting longer and longer between tries.
+  function connect(first) {
     // Beside the page, wherever it is served from: the box itself, or a
     // path of the clinic's reverse proxy.
     const url = new URL("ws", location.href);
     url.protocol = location.protocol === "http:" ? "ws:" : "wss:";
     url.hash = "";
-    socket = new WebSocket(url.href);
-    socket.onopen = () => send({ type: "join", token, name, video_codecs: videoCodecs() });
-    socket.onmessage = (event) => onMessage(event.data);
-    // Closing before ended or denied means we lost the room.
-    socket.onclose = () => { if (!finished) finish("error"); };
+    const ws = new WebSocket(url.href);
+    let openedAt = 0;
+    socket = ws;
+    ws.onopen = () => {
+      openedAt = Date.now();
+      send(first());
+    };
+    ws.onmessage = (event) => { if (socket === ws) onMessage(event.data); };
+    ws.onclose = () => {
+      if (finished || socket !== ws) return;
+      socket = null;
+      // Never let in: there is no session to come back to.
+      if (!admitted && !resumed) return finish("error");
+      // A socket that held a while starts the waits afresh.
+      if (openedAt && Date.now() - openedAt > 10000) socketAttempts = 0;
+      if (!signalLostAt) signalLostAt = Date.now();
+      // The box keeps a session for a few minutes at most.
+      if (Date.now() - signalLostAt > 5 * 60 * 1000) return finish("error");
+      const wait = Math.min(1000 * 2 ** socketAttempts, 15000) * (0.75 + Math.random() / 2);
+      socketAttempts += 1;
+      setTimeout(() => { if (!finished) connect(resumeMessage); }, wait);
+      render();
+    };
   }
+
+  function resumeMessage() {
+    const secret = storage() ? storage().getItem(RESUME_KEY) : null;
+    return { type: "resume", secret: secret || "" };
+  }
+
+  // Asks the box for a new connection: this page has none, or its
+  // connection is down and not coming back by itself.
+  function askReconnect() {
+    lastReconnectAsk = Date.now();
+    window.appliance.reconnectsAsked += 1;
+    send({ type: "reconnect" });
+  }
+
+  // Once a second: a connection down for 5 s (or failed) is made anew, and
+  // again every 5 s while the network stays down. A short blip comes back
+  // by itself.
+  function watchConnection() {
+    if (finished || !admitted || !socket || socket.readyState !== WebSocket.OPEN) return;
+    if (!mediaDown()) {
+      mediaDownSince = 0;
+      return;
+    }
+    const now = Date.now();
+    if (!mediaDownSince) mediaDownSince = now;
+    const failed = pc && pc.iceConnectionState === "failed";
+    const since = Math.max(mediaDownSince, lastReconnectAsk);
+    if ((failed && now - lastReconnectAsk > 2000) || now - since >= 5000) askReconnect();
+  }
+  setInterval(watchConnection, 1000);
 
   function onMessage(data) {
     let msg;
@@ -216,16 +306,15 @@
         finish("denied");
         break;
       case "welcome":
-        if (typeof msg.room === "string" && msg.room) {
-          els.room.textContent = msg.room; // text only, never markup
-          els.roomLine.hidden = false;
-        }
-        enqueue(async () => createPeer(await mediaReady, msg.ice_servers));
+        welcome(msg);
         break;
       case "state":
         if (msg.state === "ended") finish("ended");
         else if (msg.state === "error") failed(msg.reason);
-        else setState(msg.state);
+        else if (STATES.includes(msg.state)) {
+          boxState = msg.state;
+          render();
+        }
         break;
       case "offer":
         if (typeof msg.sdp === "string") enqueue(() => answerOffer(msg.sdp));
@@ -234,6 +323,29 @@
         enqueue(() => addRemoteIce(msg));
         break;
     }
+  }
+
+  function welcome(msg) {
+    if (typeof msg.room === "string" && msg.room) {
+      els.room.textContent = msg.room; // text only, never markup
+      els.roomLine.hidden = false;
+    }
+    signalLostAt = 0;
+    if (typeof msg.resume === "string" && storage()) storage().setItem(RESUME_KEY, msg.resume);
+    const first = !admitted;
+    admitted = true;
+    if (!first) {
+      // Back after a lost socket: fresh TURN credentials for the next
+      // connection; the call, if it still holds, goes on.
+      if (peerArgs) peerArgs[1] = msg.ice_servers;
+      render();
+      return;
+    }
+    enqueue(async () => {
+      createPeer(await mediaReady, msg.ice_servers);
+      // Back after a reload: this page has no connection with the room yet.
+      if (resumed) askReconnect();
+    });
   }
 
   function enqueue(step) {
@@ -270,12 +382,16 @@
 
     pc.oniceconnectionstatechange = () => {
       if (pc.iceConnectionState === "connected" || pc.iceConnectionState === "completed") {
+        hadConnection = true;
         reportPath();
       }
-      if (pc.iceConnectionState === "failed" && !finished) {
+      // A first connection that fails has no path at all (the box says
+      // why); a later one is made anew (see watchConnection).
+      if (pc.iceConnectionState === "failed" && !finished && !hadConnection && !resumed) {
         window.appliance.lastError = "ICE failed";
         finish("error");
       }
+      render();
     };
 
     for (const kind of ["audio", "video"]) {
@@ -408,10 +524,9 @@
     finish("ended");
   }
 
-  // The page is going away (closed, reloaded, navigated): tell the room.
-  window.addEventListener("pagehide", () => {
-    if (!finished) send({ type: "leave" });
-  });
+  // The page going away (closed, reloaded) says nothing: a reload comes back
+  // to the session with its resume secret, and a closed page's session ends
+  // after the room's reconnect grace, or when the therapist ends it.
 
   // ---- Start ----
 
@@ -426,7 +541,11 @@
     if (typed.length > MAX_NAME) els.name.value = typed.slice(0, MAX_NAME).join("");
   });
 
-  if (!token) {
+  if (resumed) {
+    setState("reconnecting");
+    startMedia();
+    connect(resumeMessage);
+  } else if (!token) {
     finish("denied");
   } else if (!window.RTCPeerConnection || !window.WebSocket || !window.crypto || !crypto.subtle) {
     finish("error"); // this browser cannot hold a private video session

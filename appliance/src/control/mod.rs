@@ -88,6 +88,10 @@ pub struct MediaStatus {
     pub estimate_kbps: Option<u64>,
     /// Round-trip time to the patient, when known.
     pub rtt_ms: Option<u64>,
+    /// Times a patient's call came back after its media was lost (a
+    /// reload, a network blip), since the daemon started.
+    #[serde(default)]
+    pub reconnects: u64,
     /// Which path the call took (host, srflx or relay), once connected.
     #[serde(default)]
     pub path: Option<PathKind>,
@@ -106,7 +110,7 @@ pub struct MediaStatus {
 pub struct Status {
     /// The room's name, as provisioned (`room.name`).
     pub room: String,
-    /// idle, lobby, opening, live, paused, ending or fault.
+    /// idle, lobby, opening, live, paused, reconnecting, ending or fault.
     pub state: State,
     /// closed, opening, open, closing or jammed.
     pub shutter: ShutterPosition,

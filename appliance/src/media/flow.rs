@@ -33,6 +33,11 @@ pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 /// rather than left waiting.
 pub const CONNECT_WITHIN: Duration = Duration::from_secs(8);
 
+/// How long the patient's side may be silent (no packet of theirs: media,
+/// RTCP reports) once media flowed before they count as away. Browsers send
+/// reports at least every second, and media far more often.
+pub const SILENT_AFTER: Duration = Duration::from_secs(4);
+
 /// Counters of one patient's video, updated from GStreamer's threads.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -40,6 +45,8 @@ pub struct Counters {
     pub frames_in: AtomicU64,
     /// Video RTP packets that went into `webrtcbin`.
     pub packets_out: AtomicU64,
+    /// Packets that came from the patient's side (any kind, as received).
+    pub packets_in: AtomicU64,
     /// The patient's answer is applied: media should flow from now on.
     pub answered: AtomicBool,
     /// ICE connected at least once.
@@ -60,6 +67,10 @@ pub struct Flow {
     started: Instant,
     /// When the answer was applied.
     answered_at: Option<Instant>,
+    /// Packets in when they last moved, and when that was.
+    heard: (u64, Instant),
+    /// Whether the patient's side was last reported as flowing.
+    flowing: bool,
 }
 
 impl Flow {
@@ -70,6 +81,8 @@ impl Flow {
             since: (0, 0, now),
             started: now,
             answered_at: None,
+            heard: (0, now),
+            flowing: false,
         }
     }
 
@@ -98,6 +111,32 @@ impl Flow {
     pub fn relay_failed(&self, turn: bool) -> bool {
         turn && self.counters.gathered.load(Ordering::Relaxed)
             && self.counters.relays_gathered.load(Ordering::Relaxed) == 0
+    }
+
+    /// How long ago the offer went out.
+    pub fn age(&self, now: Instant) -> Duration {
+        now.duration_since(self.started)
+    }
+
+    /// Whether the patient's side flows, when that changed: `Some(true)`
+    /// once ICE connected and their packets come, `Some(false)` once none
+    /// has come for [`SILENT_AFTER`].
+    pub fn hearing(&mut self, now: Instant) -> Option<bool> {
+        let packets = self.counters.packets_in.load(Ordering::Relaxed);
+        let moved = packets != self.heard.0;
+        if moved {
+            self.heard = (packets, now);
+        }
+        let connected = self.counters.connected.load(Ordering::Relaxed);
+        let flowing = if self.flowing {
+            now.duration_since(self.heard.1) < SILENT_AFTER
+        } else {
+            connected && moved
+        };
+        (flowing != self.flowing).then(|| {
+            self.flowing = flowing;
+            flowing
+        })
     }
 
     /// True when the page has not answered within [`ANSWER_WITHIN`].
@@ -211,5 +250,28 @@ mod tests {
         assert!(flow.unreachable(later));
         c.connected.store(true, Ordering::Relaxed);
         assert!(!flow.unreachable(later + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn the_patient_s_side_flows_once_connected_and_goes_silent_after_four_seconds() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut flow = Flow::new(start);
+        let c = flow.counters().clone();
+        c.packets_in.fetch_add(5, Ordering::Relaxed);
+        assert_eq!(flow.hearing(at(100)), None, "not before ICE connected");
+        c.connected.store(true, Ordering::Relaxed);
+        assert_eq!(flow.hearing(at(200)), None, "nothing new since");
+        c.packets_in.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(flow.hearing(at(300)), Some(true));
+        assert_eq!(
+            flow.hearing(at(4_200)),
+            None,
+            "still within the four seconds"
+        );
+        assert_eq!(flow.hearing(at(4_300)), Some(false));
+        assert_eq!(flow.hearing(at(9_000)), None, "said once");
+        c.packets_in.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(flow.hearing(at(9_100)), Some(true), "back");
     }
 }

@@ -49,6 +49,12 @@ pub enum MediaCommand {
     /// Simulation: every patient's video stops on its way out, as when
     /// webrtcbin stalls.
     SimStall,
+    /// The patient's page asks for a new connection: it reloaded, or its
+    /// connection failed.
+    Reconnect {
+        /// The patient.
+        peer: PeerId,
+    },
     /// An ICE candidate from the patient.
     Ice {
         /// The patient.
@@ -94,6 +100,12 @@ pub enum MediaEvent {
     /// No network path between the patient's page and the box: ICE never
     /// connected (no TURN relay, or none that worked).
     Unreachable(PeerId),
+    /// The patient's side of the call flows: connected, their packets
+    /// coming.
+    Flowing(PeerId),
+    /// Nothing has come from the patient's side for a while: their network
+    /// dropped, or their page is gone.
+    Silent(PeerId),
     /// The camera is not there: black frames stand in for it.
     CameraMissing,
     /// The camera that was missing is there now; a restart takes it up.

@@ -9,6 +9,7 @@
 //! muted, and the remote tracks stay up so opening is immediate.
 
 mod congestion;
+mod counts;
 mod encoders;
 mod figures;
 mod flow;
@@ -16,6 +17,7 @@ mod messages;
 mod negotiation;
 mod nice;
 mod peer;
+mod repair;
 mod room_sound;
 mod sources;
 mod stamp;
@@ -289,6 +291,7 @@ impl Media {
     pub fn handle(&mut self, command: MediaCommand) {
         match command {
             MediaCommand::Shutdown => self.shutdown(),
+            MediaCommand::Reconnect { peer } => self.reconnect(peer),
             MediaCommand::SimStall => {
                 if self.config.simulated {
                     self.peers.values().for_each(peer::Peer::stall);
@@ -392,6 +395,11 @@ impl Media {
                 self.restart(id);
                 continue;
             }
+            match peer.hearing() {
+                Some(true) => self.events.send(MediaEvent::Flowing(id)),
+                Some(false) => self.events.send(MediaEvent::Silent(id)),
+                None => {}
+            }
             if peer.turn_failed_before_connecting() && self.without_turn.insert(id) {
                 self.negotiate_without_turn(id);
                 continue;
@@ -419,53 +427,6 @@ impl Media {
             .estimate_kbps
             .store(estimate.unwrap_or(0), Ordering::Relaxed);
         self.stats.rtt_ms.store(rtt.unwrap_or(0), Ordering::Relaxed);
-    }
-
-    /// Starts a patient's media anew after a stall: a fresh `webrtcbin` whose
-    /// offer goes to the page like the first (the page then makes a new
-    /// connection). After [`MAX_RESTARTS`] the patient's media has failed.
-    fn restart(&mut self, id: PeerId) {
-        let Some(old) = self.peers.remove(&id) else {
-            return;
-        };
-        let restarts = old.restarts + 1;
-        if restarts > MAX_RESTARTS {
-            old.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
-            eprintln!("appliance: video to patient {id} stopped flowing again; giving up");
-            self.end(id);
-            return;
-        }
-        eprintln!("appliance: video to patient {id} stopped flowing; negotiating anew");
-        self.renegotiate(id, old);
-        if let Some(peer) = self.peers.get_mut(&id) {
-            peer.restarts = restarts;
-        }
-    }
-
-    /// Negotiates anew, without TURN, with a patient whose ICE has not
-    /// connected and whose box-side TURN servers gave no relay address.
-    /// libnice takes the box's own public address from the TURN server's
-    /// answer when STUN and TURN are the same server, so a TURN server that
-    /// refuses the box leaves it with no public address at all, and even a
-    /// direct path through the NATs fails; without TURN, STUN gives it one.
-    fn negotiate_without_turn(&mut self, id: PeerId) {
-        let Some(old) = self.peers.remove(&id) else {
-            return;
-        };
-        eprintln!(
-            "appliance: patient {id}: the TURN relay gave the box no address; negotiating \
-             again without it"
-        );
-        self.renegotiate(id, old);
-    }
-
-    /// Stops `old`, the patient's media, and negotiates afresh: a new
-    /// `webrtcbin`, whose offer the page takes as a new connection.
-    fn renegotiate(&mut self, id: PeerId, old: peer::Peer) {
-        let codec = old.codec();
-        old.stop(&self.pipeline, &self.video_tee, &self.audio_tee);
-        self.events.send(MediaEvent::Renegotiating(id));
-        self.start_peer(id, codec);
     }
 
     /// Stops everything: the pipeline goes to NULL, the gate stays shut.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use gst::prelude::*;
 
 use super::congestion::{self, Estimate};
+use super::counts::count_flow;
 use super::encoders::{self, Codec};
 use super::figures::{Figures, selected_pair};
 use super::flow::Flow;
@@ -48,6 +49,9 @@ pub struct Peer {
     flow: Flow,
     /// How many times this patient's media was started anew after a stall.
     pub restarts: u32,
+    /// An earlier connection with this patient connected: this one is a
+    /// reconnection, which may take as long as the network needs.
+    connected_before: bool,
     /// The patient's voice and picture on the TV.
     slots: TvSlots,
     on_tv: OnTv,
@@ -125,6 +129,7 @@ impl Peer {
             codec,
             flow,
             restarts: 0,
+            connected_before: false,
             slots,
             on_tv,
             tv: tv.clone(),
@@ -162,9 +167,32 @@ impl Peer {
         self.flow.stalled(std::time::Instant::now())
     }
 
-    /// Whether ICE did not connect in time: no path to the page.
+    /// Whether ICE did not connect in time: no path to the page. Not for
+    /// a reconnection: a network that is down now may come back.
     pub fn unreachable(&self) -> bool {
-        self.flow.unreachable(std::time::Instant::now())
+        !self.connected_before && self.flow.unreachable(std::time::Instant::now())
+    }
+
+    /// Whether this connection, or one before it, connected.
+    pub fn connected_before(&self) -> bool {
+        self.connected_before || self.flow.counters().connected.load(Ordering::Relaxed)
+    }
+
+    /// This negotiation follows an earlier one with the patient, which
+    /// had connected or not.
+    pub fn reconnection(&mut self, connected_before: bool) {
+        self.connected_before = connected_before;
+    }
+
+    /// How long ago this negotiation began.
+    pub fn age(&self, now: std::time::Instant) -> Duration {
+        self.flow.age(now)
+    }
+
+    /// Whether the patient's side flows, when that changed (see
+    /// [`Flow::hearing`]).
+    pub fn hearing(&mut self) -> Option<bool> {
+        self.flow.hearing(std::time::Instant::now())
     }
 
     /// Whether the box's TURN servers gave it no relay address while ICE
@@ -173,9 +201,10 @@ impl Peer {
         self.flow.relay_failed(self.turn) && !self.flow.counters().connected.load(Ordering::Relaxed)
     }
 
-    /// Whether the page left the offer unanswered for too long.
+    /// Whether the page left the offer unanswered for too long. A
+    /// reconnection's page may be away: its grace decides.
     pub fn abandoned(&self) -> bool {
-        self.flow.unanswered(std::time::Instant::now())
+        !self.connected_before && self.flow.unanswered(std::time::Instant::now())
     }
 
     /// Gives the video encoder its share of the latest estimate, and asks
@@ -286,73 +315,6 @@ impl Peer {
     }
 }
 
-/// Counts what flows through the patient's bin: camera frames into it and
-/// video packets into webrtcbin (for `flow`, which tells a stall), and the
-/// frames sent while the gate is open (for `status`). Gives back webrtcbin's
-/// two inputs, video and audio.
-fn count_flow(
-    bin: &gst::Bin,
-    webrtcbin: &gst::Element,
-    flow: &Flow,
-    gate: &Gate,
-    stats: &Arc<Stats>,
-) -> Result<[gst::Pad; 2], MediaError> {
-    let by_name = |name: &str| {
-        bin.by_name(name)
-            .ok_or_else(|| MediaError::Pipeline(format!("no element {name}")))
-    };
-    let counters = Arc::downgrade(flow.counters());
-    by_name("video_in")?
-        .static_pad("sink")
-        .ok_or_else(|| MediaError::Pipeline("queue without sink".into()))?
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            if let Some(c) = counters.upgrade() {
-                c.frames_in.fetch_add(1, Ordering::Relaxed);
-            }
-            gst::PadProbeReturn::Ok
-        });
-    let [video_sink, audio_sink] = ["video_pay", "audio_pay"].map(|name| {
-        by_name(name).and_then(|pay| {
-            webrtc_sink_of(&pay, webrtcbin)
-                .ok_or_else(|| MediaError::Pipeline(format!("{name} not linked to webrtcbin")))
-        })
-    });
-    let (video_sink, audio_sink) = (video_sink?, audio_sink?);
-    // Packets out: counted where they enter webrtcbin, in this thread.
-    // Its own statistics and state notifications come from its task
-    // thread, which is the one that hangs.
-    let counters = Arc::downgrade(flow.counters());
-    video_sink.add_probe(
-        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-        move |_, info| {
-            let n = match &info.data {
-                Some(gst::PadProbeData::BufferList(list)) => list.len() as u64,
-                _ => 1,
-            };
-            if let Some(c) = counters.upgrade() {
-                c.packets_out.fetch_add(n, Ordering::Relaxed);
-            }
-            gst::PadProbeReturn::Ok
-        },
-    );
-
-    // Frames sent: counted after the gate, only while it is open.
-    if let Some(payloader_sink) = by_name("video_pay")?.static_pad("sink") {
-        let gate = gate.clone();
-        let stats = Arc::downgrade(stats);
-        payloader_sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            if gate.is_open()
-                && let Some(stats) = stats.upgrade()
-            {
-                stats.video_frames_sent.fetch_add(1, Ordering::Relaxed);
-            }
-            gst::PadProbeReturn::Ok
-        });
-    }
-
-    Ok([video_sink, audio_sink])
-}
-
 /// Transport-wide sequence numbers on the video's packets (`video_pay`),
 /// and an estimator that reads the browser's feedback on them. Not on the
 /// audio's: Firefox accepts the extension for video only, and numbered
@@ -432,20 +394,4 @@ fn link_to_tees(
         }
         Err(_) => Err(MediaError::Pipeline("tee pads missing".into())),
     }
-}
-
-/// The webrtcbin sink pad that `element`'s output reaches, through the
-/// elements linked one to one after it.
-fn webrtc_sink_of(element: &gst::Element, webrtcbin: &gst::Element) -> Option<gst::Pad> {
-    let mut pad = element.static_pad("src")?;
-    // A handful of elements at most stand between a payloader and webrtcbin.
-    for _ in 0..8 {
-        let peer = pad.peer()?;
-        let owner = peer.parent_element()?;
-        if &owner == webrtcbin {
-            return Some(peer);
-        }
-        pad = owner.static_pad("src")?;
-    }
-    None
 }

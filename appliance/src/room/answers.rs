@@ -140,6 +140,7 @@ impl Room {
                 bitrate_kbps: self.stats.bitrate_kbps.load(Relaxed),
                 estimate_kbps: Some(self.stats.estimate_kbps.load(Relaxed)).filter(|&e| e > 0),
                 rtt_ms: Some(self.stats.rtt_ms.load(Relaxed)).filter(|&r| r > 0),
+                reconnects: self.reconnects,
                 path,
                 relay_transport,
                 relay_problem: self

@@ -24,14 +24,16 @@ use crate::session::{
     Command, Event, Fault, PatientView, PeerId, Screen, Session, ShutterKind, State, Timer, TvPower,
 };
 use crate::signalling::protocol::ServerMessage;
-use crate::signalling::server::PatientEvent;
+use crate::signalling::resume::ResumeHash;
 use crate::tv_power::Cec;
 
 mod answers;
 mod input;
+mod presence;
 mod tv_words;
 
 pub use input::{Input, forwarded};
+use presence::MediaLink;
 use tv_words::screen_text;
 
 /// What `status` says when a patient's network could not reach the room.
@@ -84,10 +86,17 @@ pub enum Ending {
 }
 
 struct PatientLink {
-    outbox: mpsc::Sender<ServerMessage>,
+    /// Messages to their page; None while it is gone (they may come back).
+    outbox: Option<mpsc::Sender<ServerMessage>>,
     codec: Codec,
     /// The path the page says its call took.
     path: Option<PairView>,
+    /// What is kept of the secret that brings their page back.
+    resume: ResumeHash,
+    /// Where their media stands.
+    media: MediaLink,
+    /// Whether the session was told they are away.
+    away: bool,
 }
 
 /// The session task's state: the session and what carries out its commands.
@@ -127,6 +136,8 @@ pub struct Room {
     restart_for_camera: bool,
     /// A part of the daemon panicked: it stops with an error.
     failed: bool,
+    /// Patients' media that came back after it was lost.
+    reconnects: u64,
 }
 
 impl Room {
@@ -159,6 +170,7 @@ impl Room {
             cec: parts.cec,
             restart_for_camera: false,
             failed: false,
+            reconnects: 0,
         }
     }
 
@@ -234,35 +246,7 @@ impl Room {
     /// Handles one input; false to stop.
     fn input(&mut self, input: Input) -> bool {
         match input {
-            Input::Patient(PatientEvent::Joined {
-                peer,
-                name,
-                codec,
-                outbox,
-            }) => {
-                self.peers.insert(
-                    peer,
-                    PatientLink {
-                        outbox,
-                        codec,
-                        path: None,
-                    },
-                );
-                self.call_problem = None;
-                self.event(Event::PatientJoined { peer, name });
-            }
-            Input::Patient(PatientEvent::Path(peer, view)) => {
-                if let Some(link) = self.peers.get_mut(&peer) {
-                    link.path = Some(view);
-                }
-            }
-            Input::Patient(PatientEvent::Left(peer)) => {
-                self.event(Event::PatientLeft(peer));
-                self.peers.remove(&peer);
-                self.codes.remove(&peer);
-                self.media_state
-                    .send_if_modified(|s| s.patients.remove(&peer).is_some());
-            }
+            Input::Patient(event) => self.patient_event(event),
             Input::Media(event) => self.media_event(event),
             Input::Timer(timer, generation) => {
                 if self.timers.get(&timer) == Some(&generation) {
@@ -293,6 +277,7 @@ impl Room {
             }
             Input::Shutdown => return false,
         }
+        self.forget_the_gone();
         true
     }
 
@@ -319,8 +304,8 @@ impl Room {
                 self.codes.insert(peer, code);
                 self.render();
             }
-            MediaEvent::Renegotiating(peer) => {
-                self.codes.remove(&peer);
+            MediaEvent::Renegotiating(_) | MediaEvent::Flowing(_) | MediaEvent::Silent(_) => {
+                self.media_presence(&event)
             }
             MediaEvent::Failed(peer) => self.event(Event::MediaFailed(peer)),
             MediaEvent::Unreachable(peer) => {
@@ -339,8 +324,8 @@ impl Room {
     }
 
     fn tell(&self, peer: PeerId, message: ServerMessage) {
-        if let Some(link) = self.peers.get(&peer)
-            && link.outbox.try_send(message).is_err()
+        if let Some(outbox) = self.peers.get(&peer).and_then(|l| l.outbox.as_ref())
+            && outbox.try_send(message).is_err()
         {
             // A page that cannot keep up with 64 messages is gone, or going.
             self.stats.dropped(&format!("a message for patient {peer}"));
@@ -372,13 +357,7 @@ impl Room {
                     self.media_state
                         .send_if_modified(|s| s.patients.remove(&peer).is_some());
                 }
-                Command::Notify(peer, state) => self.tell(
-                    peer,
-                    ServerMessage::State {
-                        state,
-                        reason: state.reason(),
-                    },
-                ),
+                Command::Notify(peer, state) => self.notify(peer, state),
                 Command::Show(screen) => {
                     self.screen = screen;
                     self.render();
@@ -403,6 +382,12 @@ impl Room {
                 }
             }
         }
+    }
+
+    /// Tells a patient's page where things stand.
+    fn notify(&self, peer: PeerId, state: PatientView) {
+        let reason = state.reason();
+        self.tell(peer, ServerMessage::State { state, reason });
     }
 
     /// On the way out: camera gated, every patient told, then the room's
@@ -471,6 +456,8 @@ mod tests {
     use super::*;
     use crate::control::SimFault;
     use crate::drivers::Backend;
+    use crate::signalling::resume;
+    use crate::signalling::server::PatientEvent;
 
     /// A room on simulated pins whose media thread never reads: its queue for
     /// patients' events holds one, already taken.
@@ -526,6 +513,7 @@ mod tests {
             name: "Ada".into(),
             codec: Codec::H264,
             outbox,
+            resume: resume::new_secret().unwrap().1,
         }));
         {
             let state = wanted.borrow();

@@ -1,5 +1,6 @@
 //! Patients who go away and come back: a page that reloads, a connection
-//! that drops, a network that blips. A patient in the session who is away
+//! that drops, a network that blips; and those whose network never reached
+//! the room. A patient in the session who is away
 //! puts it in [`State::Reconnecting`] (camera gated, the TV says so) until
 //! they are back or their grace is over; one in the lobby keeps their place
 //! as long.
@@ -23,6 +24,23 @@ impl Session {
     /// Whether the session knows this patient: in it, or waiting.
     pub fn knows(&self, peer: PeerId) -> bool {
         (self.current.iter().chain(self.lobby.iter())).any(|p| p.peer == peer)
+    }
+
+    /// What a patient's page shows now, for a page that comes back: None
+    /// while the session waits for their media.
+    pub fn view_of(&self, peer: PeerId) -> Option<PatientView> {
+        if self.lobby.iter().any(|p| p.peer == peer) {
+            return Some(PatientView::Waiting);
+        }
+        if self.current_peer() != Some(peer) {
+            return None;
+        }
+        match self.state {
+            State::Opening => Some(PatientView::Starting),
+            State::Live => Some(PatientView::Live),
+            State::Paused => Some(PatientView::Paused),
+            _ => None,
+        }
     }
 
     pub(super) fn away(&mut self, peer: PeerId, out: &mut Vec<Command>) {
@@ -79,6 +97,22 @@ impl Session {
             self.end(out, PatientView::Ended);
         } else {
             self.left(peer, out);
+        }
+    }
+
+    /// A patient whose network could not reach the room: they are told so
+    /// and dropped, and the TV says so until the next patient comes.
+    pub(super) fn unreachable(&mut self, peer: PeerId, out: &mut Vec<Command>) {
+        let name = (self.current.iter().chain(self.lobby.iter()))
+            .find(|p| p.peer == peer)
+            .map(|p| p.name.to_string());
+        let Some(name) = name else {
+            return;
+        };
+        out.push(Command::Notify(peer, PatientView::Unreachable));
+        self.left(peer, out);
+        if self.state == State::Idle {
+            out.push(Command::Show(Screen::Unreachable { name }));
         }
     }
 }

@@ -340,23 +340,7 @@ impl Session {
         }
     }
 
-    /// A patient whose network could not reach the room: they are told so
-    /// and dropped, and the TV says so until the next patient comes.
-    fn unreachable(&mut self, peer: PeerId, out: &mut Vec<Command>) {
-        let name = (self.current.iter().chain(self.lobby.iter()))
-            .find(|p| p.peer == peer)
-            .map(|p| p.name.to_string());
-        let Some(name) = name else {
-            return;
-        };
-        out.push(Command::Notify(peer, PatientView::Unreachable));
-        self.left(peer, out);
-        if self.state == State::Idle {
-            out.push(Command::Show(Screen::Unreachable { name }));
-        }
-    }
-
-    fn left(&mut self, peer: PeerId, out: &mut Vec<Command>) {
+    pub(super) fn left(&mut self, peer: PeerId, out: &mut Vec<Command>) {
         if self.current_peer() == Some(peer) {
             match self.state {
                 State::Opening | State::Live | State::Paused | State::Reconnecting => {

@@ -385,12 +385,19 @@ fn a_patient_away_from_a_live_call_gates_the_camera_and_comes_back_live() {
     let mut s = live();
     let out = s.handle(Event::PatientAway(1));
     assert_eq!(s.state(), State::Reconnecting);
-    assert_eq!(out[0], Command::CameraGate { open: false }, "the gate shuts first");
+    assert_eq!(
+        out[0],
+        Command::CameraGate { open: false },
+        "the gate shuts first"
+    );
     assert!(out.contains(&Command::OnTv(None)));
     assert!(out.contains(&Command::StartTimer(Timer::Grace(1), GRACE)));
     assert!(out.contains(&Command::Show(Screen::Reconnecting { name: "Ada".into() })));
     assert!(out.contains(&Command::Led(LedPattern::Waiting)));
-    assert!(!out.iter().any(|c| matches!(c, Command::StopMedia(_) | Command::Shutter { .. })));
+    assert!(
+        !out.iter()
+            .any(|c| matches!(c, Command::StopMedia(_) | Command::Shutter { .. }))
+    );
     assert!(s.handle(Event::PatientAway(1)).is_empty(), "away once");
     let out = s.handle(Event::PatientBack(1));
     assert_eq!(s.state(), State::Live);
@@ -431,7 +438,10 @@ fn a_paused_session_comes_back_paused_and_a_shutter_closed_meanwhile_pauses() {
     s.handle(Event::ShortPress);
     s.handle(Event::ShutterSensed(Closed));
     s.handle(Event::PatientAway(1));
-    assert!(s.handle(Event::ShortPress).is_empty(), "the press waits for the patient");
+    assert!(
+        s.handle(Event::ShortPress).is_empty(),
+        "the press waits for the patient"
+    );
     let out = s.handle(Event::PatientBack(1));
     assert_eq!(s.state(), State::Paused);
     assert!(out.contains(&Command::Notify(1, PatientView::Paused)));

@@ -26,6 +26,15 @@ pub enum ClientMessage {
         #[serde(default)]
         video_codecs: Vec<String>,
     },
+    /// Back in the session after a reload or a lost connection, with the
+    /// resume secret the box gave at admission.
+    Resume {
+        /// The secret from the first welcome.
+        secret: String,
+    },
+    /// Ask for a new connection: the page has none (it reloaded) or its
+    /// connection failed.
+    Reconnect {},
     /// The answer to the box's offer.
     Answer {
         /// The SDP.
@@ -73,12 +82,17 @@ impl std::fmt::Debug for IceServer {
 pub enum ServerMessage {
     /// The link is not valid; nothing else follows.
     Denied,
-    /// The invite was good: the room's name and how to reach it.
+    /// The invite (or the resume secret) was good: the room's name and how
+    /// to reach it.
     Welcome {
         /// The room's name.
         room: String,
         /// STUN and TURN servers.
         ice_servers: Vec<IceServer>,
+        /// The resume secret, at admission only: the page keeps it in its
+        /// `sessionStorage` to come back to this session after a reload.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
     },
     /// Where the session stands, for `body[data-state]`.
     State {
@@ -223,6 +237,16 @@ mod tests {
             })
         );
         assert_eq!(decode(r#"{"type":"leave"}"#), Ok(ClientMessage::Leave {}));
+        assert_eq!(
+            decode(r#"{"type":"reconnect"}"#),
+            Ok(ClientMessage::Reconnect {})
+        );
+        assert_eq!(
+            decode(r#"{"type":"resume","secret":"s"}"#),
+            Ok(ClientMessage::Resume { secret: "s".into() })
+        );
+        assert!(decode(r#"{"type":"resume"}"#).is_err());
+        assert!(decode(r#"{"type":"resume","secret":7}"#).is_err());
         assert_eq!(
             decode(r#"{"type":"path","local":"relay","remote":"srflx","relay":"tls"}"#),
             Ok(ClientMessage::Path(crate::ice_path::PairView {

@@ -19,11 +19,12 @@ use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::TlsAcceptor;
 
 use super::client::{JoinGuard, TrustedProxies};
 use super::protocol::{self, ClientMessage, ServerMessage};
+use super::resume::{self, ResumeHash};
 use crate::ice_path::PairView;
 use crate::invite::Invites;
 use crate::invite::unix_now;
@@ -46,6 +47,9 @@ const OUTBOX: usize = 64;
 /// minute before it is turned away for the rest of it: a patient who
 /// mistypes tries a few times, a stranger guessing links many.
 const REFUSED_JOINS: u32 = 10;
+/// Resumes (good or not) one address may make in a minute: a page coming
+/// back after a reload or a drop waits longer and longer between tries.
+const RESUMES: u32 = 20;
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
@@ -64,11 +68,26 @@ pub enum PatientEvent {
         codec: Codec,
         /// Messages to their page.
         outbox: mpsc::Sender<ServerMessage>,
+        /// What the box keeps of the resume secret their page was given.
+        resume: ResumeHash,
+    },
+    /// A page presents a resume secret: the session task answers with the
+    /// patient it brings back, if it is good and their page is away.
+    Resume {
+        /// What the box keeps of the secret presented.
+        resume: ResumeHash,
+        /// Messages to the page, from now on.
+        outbox: mpsc::Sender<ServerMessage>,
+        /// The patient, or None: refused.
+        reply: oneshot::Sender<Option<PeerId>>,
     },
     /// A patient's page reported the path its call took.
     Path(PeerId, PairView),
-    /// A patient's socket closed.
+    /// A patient said they leave.
     Left(PeerId),
+    /// A patient's socket closed without a word: a reload, a dropped
+    /// connection, or a page closed. They may come back.
+    Lost(PeerId),
 }
 
 /// What every connection shares.
@@ -90,6 +109,7 @@ pub struct App {
     next_peer: AtomicU64,
     refusals: RateLimit,
     joins: JoinGuard,
+    resumes: JoinGuard,
 }
 
 impl App {
@@ -112,6 +132,7 @@ impl App {
             next_peer: AtomicU64::new(1),
             refusals: RateLimit::new(10, Duration::from_secs(60)),
             joins: JoinGuard::new(REFUSED_JOINS, Duration::from_secs(60)),
+            resumes: JoinGuard::new(RESUMES, Duration::from_secs(60)),
         }
     }
 }
@@ -223,9 +244,13 @@ async fn patient(socket: WebSocket, app: Arc<App>, client: IpAddr) {
     let Some((peer, inbox)) = admit(&mut to_page, &mut from_page, &app, client).await else {
         return;
     };
-    converse(peer, (to_page, from_page), inbox, &app).await;
-    let _ = app.session.send(PatientEvent::Left(peer)).await;
-    eprintln!("appliance: patient {peer} left");
+    if converse(peer, (to_page, from_page), inbox, &app).await {
+        let _ = app.session.send(PatientEvent::Left(peer)).await;
+        eprintln!("appliance: patient {peer} left");
+    } else {
+        let _ = app.session.send(PatientEvent::Lost(peer)).await;
+        eprintln!("appliance: patient {peer}'s page is gone; they may come back");
+    }
 }
 
 /// The page's half of the socket that sends to it.
@@ -233,71 +258,136 @@ type ToPage = futures_util::stream::SplitSink<WebSocket, Message>;
 /// The page's half of the socket that it sends on.
 type FromPage = futures_util::stream::SplitStream<WebSocket>;
 
-/// Reads the page's join, redeems its link and puts the patient in the
-/// lobby: the patient's number and the queue of what the session tells
-/// them, or None when the page was refused or went away.
+/// Reads the page's first message: a join, whose link is redeemed and whose
+/// patient goes in the lobby, or a resume, which brings a patient back to
+/// their session. Gives the patient's number and the queue of what the
+/// session tells them, or None when the page was refused or went away.
 async fn admit(
     to_page: &mut ToPage,
     from_page: &mut FromPage,
     app: &App,
     client: IpAddr,
 ) -> Option<(PeerId, mpsc::Receiver<ServerMessage>)> {
-    let join = match tokio::time::timeout(JOIN_TIMEOUT, from_page.next()).await {
+    let first = match tokio::time::timeout(JOIN_TIMEOUT, from_page.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => protocol::decode(&text),
         _ => return None,
     };
-    let Ok(ClientMessage::Join {
-        token,
-        name,
-        video_codecs,
-    }) = join
-    else {
-        app.joins.refused(client, Instant::now());
-        app.refusals.log("a page spoke before joining; refused");
-        let _ = to_page.send(json(&ServerMessage::Denied)).await;
-        return None;
+    let admitted = match first {
+        Ok(ClientMessage::Join {
+            token,
+            name,
+            video_codecs,
+        }) => join(app, &zeroize::Zeroizing::new(token), name, &video_codecs).await,
+        Ok(ClientMessage::Resume { secret }) => {
+            come_back(app, client, &zeroize::Zeroizing::new(secret)).await
+        }
+        _ => Err("a page spoke before joining".to_owned()),
     };
-    let token = zeroize::Zeroizing::new(token);
-    let redeemed = match app.invites.lock() {
-        Ok(mut invites) => invites.redeem(&token, unix_now()),
-        Err(_) => return None,
+    let (peer, inbox, resume) = match admitted {
+        Ok(admitted) => admitted,
+        Err(reason) => {
+            app.joins.refused(client, Instant::now());
+            app.refusals.log(&format!("{reason}; refused"));
+            let _ = to_page.send(json(&ServerMessage::Denied)).await;
+            let _ = to_page.close().await;
+            return None;
+        }
     };
-    drop(token);
-    if let Err(reason) = redeemed {
-        app.joins.refused(client, Instant::now());
-        app.refusals.log(&format!("patient link refused: {reason}"));
-        let _ = to_page.send(json(&ServerMessage::Denied)).await;
-        let _ = to_page.close().await;
-        return None;
-    }
-    let peer: PeerId = app.next_peer.fetch_add(1, Ordering::Relaxed);
-    let codec = Codec::choose(&video_codecs);
-    eprintln!("appliance: patient {peer} joined the lobby ({codec:?})");
     let welcome = ServerMessage::Welcome {
         room: app.room.clone(),
         ice_servers: app.ice.for_page(unix_now()),
+        resume: resume.map(|secret| secret.to_string()),
     };
     to_page.send(json(&welcome)).await.ok()?;
+    Some((peer, inbox))
+}
+
+/// What a page that was let in has: the patient's number, the queue of
+/// what the session tells them, and, at admission, the resume secret for
+/// the page.
+type Admitted = (
+    PeerId,
+    mpsc::Receiver<ServerMessage>,
+    Option<zeroize::Zeroizing<String>>,
+);
+
+/// Redeems a link and puts its patient in the lobby.
+async fn join(
+    app: &App,
+    token: &str,
+    name: String,
+    video_codecs: &[String],
+) -> Result<Admitted, String> {
+    let redeemed = match app.invites.lock() {
+        Ok(mut invites) => invites.redeem(token, unix_now()),
+        Err(_) => return Err("the invites are unavailable".into()),
+    };
+    if let Err(reason) = redeemed {
+        return Err(format!("patient link refused: {reason}"));
+    }
+    let (secret, resume) =
+        resume::new_secret().map_err(|e| format!("no resume secret could be made: {e}"))?;
+    let peer: PeerId = app.next_peer.fetch_add(1, Ordering::Relaxed);
+    let codec = Codec::choose(video_codecs);
+    eprintln!("appliance: patient {peer} joined the lobby ({codec:?})");
     let (outbox, inbox) = mpsc::channel::<ServerMessage>(OUTBOX);
     let joined = PatientEvent::Joined {
         peer,
         name,
         codec,
         outbox,
+        resume,
     };
-    app.session.send(joined).await.ok()?;
-    Some((peer, inbox))
+    app.session
+        .send(joined)
+        .await
+        .map_err(|_| "the session is gone".to_owned())?;
+    Ok((peer, inbox, Some(secret)))
+}
+
+/// Brings a patient back to their session with the resume secret their
+/// page was given; refused when it is not one of a patient the session
+/// knows whose page is away (another session's, a forged one, one whose
+/// session ended, or one already in use).
+async fn come_back(app: &App, client: IpAddr, secret: &str) -> Result<Admitted, String> {
+    let now = Instant::now();
+    if app.resumes.blocked(client, now) {
+        return Err("too many resumes from one address".into());
+    }
+    // Every resume counts here, good or not: a page that reconnects in a
+    // tight loop is slowed down.
+    app.resumes.refused(client, now);
+    let resume = resume::hash(secret).ok_or("a resume secret that is none of ours")?;
+    let (outbox, inbox) = mpsc::channel::<ServerMessage>(OUTBOX);
+    let (reply, answer) = oneshot::channel();
+    let asked = PatientEvent::Resume {
+        resume,
+        outbox,
+        reply,
+    };
+    app.session
+        .send(asked)
+        .await
+        .map_err(|_| "the session is gone".to_owned())?;
+    match answer.await {
+        Ok(Some(peer)) => {
+            eprintln!("appliance: patient {peer} is back");
+            Ok((peer, inbox, None))
+        }
+        _ => Err("a resume secret of no patient who is away".into()),
+    }
 }
 
 /// Carries the session's messages to the page and the page's answer and
 /// candidates to media, until either side is done, the page is silent past
-/// [`IDLE_TIMEOUT`], or it sent too many bad messages.
+/// [`IDLE_TIMEOUT`], or it sent too many bad messages. True when the
+/// patient said they leave.
 async fn converse(
     peer: PeerId,
     (mut to_page, mut from_page): (ToPage, FromPage),
     mut inbox: mpsc::Receiver<ServerMessage>,
     app: &App,
-) {
+) -> bool {
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = Instant::now();
     let mut bad_messages = 0u32;
@@ -332,14 +422,15 @@ async fn converse(
                         mline: sdp_m_line_index,
                         candidate,
                     },
-                    Ok(ClientMessage::Leave {}) => break,
+                    Ok(ClientMessage::Leave {}) => return true,
+                    Ok(ClientMessage::Reconnect {}) => MediaCommand::Reconnect { peer },
                     Ok(ClientMessage::Path(view)) => {
                         if app.session.send(PatientEvent::Path(peer, view)).await.is_err() {
                             break;
                         }
                         continue;
                     }
-                    Ok(ClientMessage::Join { .. }) => continue,
+                    Ok(ClientMessage::Join { .. } | ClientMessage::Resume { .. }) => continue,
                     Err(reason) => {
                         bad_messages += 1;
                         app.refusals.log(&format!("patient {peer} sent a {reason}"));
@@ -355,6 +446,7 @@ async fn converse(
             }
         }
     }
+    false
 }
 
 /// Accepts TLS connections on `listener` and serves `router` on each, until
