@@ -214,7 +214,7 @@ fn join_as(browser: &Browser, link: &str, name: &str) {
 /// driver.
 struct Patient {
     browser: Browser,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
     _driver: Driver,
 }
 
@@ -233,7 +233,7 @@ fn waiting_patient_named(daemon: &Daemon, name: &str) -> Patient {
     wait_page(&browser, "waiting");
     Patient {
         browser,
-        _profile: profile,
+        profile,
         _driver: driver,
     }
 }
@@ -861,6 +861,150 @@ fn a_page_that_reloads_comes_back_to_its_session_and_no_one_else_can() {
         !output.contains(NAME),
         "the daemon printed the patient's name"
     );
+}
+
+/// Cuts the namespace's traffic that `rules` (nftables, in a chain on the
+/// input hook) drop or reject, until [`mend`].
+fn cut(rules: &str) {
+    let rules = rules.replace("; ", "\n");
+    let table = format!(
+        "table inet cut {{\n chain cut {{\n type filter hook input priority 0;\n {rules}\n }}\n}}\n"
+    );
+    nat::run_with_input(&["nft", "-f", "-"], &table);
+}
+
+fn mend() {
+    nat::run_with_input(&["nft", "-f", "-"], "delete table inet cut");
+}
+
+/// Waits until pictures flow both ways again (the page's decoded frames and
+/// the box's received frames move), and gives how long that took.
+fn flowing_again(browser: &Browser, daemon: &Daemon, what: &str) -> Duration {
+    let start = std::time::Instant::now();
+    let page = remote_video(browser).map_or(0, |(_, f)| f);
+    let at_box = counter(&daemon.status(), "video_frames_received");
+    wait_call(what, browser, daemon, Duration::from_secs(20), || {
+        let page_now = remote_video(browser).map_or(0, |(_, f)| f);
+        let box_now = counter(&daemon.status(), "video_frames_received");
+        // A new connection counts its frames from zero.
+        let page_moved = page_now > page + 5 || (page_now < page && page_now > 5);
+        (page_moved && box_now > at_box + 5).then_some(())
+    });
+    start.elapsed()
+}
+
+/// A live call rides out real life with no one touching anything: media cut
+/// for 5 s comes back by itself; the signalling lost for 20 s while media
+/// flows interrupts nothing, and the page opens its socket again by itself;
+/// media cut for 45 s (past ICE consent) puts the room in "reconnecting",
+/// camera gated, and a new connection brings the call back once the
+/// network is back.
+#[test]
+fn a_live_call_rides_out_network_blips() {
+    if !in_own_network("a_live_call_rides_out_network_blips") {
+        return;
+    }
+    let daemon = start_daemon();
+    let patient = admitted_patient(&daemon);
+    let browser = &patient.browser;
+    let live = |what: &str| {
+        let s = daemon.status();
+        assert_eq!(s["state"], "live", "{what}: {s}");
+        assert_eq!(browser.state(), "live", "{what}");
+    };
+    flowing_again(browser, &daemon, "the call's video");
+
+    // 5 s without media.
+    cut("meta l4proto udp drop");
+    std::thread::sleep(Duration::from_secs(5));
+    mend();
+    let back = flowing_again(browser, &daemon, "video after a 5 s cut");
+    println!("after a 5 s cut, video flowed again in {back:?}");
+    daemon.wait_status("state", "live");
+
+    // 20 s without signalling: every packet to or from the box's HTTPS port
+    // is refused, so the page's socket breaks at its next word.
+    let sockets = |b: &Browser| {
+        b.eval("return window.appliance.sockets")
+            .unwrap()
+            .as_u64()
+            .unwrap()
+    };
+    let opened = sockets(browser);
+    cut(
+        "tcp dport 8443 tcp flags & rst == 0 reject with tcp reset; \
+         tcp sport 8443 tcp flags & rst == 0 reject with tcp reset",
+    );
+    for second in 0..20 {
+        let received = counter(&daemon.status(), "video_frames_received");
+        std::thread::sleep(Duration::from_secs(1));
+        live(&format!("{second} s into the signalling cut"));
+        assert!(counter(&daemon.status(), "video_frames_received") > received);
+    }
+    mend();
+    wait_call(
+        "the page's socket again",
+        browser,
+        &daemon,
+        Duration::from_secs(30),
+        || {
+            (sockets(browser) > opened + 1 && daemon.output().contains("patient 1 is back"))
+                .then_some(())
+        },
+    );
+    flowing_again(browser, &daemon, "video after the signalling cut");
+    live("after the signalling cut");
+
+    // 45 s without media: past consent, so a new connection is needed. All
+    // of it: UDP, and TCP (ICE over TCP would carry the call) but for the
+    // signalling and the test's own control of the browser (WebDriver, and
+    // the browser's DevTools port).
+    let reconnects = counter(&daemon.status(), "reconnects");
+    let devtools = std::fs::read_to_string(patient.profile.path().join("DevToolsActivePort"))
+        .expect("Chromium's DevTools port");
+    let devtools: u16 = devtools.lines().next().unwrap().trim().parse().unwrap();
+    let kept = format!("{{ 8443, {}, {devtools} }}", support::DRIVER_PORT);
+    cut(&format!(
+        "meta l4proto udp drop; tcp dport != {kept} tcp sport != {kept} drop"
+    ));
+    let status = daemon.wait_status("state", "reconnecting");
+    assert_eq!(status["led"], "waiting");
+    assert_eq!(status["camera_gate"], false);
+    wait_page(browser, "reconnecting");
+    // No way through the whole time: the room stays reconnecting, no camera
+    // frame leaves, and the page keeps asking for a new connection.
+    let sent = counter(&status, "video_frames_sent");
+    let asked = browser
+        .eval("return window.appliance.reconnectsAsked")
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(40));
+    let status = daemon.status();
+    assert_eq!(status["state"], "reconnecting", "{status}");
+    assert_eq!(counter(&status, "video_frames_sent"), sent);
+    assert_eq!(browser.state(), "reconnecting");
+    let asked_since = browser
+        .eval("return window.appliance.reconnectsAsked")
+        .unwrap();
+    assert!(
+        asked_since.as_u64() > asked.as_u64(),
+        "{asked} {asked_since}"
+    );
+    mend();
+    let back = flowing_again(browser, &daemon, "video after a 45 s cut");
+    println!("after a 45 s cut, video flowed again in {back:?}");
+    daemon.wait_status("state", "live");
+    wait_page(browser, "live");
+    let status = daemon.status();
+    assert!(counter(&status, "reconnects") > reconnects, "{status}");
+    assert_eq!(status["led"], "live");
+    let code = page_code(browser, &daemon);
+    let box_code = status["security_code"].as_str().unwrap().to_owned();
+    assert!(
+        code.contains(&box_code),
+        "page {code:?} vs box {box_code:?}"
+    );
+    drop(patient);
+    daemon.stop();
 }
 
 /// The share of the screen's pixels that are not black.

@@ -28,8 +28,9 @@
   };
 
   // For tests: the live peer connection, the code the page computed, the
-  // name as the page sent it, and how often it asked for a new connection.
-  window.appliance = { pc: null, securityCode: null, name: null, reconnectsAsked: 0 };
+  // name as the page sent it, how often it asked for a new connection and
+  // how many sockets it opened.
+  window.appliance = { pc: null, securityCode: null, name: null, reconnectsAsked: 0, sockets: 0 };
 
   let socket = null;
   let pc = null;
@@ -46,6 +47,7 @@
   let signalLostAt = 0; // when the socket was lost, while it is
   let mediaDownSince = 0; // when the connection with the room went down, while it is
   let lastReconnectAsk = 0;
+  let lastHeard = 0; // when the box last said anything on the socket
 
   // The token lives only in this closure; take it out of the address bar at once
   // so it does not linger in history, bookmarks or a shared screen.
@@ -239,13 +241,18 @@
     url.protocol = location.protocol === "http:" ? "ws:" : "wss:";
     url.hash = "";
     const ws = new WebSocket(url.href);
+    window.appliance.sockets += 1;
     let openedAt = 0;
     socket = ws;
     ws.onopen = () => {
-      openedAt = Date.now();
+      openedAt = lastHeard = Date.now();
       send(first());
     };
-    ws.onmessage = (event) => { if (socket === ws) onMessage(event.data); };
+    ws.onmessage = (event) => {
+      if (socket !== ws) return;
+      lastHeard = Date.now();
+      onMessage(event.data);
+    };
     ws.onclose = () => {
       if (finished || socket !== ws) return;
       socket = null;
@@ -292,6 +299,22 @@
     if ((failed && now - lastReconnectAsk > 2000) || now - since >= 5000) askReconnect();
   }
   setInterval(watchConnection, 1000);
+
+  // Every 10 s the page checks that its socket still reaches the box: one
+  // that has heard nothing for 25 s is dead (a network that changed under
+  // it), and is opened again.
+  function watchSocket() {
+    if (finished || !admitted || !socket || socket.readyState !== WebSocket.OPEN) return;
+    if (Date.now() - lastHeard > 25000) {
+      const dead = socket;
+      dead.onclose();
+      dead.onclose = null;
+      dead.close();
+      return;
+    }
+    send({ type: "ping" });
+  }
+  setInterval(watchSocket, 10000);
 
   function onMessage(data) {
     let msg;

@@ -69,7 +69,8 @@ fn run(args: &[&str]) {
     );
 }
 
-fn run_with_input(args: &[&str], input: &str) {
+/// Runs `args` with `input` on its standard input; panics when it fails.
+pub fn run_with_input(args: &[&str], input: &str) {
     let mut child = Command::new(args[0])
         .args(&args[1..])
         .stdin(Stdio::piped())

@@ -35,6 +35,9 @@ pub enum ClientMessage {
     /// Ask for a new connection: the page has none (it reloaded) or its
     /// connection failed.
     Reconnect {},
+    /// The page checks that its socket still reaches the box (browsers do
+    /// not show a page the socket's own pings); the box answers `pong`.
+    Ping {},
     /// The answer to the box's offer.
     Answer {
         /// The SDP.
@@ -103,6 +106,8 @@ pub enum ServerMessage {
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'static str>,
     },
+    /// The answer to a page's `ping`.
+    Pong,
     /// The box's offer.
     Offer {
         /// The SDP.
@@ -245,6 +250,7 @@ mod tests {
             decode(r#"{"type":"resume","secret":"s"}"#),
             Ok(ClientMessage::Resume { secret: "s".into() })
         );
+        assert_eq!(decode(r#"{"type":"ping"}"#), Ok(ClientMessage::Ping {}));
         assert!(decode(r#"{"type":"resume"}"#).is_err());
         assert!(decode(r#"{"type":"resume","secret":7}"#).is_err());
         assert_eq!(

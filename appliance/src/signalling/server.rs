@@ -424,6 +424,12 @@ async fn converse(
                     },
                     Ok(ClientMessage::Leave {}) => return true,
                     Ok(ClientMessage::Reconnect {}) => MediaCommand::Reconnect { peer },
+                    Ok(ClientMessage::Ping {}) => {
+                        if to_page.send(json(&ServerMessage::Pong)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
                     Ok(ClientMessage::Path(view)) => {
                         if app.session.send(PatientEvent::Path(peer, view)).await.is_err() {
                             break;
