@@ -1744,3 +1744,61 @@ fn a_relay_that_refuses_the_box_is_named_in_status_and_the_call_goes_direct() {
     drop(patient);
     daemon.stop();
 }
+
+/// A phone moving from Wi-Fi to mobile data: mid-call, the patient's
+/// address changes (a new one comes, the old one goes) and the call is back
+/// by itself, through the same NATs, in the same session.
+#[test]
+fn a_patient_whose_address_changes_mid_call_comes_back_by_itself() {
+    if !in_own_network("a_patient_whose_address_changes_mid_call_comes_back_by_itself") {
+        return;
+    }
+    let (_topology, daemon) = clinic_with_relay(HomeNat::Cone);
+    let link = invite(&daemon, "1h");
+    let _driver = Driver::chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    join(&browser, &link);
+    wait_page(&browser, "waiting");
+    assert!(daemon.cli(&["press"]).0);
+    wait_page(&browser, "live");
+    flowing_again(&browser, &daemon, "the call's video");
+    let code = page_code(&browser, &daemon);
+
+    let ip = |args: &str| {
+        let status = std::process::Command::new("ip")
+            .args(args.split_whitespace())
+            .status()
+            .unwrap();
+        assert!(status.success(), "ip {args}");
+    };
+    nat::run_with_input(
+        &["sysctl", "-p", "-"],
+        "net.ipv4.conf.eth1.promote_secondaries=1\n",
+    );
+    let changed = std::time::Instant::now();
+    ip("addr add 192.168.1.3/24 dev eth1");
+    ip("addr del 192.168.1.2/24 dev eth1");
+    ip("route replace default via 192.168.1.1");
+    let at = browser.eval("return Date.now()").unwrap();
+    flowing_again(&browser, &daemon, "video after the address changed");
+    println!(
+        "the address changed; video flowed again {:?} later; the page's ICE: {} from {at}",
+        changed.elapsed(),
+        browser.eval("return window.appliance.iceLog").unwrap()
+    );
+    let status = daemon.wait_status("state", "live");
+    wait_page(&browser, "live");
+    assert!(counter(&status, "reconnects") >= 1, "{status}");
+    let new_code = page_code(&browser, &daemon);
+    assert_ne!(new_code, code, "a new connection has a new code");
+    let box_code = daemon.status()["security_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        new_code.contains(&box_code),
+        "page {new_code:?} vs box {box_code:?}"
+    );
+    daemon.stop();
+}

@@ -48,6 +48,7 @@
   let mediaDownSince = 0; // when the connection with the room went down, while it is
   let lastReconnectAsk = 0;
   let lastHeard = 0; // when the box last said anything on the socket
+  let pingSent = 0; // when the page asked the box for a pong, while it waits
 
   // The token lives only in this closure; take it out of the address bar at once
   // so it does not linger in history, bookmarks or a shared screen.
@@ -75,8 +76,39 @@
 
   // The connection with the room is down (or not yet back after a reload).
   function mediaDown() {
-    const connected = pc && ["connected", "completed"].includes(pc.iceConnectionState);
-    return (hadConnection || resumed) && !connected;
+    return (hadConnection || resumed) && (!iceUp() || stalled());
+  }
+
+  function iceUp() {
+    return !!pc && ["connected", "completed"].includes(pc.iceConnectionState);
+  }
+
+  // The room's packets as last counted, and when they last moved: the room
+  // always sends (black and silence while the camera is gated), so 2 s
+  // without a packet is a connection down, seen well before the browser's
+  // ICE says so (5 s and more).
+  let inbound = { pc: null, packets: 0, at: 0 };
+  let armed = false; // this connection flowed: its going down is news
+
+  function stalled() {
+    return inbound.pc === pc && inbound.at > 0 && Date.now() - inbound.at > 2000;
+  }
+
+  async function countInbound() {
+    if (!pc || !iceUp()) return;
+    const counted = pc;
+    let packets = 0;
+    try {
+      (await counted.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp") packets += s.packetsReceived || 0;
+      });
+    } catch (err) {
+      return;
+    }
+    if (inbound.pc !== counted || packets !== inbound.packets) {
+      inbound = { pc: counted, packets, at: Date.now() };
+      if (packets > 0) armed = true;
+    }
   }
 
   // What the page shows: the box's word, unless the call's connection is
@@ -251,6 +283,7 @@
     ws.onmessage = (event) => {
       if (socket !== ws) return;
       lastHeard = Date.now();
+      pingSent = 0;
       onMessage(event.data);
     };
     ws.onclose = () => {
@@ -263,7 +296,10 @@
       if (!signalLostAt) signalLostAt = Date.now();
       // The box keeps a session for a few minutes at most.
       if (Date.now() - signalLostAt > 5 * 60 * 1000) return finish("error");
-      const wait = Math.min(1000 * 2 ** socketAttempts, 15000) * (0.75 + Math.random() / 2);
+      // At once the first time (a network that changed), then longer and
+      // longer.
+      const wait = socketAttempts === 0 ? 0
+        : Math.min(1000 * 2 ** (socketAttempts - 1), 15000) * (0.75 + Math.random() / 2);
       socketAttempts += 1;
       setTimeout(() => { if (!finished) connect(resumeMessage); }, wait);
       render();
@@ -283,35 +319,58 @@
     send({ type: "reconnect" });
   }
 
-  // Once a second: a connection down for 5 s (or failed) is made anew, and
-  // again every 5 s while the network stays down. A short blip comes back
-  // by itself.
-  function watchConnection() {
-    if (finished || !admitted || !socket || socket.readyState !== WebSocket.OPEN) return;
+  // A socket that may be dead is dropped, and opened again at once.
+  function dropSocket() {
+    const dead = socket;
+    dead.onclose();
+    dead.onclose = null;
+    dead.close();
+  }
+
+  // Twice a second: a connection down for 5 s (or failed) is made anew, and
+  // again every 5 s while the network stays down; a short blip comes back
+  // by itself. While it is down, the socket is checked too: a network that
+  // changed under the page took it along, silently.
+  let watching = false;
+  async function watchConnection() {
+    if (watching || finished || !admitted) return;
+    watching = true;
+    try {
+      await countInbound();
+    } finally {
+      watching = false;
+    }
+    if (finished || !socket || socket.readyState !== WebSocket.OPEN) return;
+    render();
     if (!mediaDown()) {
       mediaDownSince = 0;
       return;
     }
+    // The connection that flowed went down: the socket may have gone with
+    // it (a network that changed): a fresh one says where the page is now.
+    if (armed) {
+      armed = false;
+      return dropSocket();
+    }
     const now = Date.now();
     if (!mediaDownSince) mediaDownSince = now;
+    if (pingSent && now - pingSent > 1500) return dropSocket();
+    if (!pingSent && now - lastHeard > 1000) {
+      pingSent = now;
+      send({ type: "ping" });
+    }
     const failed = pc && pc.iceConnectionState === "failed";
     const since = Math.max(mediaDownSince, lastReconnectAsk);
     if ((failed && now - lastReconnectAsk > 2000) || now - since >= 5000) askReconnect();
   }
-  setInterval(watchConnection, 1000);
+  setInterval(watchConnection, 500);
 
   // Every 10 s the page checks that its socket still reaches the box: one
   // that has heard nothing for 25 s is dead (a network that changed under
   // it), and is opened again.
   function watchSocket() {
     if (finished || !admitted || !socket || socket.readyState !== WebSocket.OPEN) return;
-    if (Date.now() - lastHeard > 25000) {
-      const dead = socket;
-      dead.onclose();
-      dead.onclose = null;
-      dead.close();
-      return;
-    }
+    if (Date.now() - lastHeard > 25000) return dropSocket();
     send({ type: "ping" });
   }
   setInterval(watchSocket, 10000);
@@ -361,6 +420,8 @@
       // Back after a lost socket: fresh TURN credentials for the next
       // connection; the call, if it still holds, goes on.
       if (peerArgs) peerArgs[1] = msg.ice_servers;
+      // A network that changed under the page took the call with it.
+      if (mediaDown()) askReconnect();
       render();
       return;
     }
@@ -404,6 +465,9 @@
     };
 
     pc.oniceconnectionstatechange = () => {
+      // For tests and whoever debugs: when the connection's state changed.
+      window.appliance.iceLog = (window.appliance.iceLog || []).slice(-40);
+      window.appliance.iceLog.push([Date.now(), pc.iceConnectionState]);
       if (pc.iceConnectionState === "connected" || pc.iceConnectionState === "completed") {
         hadConnection = true;
         reportPath();

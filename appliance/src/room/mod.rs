@@ -88,6 +88,8 @@ pub enum Ending {
 struct PatientLink {
     /// Messages to their page; None while it is gone (they may come back).
     outbox: Option<mpsc::Sender<ServerMessage>>,
+    /// The number of the socket that speaks for them.
+    socket: u64,
     codec: Codec,
     /// The path the page says its call took.
     path: Option<PairView>,
@@ -514,6 +516,7 @@ mod tests {
             codec: Codec::H264,
             outbox,
             resume: resume::new_secret().unwrap().1,
+            socket: 1,
         }));
         {
             let state = wanted.borrow();

@@ -12,7 +12,7 @@ use crate::media::{Codec, MediaEvent};
 use crate::session::{Event, PeerId};
 use crate::signalling::protocol::ServerMessage;
 use crate::signalling::resume::ResumeHash;
-use crate::signalling::server::PatientEvent;
+use crate::signalling::server::{PatientEvent, Resumed};
 
 /// Where a patient's media stands, as the session task follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,25 +35,28 @@ impl Room {
                 codec,
                 outbox,
                 resume,
-            } => self.joined(peer, name, codec, outbox, resume),
+                socket,
+            } => self.joined(peer, name, codec, (outbox, socket), resume),
             PatientEvent::Resume {
                 resume,
                 outbox,
+                socket,
                 reply,
-            } => self.resume(&resume, outbox, reply),
+            } => self.resume(&resume, (outbox, socket), reply),
             PatientEvent::Path(peer, view) => {
                 if let Some(link) = self.peers.get_mut(&peer) {
                     link.path = Some(view);
                 }
             }
             PatientEvent::Left(peer) => self.forget(peer),
-            PatientEvent::Lost(peer) => {
+            PatientEvent::Lost { peer, socket } => {
+                let Some(link) = self.peers.get_mut(&peer).filter(|l| l.socket == socket) else {
+                    return;
+                };
+                link.outbox = None;
                 if !self.session.knows(peer) {
                     self.forget(peer);
                     return;
-                }
-                if let Some(link) = self.peers.get_mut(&peer) {
-                    link.outbox = None;
                 }
                 self.presence(peer);
             }
@@ -65,13 +68,14 @@ impl Room {
         peer: PeerId,
         name: String,
         codec: Codec,
-        outbox: mpsc::Sender<ServerMessage>,
+        (outbox, socket): (mpsc::Sender<ServerMessage>, u64),
         resume: ResumeHash,
     ) {
         self.peers.insert(
             peer,
             PatientLink {
                 outbox: Some(outbox),
+                socket,
                 codec,
                 path: None,
                 resume,
@@ -84,24 +88,33 @@ impl Room {
     }
 
     /// A page presents a resume secret: good when it is the secret of a
-    /// patient the session knows whose page is away.
+    /// patient the session knows whose page is gone, or whose media is lost
+    /// (their old socket went with it, whether the box knows or not).
     fn resume(
         &mut self,
         resume: &ResumeHash,
-        outbox: mpsc::Sender<ServerMessage>,
-        reply: oneshot::Sender<Option<PeerId>>,
+        (outbox, socket): (mpsc::Sender<ServerMessage>, u64),
+        reply: oneshot::Sender<Resumed>,
     ) {
         let found = (self.peers.iter())
             .find(|(_, link)| link.resume.matches(resume))
-            .filter(|(peer, link)| link.outbox.is_none() && self.session.knows(**peer))
+            .filter(|(peer, _)| self.session.knows(**peer))
             .map(|(peer, _)| *peer);
-        let Some(link) = found.and_then(|peer| self.peers.get_mut(&peer)) else {
-            let _ = reply.send(None);
+        let Some((peer, link)) = found.and_then(|peer| Some((peer, self.peers.get_mut(&peer)?)))
+        else {
+            let _ = reply.send(Resumed::Refused);
             return;
         };
-        let Some(peer) = found else { return };
+        if link.outbox.is_some() && link.media != MediaLink::Lost {
+            // Their page's socket is still here, as far as the box knows:
+            // another browser, or a socket whose network went away.
+            let _ = reply.send(Resumed::Busy(peer));
+            return;
+        }
+        // A socket taken over closes once its queue does.
         link.outbox = Some(outbox);
-        if reply.send(Some(peer)).is_err() {
+        link.socket = socket;
+        if reply.send(Resumed::Back(peer)).is_err() {
             // The page went while asking.
             if let Some(link) = self.peers.get_mut(&peer) {
                 link.outbox = None;

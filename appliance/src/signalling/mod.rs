@@ -1,11 +1,15 @@
 //! Signalling: the patient page and its WebSocket, over HTTPS on one port.
-//! `protocol` is pure (messages, the security code); `server` holds the
-//! sockets; `client` tells who connects (behind a trusted proxy, from its
+//! `server` serves them and carries each patient's socket; `admission` lets
+//! a page in (a join, or a resume); `protocol` is pure (messages, the
+//! security code); `client` tells who connects (behind a trusted proxy, from its
 //! `X-Forwarded-For`); `resume` the secret that brings a patient back to
-//! their session; `tls` makes or loads the room's certificate.
+//! their session; `sockets` asks a patient's open socket whether its page
+//! is still there; `tls` makes or loads the room's certificate.
 
+mod admission;
 pub mod client;
 pub mod protocol;
 pub mod resume;
 pub mod server;
+pub mod sockets;
 pub mod tls;

@@ -4,7 +4,7 @@
 //! page sends can panic the daemon; logs never carry a token or a name.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,16 +24,16 @@ use tokio_rustls::TlsAcceptor;
 
 use super::client::{JoinGuard, TrustedProxies};
 use super::protocol::{self, ClientMessage, ServerMessage};
-use super::resume::{self, ResumeHash};
+use super::resume::ResumeHash;
+use super::sockets::{PROBE_WAIT, Probe, Sockets};
 use crate::ice_path::PairView;
 use crate::invite::Invites;
-use crate::invite::unix_now;
 use crate::media::{Codec, MediaCommand};
 use crate::session::PeerId;
 use crate::turn::IceServers;
 
 /// A page must say who it is this soon after connecting.
-const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The TLS handshake must finish this soon.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The server pings every socket this often; browsers answer on their own.
@@ -42,7 +42,7 @@ const PING_EVERY: Duration = Duration::from_secs(15);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 /// Messages queued to one page. A page reads them as fast as they come;
 /// a full queue means it is gone, and its messages are dropped.
-const OUTBOX: usize = 64;
+pub(super) const OUTBOX: usize = 64;
 /// Refused joins (a bad, spent or expired link) one address may make in a
 /// minute before it is turned away for the rest of it: a patient who
 /// mistypes tries a few times, a stranger guessing links many.
@@ -70,6 +70,8 @@ pub enum PatientEvent {
         outbox: mpsc::Sender<ServerMessage>,
         /// What the box keeps of the resume secret their page was given.
         resume: ResumeHash,
+        /// Their socket's number.
+        socket: u64,
     },
     /// A page presents a resume secret: the session task answers with the
     /// patient it brings back, if it is good and their page is away.
@@ -78,8 +80,10 @@ pub enum PatientEvent {
         resume: ResumeHash,
         /// Messages to the page, from now on.
         outbox: mpsc::Sender<ServerMessage>,
-        /// The patient, or None: refused.
-        reply: oneshot::Sender<Option<PeerId>>,
+        /// The page's socket's number.
+        socket: u64,
+        /// The patient, or why not.
+        reply: oneshot::Sender<Resumed>,
     },
     /// A patient's page reported the path its call took.
     Path(PeerId, PairView),
@@ -87,7 +91,25 @@ pub enum PatientEvent {
     Left(PeerId),
     /// A patient's socket closed without a word: a reload, a dropped
     /// connection, or a page closed. They may come back.
-    Lost(PeerId),
+    Lost {
+        /// The patient.
+        peer: PeerId,
+        /// The socket's number: a socket that closes after another took
+        /// over from it says nothing about the patient.
+        socket: u64,
+    },
+}
+
+/// The session task's answer to a resume secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resumed {
+    /// The patient is back: the page speaks for them from now on.
+    Back(PeerId),
+    /// The secret is good, but the patient's page has a socket that is
+    /// still open, as far as the box knows.
+    Busy(PeerId),
+    /// The secret is no patient's the session knows.
+    Refused,
 }
 
 /// What every connection shares.
@@ -106,10 +128,11 @@ pub struct App {
     pub media: mpsc::Sender<MediaCommand>,
     /// Whose `X-Forwarded-For` names the client.
     pub proxies: TrustedProxies,
-    next_peer: AtomicU64,
-    refusals: RateLimit,
-    joins: JoinGuard,
-    resumes: JoinGuard,
+    pub(super) next_peer: AtomicU64,
+    pub(super) refusals: RateLimit,
+    pub(super) joins: JoinGuard,
+    pub(super) resumes: JoinGuard,
+    pub(super) sockets: Sockets,
 }
 
 impl App {
@@ -133,13 +156,14 @@ impl App {
             refusals: RateLimit::new(10, Duration::from_secs(60)),
             joins: JoinGuard::new(REFUSED_JOINS, Duration::from_secs(60)),
             resumes: JoinGuard::new(RESUMES, Duration::from_secs(60)),
+            sockets: Sockets::default(),
         }
     }
 }
 
 /// Logs at most `max` lines a period, so outsiders cannot flood the journal.
 #[derive(Debug)]
-struct RateLimit {
+pub(super) struct RateLimit {
     max: u32,
     period: Duration,
     window: Mutex<(Instant, u32)>,
@@ -154,7 +178,7 @@ impl RateLimit {
         }
     }
 
-    fn log(&self, line: &str) {
+    pub(super) fn log(&self, line: &str) {
         let Ok(mut w) = self.window.lock() else {
             return;
         };
@@ -233,7 +257,7 @@ async fn websocket(
         .on_upgrade(move |socket| patient(socket, app, client))
 }
 
-fn json(message: &ServerMessage) -> Message {
+pub(super) fn json(message: &ServerMessage) -> Message {
     // Serializing our own enum of strings and numbers cannot fail.
     Message::Text(serde_json::to_string(message).unwrap_or_default().into())
 }
@@ -241,155 +265,64 @@ fn json(message: &ServerMessage) -> Message {
 /// One patient's socket, from join to close.
 async fn patient(socket: WebSocket, app: Arc<App>, client: IpAddr) {
     let (mut to_page, mut from_page) = socket.split();
-    let Some((peer, inbox)) = admit(&mut to_page, &mut from_page, &app, client).await else {
+    let id = app.sockets.number();
+    let Some((peer, inbox)) =
+        super::admission::admit(&mut to_page, &mut from_page, (&app, id), client).await
+    else {
         return;
     };
-    if converse(peer, (to_page, from_page), inbox, &app).await {
-        let _ = app.session.send(PatientEvent::Left(peer)).await;
-        eprintln!("appliance: patient {peer} left");
-    } else {
-        let _ = app.session.send(PatientEvent::Lost(peer)).await;
-        eprintln!("appliance: patient {peer}'s page is gone; they may come back");
+    let mut probes = app.sockets.opened(peer, id);
+    let ended = converse(peer, (to_page, from_page), (inbox, &mut probes), &app).await;
+    app.sockets.closed(peer, id);
+    match ended {
+        Ended::Left => {
+            let _ = app.session.send(PatientEvent::Left(peer)).await;
+            eprintln!("appliance: patient {peer} left");
+        }
+        Ended::Lost(asked) => {
+            let lost = PatientEvent::Lost { peer, socket: id };
+            let _ = app.session.send(lost).await;
+            eprintln!("appliance: patient {peer}'s page is gone; they may come back");
+            // Only now that the session knows: the pages that asked come in.
+            for asked in asked
+                .into_iter()
+                .chain(std::iter::from_fn(|| probes.try_recv().ok()))
+            {
+                let _ = asked.send(false);
+            }
+        }
     }
+}
+
+/// How a patient's socket ended.
+enum Ended {
+    /// The patient said they leave.
+    Left,
+    /// It closed, broke or fell silent; with the question of a page that
+    /// presented the same resume secret, if that is why.
+    Lost(Option<Probe>),
 }
 
 /// The page's half of the socket that sends to it.
-type ToPage = futures_util::stream::SplitSink<WebSocket, Message>;
+pub(super) type ToPage = futures_util::stream::SplitSink<WebSocket, Message>;
 /// The page's half of the socket that it sends on.
-type FromPage = futures_util::stream::SplitStream<WebSocket>;
-
-/// Reads the page's first message: a join, whose link is redeemed and whose
-/// patient goes in the lobby, or a resume, which brings a patient back to
-/// their session. Gives the patient's number and the queue of what the
-/// session tells them, or None when the page was refused or went away.
-async fn admit(
-    to_page: &mut ToPage,
-    from_page: &mut FromPage,
-    app: &App,
-    client: IpAddr,
-) -> Option<(PeerId, mpsc::Receiver<ServerMessage>)> {
-    let first = match tokio::time::timeout(JOIN_TIMEOUT, from_page.next()).await {
-        Ok(Some(Ok(Message::Text(text)))) => protocol::decode(&text),
-        _ => return None,
-    };
-    let admitted = match first {
-        Ok(ClientMessage::Join {
-            token,
-            name,
-            video_codecs,
-        }) => join(app, &zeroize::Zeroizing::new(token), name, &video_codecs).await,
-        Ok(ClientMessage::Resume { secret }) => {
-            come_back(app, client, &zeroize::Zeroizing::new(secret)).await
-        }
-        _ => Err("a page spoke before joining".to_owned()),
-    };
-    let (peer, inbox, resume) = match admitted {
-        Ok(admitted) => admitted,
-        Err(reason) => {
-            app.joins.refused(client, Instant::now());
-            app.refusals.log(&format!("{reason}; refused"));
-            let _ = to_page.send(json(&ServerMessage::Denied)).await;
-            let _ = to_page.close().await;
-            return None;
-        }
-    };
-    let welcome = ServerMessage::Welcome {
-        room: app.room.clone(),
-        ice_servers: app.ice.for_page(unix_now()),
-        resume: resume.map(|secret| secret.to_string()),
-    };
-    to_page.send(json(&welcome)).await.ok()?;
-    Some((peer, inbox))
-}
-
-/// What a page that was let in has: the patient's number, the queue of
-/// what the session tells them, and, at admission, the resume secret for
-/// the page.
-type Admitted = (
-    PeerId,
-    mpsc::Receiver<ServerMessage>,
-    Option<zeroize::Zeroizing<String>>,
-);
-
-/// Redeems a link and puts its patient in the lobby.
-async fn join(
-    app: &App,
-    token: &str,
-    name: String,
-    video_codecs: &[String],
-) -> Result<Admitted, String> {
-    let redeemed = match app.invites.lock() {
-        Ok(mut invites) => invites.redeem(token, unix_now()),
-        Err(_) => return Err("the invites are unavailable".into()),
-    };
-    if let Err(reason) = redeemed {
-        return Err(format!("patient link refused: {reason}"));
-    }
-    let (secret, resume) =
-        resume::new_secret().map_err(|e| format!("no resume secret could be made: {e}"))?;
-    let peer: PeerId = app.next_peer.fetch_add(1, Ordering::Relaxed);
-    let codec = Codec::choose(video_codecs);
-    eprintln!("appliance: patient {peer} joined the lobby ({codec:?})");
-    let (outbox, inbox) = mpsc::channel::<ServerMessage>(OUTBOX);
-    let joined = PatientEvent::Joined {
-        peer,
-        name,
-        codec,
-        outbox,
-        resume,
-    };
-    app.session
-        .send(joined)
-        .await
-        .map_err(|_| "the session is gone".to_owned())?;
-    Ok((peer, inbox, Some(secret)))
-}
-
-/// Brings a patient back to their session with the resume secret their
-/// page was given; refused when it is not one of a patient the session
-/// knows whose page is away (another session's, a forged one, one whose
-/// session ended, or one already in use).
-async fn come_back(app: &App, client: IpAddr, secret: &str) -> Result<Admitted, String> {
-    let now = Instant::now();
-    if app.resumes.blocked(client, now) {
-        return Err("too many resumes from one address".into());
-    }
-    // Every resume counts here, good or not: a page that reconnects in a
-    // tight loop is slowed down.
-    app.resumes.refused(client, now);
-    let resume = resume::hash(secret).ok_or("a resume secret that is none of ours")?;
-    let (outbox, inbox) = mpsc::channel::<ServerMessage>(OUTBOX);
-    let (reply, answer) = oneshot::channel();
-    let asked = PatientEvent::Resume {
-        resume,
-        outbox,
-        reply,
-    };
-    app.session
-        .send(asked)
-        .await
-        .map_err(|_| "the session is gone".to_owned())?;
-    match answer.await {
-        Ok(Some(peer)) => {
-            eprintln!("appliance: patient {peer} is back");
-            Ok((peer, inbox, None))
-        }
-        _ => Err("a resume secret of no patient who is away".into()),
-    }
-}
+pub(super) type FromPage = futures_util::stream::SplitStream<WebSocket>;
 
 /// Carries the session's messages to the page and the page's answer and
 /// candidates to media, until either side is done, the page is silent past
-/// [`IDLE_TIMEOUT`], or it sent too many bad messages. True when the
-/// patient said they leave.
+/// [`IDLE_TIMEOUT`] (or [`PROBE_WAIT`] when asked whether it is still
+/// there), or it sent too many bad messages.
 async fn converse(
     peer: PeerId,
     (mut to_page, mut from_page): (ToPage, FromPage),
-    mut inbox: mpsc::Receiver<ServerMessage>,
+    (mut inbox, probes): (mpsc::Receiver<ServerMessage>, &mut mpsc::Receiver<Probe>),
     app: &App,
-) -> bool {
+) -> Ended {
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = Instant::now();
+    // A question whether the page is still there, and when it must show it.
+    let mut asked: Option<(Probe, tokio::time::Instant)> = None;
+    let mut askable = true;
     let mut bad_messages = 0u32;
     loop {
         tokio::select! {
@@ -399,6 +332,20 @@ async fn converse(
                     break;
                 }
             }
+            probe = probes.recv(), if askable && asked.is_none() => {
+                let Some(probe) = probe else {
+                    askable = false;
+                    continue;
+                };
+                let by = tokio::time::Instant::now() + PROBE_WAIT;
+                asked = Some((probe, by));
+                // Browsers answer a ping by themselves.
+                if to_page.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+            _ = tokio::time::sleep_until(asked.as_ref().map_or_else(tokio::time::Instant::now, |a| a.1)),
+                if asked.is_some() => break,
             _ = ping.tick() => {
                 if last_heard.elapsed() > IDLE_TIMEOUT {
                     break;
@@ -410,49 +357,71 @@ async fn converse(
             incoming = from_page.next() => {
                 let Some(Ok(incoming)) = incoming else { break };
                 last_heard = Instant::now();
+                if let Some((probe, _)) = asked.take() {
+                    let _ = probe.send(true);
+                }
                 let text = match incoming {
                     Message::Text(text) => text,
                     Message::Close(_) => break,
                     _ => continue,
                 };
-                let command = match protocol::decode(&text) {
-                    Ok(ClientMessage::Answer { sdp }) => MediaCommand::Answer { peer, sdp },
-                    Ok(ClientMessage::Ice { candidate, sdp_m_line_index }) => MediaCommand::Ice {
-                        peer,
-                        mline: sdp_m_line_index,
-                        candidate,
-                    },
-                    Ok(ClientMessage::Leave {}) => return true,
-                    Ok(ClientMessage::Reconnect {}) => MediaCommand::Reconnect { peer },
-                    Ok(ClientMessage::Ping {}) => {
-                        if to_page.send(json(&ServerMessage::Pong)).await.is_err() {
-                            break;
-                        }
-                        continue;
-                    }
-                    Ok(ClientMessage::Path(view)) => {
-                        if app.session.send(PatientEvent::Path(peer, view)).await.is_err() {
-                            break;
-                        }
-                        continue;
-                    }
-                    Ok(ClientMessage::Join { .. } | ClientMessage::Resume { .. }) => continue,
-                    Err(reason) => {
+                let delivered = match step(peer, &text) {
+                    Step::Media(command) => app.media.send(command).await.is_ok(),
+                    Step::Session(event) => app.session.send(event).await.is_ok(),
+                    Step::Pong => to_page.send(json(&ServerMessage::Pong)).await.is_ok(),
+                    Step::Leave => return Ended::Left,
+                    Step::Nothing => true,
+                    Step::Bad(reason) => {
                         bad_messages += 1;
                         app.refusals.log(&format!("patient {peer} sent a {reason}"));
-                        if bad_messages > 20 {
-                            break;
-                        }
-                        continue;
+                        bad_messages <= 20
                     }
                 };
-                if app.media.send(command).await.is_err() {
+                if !delivered {
                     break;
                 }
             }
         }
     }
-    false
+    Ended::Lost(asked.map(|(probe, _)| probe))
+}
+
+/// What to do with a message from a patient's page.
+enum Step {
+    /// Hand it to media: an answer, a candidate, a request for a new
+    /// connection.
+    Media(MediaCommand),
+    /// Tell the session task.
+    Session(PatientEvent),
+    /// Answer the page's ping.
+    Pong,
+    /// The patient leaves.
+    Leave,
+    /// Nothing (a join or a resume once in: said already).
+    Nothing,
+    /// A message that makes no sense, and why.
+    Bad(String),
+}
+
+/// What a message from patient `peer`'s page asks for.
+fn step(peer: PeerId, text: &str) -> Step {
+    match protocol::decode(text) {
+        Ok(ClientMessage::Answer { sdp }) => Step::Media(MediaCommand::Answer { peer, sdp }),
+        Ok(ClientMessage::Ice {
+            candidate,
+            sdp_m_line_index,
+        }) => Step::Media(MediaCommand::Ice {
+            peer,
+            mline: sdp_m_line_index,
+            candidate,
+        }),
+        Ok(ClientMessage::Reconnect {}) => Step::Media(MediaCommand::Reconnect { peer }),
+        Ok(ClientMessage::Path(view)) => Step::Session(PatientEvent::Path(peer, view)),
+        Ok(ClientMessage::Ping {}) => Step::Pong,
+        Ok(ClientMessage::Leave {}) => Step::Leave,
+        Ok(ClientMessage::Join { .. } | ClientMessage::Resume { .. }) => Step::Nothing,
+        Err(reason) => Step::Bad(reason),
+    }
 }
 
 /// Accepts TLS connections on `listener` and serves `router` on each, until
