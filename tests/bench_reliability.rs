@@ -159,14 +159,13 @@ fn calls(daemon: &Daemon, kind: &str, count: usize) -> Value {
 }
 
 fn main() {
-    if !support::run_in_own_network(&[], "the reliability benchmark") {
+    // `cargo bench` passes --bench; counts are the plain numbers.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let passed: Vec<&str> = args.iter().map(String::as_str).collect();
+    if !support::run_in_own_network(&passed, "the reliability benchmark") {
         return;
     }
-    // `cargo bench` passes --bench; counts are the plain numbers.
-    let counts: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let counts: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let chromium = counts.first().copied().unwrap_or(50);
     let firefox = counts.get(1).copied().unwrap_or(20);
     let daemon = start_daemon();
