@@ -1726,6 +1726,30 @@ fn a_relay_that_refuses_the_box_is_named_in_status_and_the_call_goes_direct() {
     drop(patient);
     daemon.wait_status("state", "idle");
 
+    // Slow, its answers queued behind each other at 16 kbit/s (a TLS
+    // handshake takes about a second): the call goes on all the same, by
+    // whichever path comes first.
+    topology.stop_turn();
+    topology.start_turn();
+    topology.slow_turn("16kbit");
+    let patient = admitted_patient(&daemon);
+    wait_call(
+        "the room's video with a slow relay",
+        &patient.browser,
+        &daemon,
+        Duration::from_secs(30),
+        || remote_video(&patient.browser).filter(|(b, _)| *b > 60.0),
+    );
+    let status = wait_for("the call's path", Duration::from_secs(10), || {
+        let s = daemon.status();
+        s["media"]["path"].is_string().then_some(s)
+    });
+    println!("with a slow relay the call went {}", status["media"]);
+    assert!(daemon.cli(&["press", "--long"]).0);
+    wait_page(&patient.browser, "ended");
+    drop(patient);
+    daemon.wait_status("state", "idle");
+
     // Down, and the clinic's STUN with it: no path through two NATs is left,
     // and the patient is told so.
     topology.stop_turn();

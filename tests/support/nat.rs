@@ -224,6 +224,22 @@ impl Topology {
         }
     }
 
+    /// Makes coturn answer slowly: everything it sends leaves at `rate`
+    /// (e.g. "4kbit"), with no burst, so each answer waits for those before
+    /// it and its own length at that rate (a STUN answer, a quarter second
+    /// or more). This kernel has no netem; a token bucket does the waiting.
+    pub fn slow_turn(&self, rate: &str) {
+        let tc = |args: &str| {
+            let mut all = vec!["tc"];
+            all.extend(args.split_whitespace());
+            self.exec("turn", &all);
+        };
+        tc("qdisc add dev eth0 root handle 1: htb default 1");
+        tc(&format!(
+            "class add dev eth0 parent 1: classid 1:1 htb rate {rate} ceil {rate} burst 1 cburst 1"
+        ));
+    }
+
     /// Starts coturn sharing `secret`, which may not be the box's.
     pub fn start_turn_with(&mut self, secret: &str) {
         let dir = self.dir.path();

@@ -588,7 +588,10 @@ mod tests {
         let away = Screen::Reconnecting { name: "Ada".into() };
         let text = screen_text(&away, "R", &[], Some(&code), None);
         assert!(text.title.starts_with("Ada is reconnecting"), "{text:?}");
-        assert!(!text.self_view && text.corner.is_empty(), "nothing of the call");
+        assert!(
+            !text.self_view && text.corner.is_empty(),
+            "nothing of the call"
+        );
         let paused = screen_text(&Screen::Paused, "R", &[], Some(&code), None);
         assert!(paused.title.starts_with("Paused") && !paused.self_view);
         assert!(paused.corner.is_empty());

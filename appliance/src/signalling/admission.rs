@@ -53,6 +53,12 @@ pub(super) async fn admit(
     };
     let (peer, inbox, resume) = match admitted {
         Ok(admitted) => admitted,
+        Err(reason) if reason == SLOW_DOWN => {
+            // Not denied: the page tries again later, waiting longer.
+            app.refusals.log(SLOW_DOWN);
+            let _ = to_page.close().await;
+            return None;
+        }
         Err(reason) => {
             app.joins.refused(client, Instant::now());
             app.refusals.log(&format!("{reason}; refused"));
@@ -69,6 +75,9 @@ pub(super) async fn admit(
     to_page.send(json(&welcome)).await.ok()?;
     Some((peer, inbox))
 }
+
+/// Why a resume waits: too many from one address in a minute.
+const SLOW_DOWN: &str = "too many resumes from one address; the page is to try again later";
 
 /// What a page that was let in has: the patient's number, the queue of
 /// what the session tells them, and, at admission, the resume secret for
@@ -125,7 +134,7 @@ async fn come_back(
 ) -> Result<Admitted, String> {
     let now = Instant::now();
     if app.resumes.blocked(client, now) {
-        return Err("too many resumes from one address".into());
+        return Err(SLOW_DOWN.into());
     }
     // Every resume counts here, good or not: a page that reconnects in a
     // tight loop is slowed down.
