@@ -97,10 +97,18 @@ impl Flow {
         self.answered_at.get_or_insert(now);
     }
 
+    /// Whether ICE connected: webrtcbin said so, or the patient's packets
+    /// came (libnice hands nothing over before; webrtcbin 1.22 does not
+    /// always say so, and a live call was once taken for one with no path).
+    pub fn connected(&self) -> bool {
+        self.counters.connected.load(Ordering::Relaxed)
+            || self.counters.packets_in.load(Ordering::Relaxed) > 0
+    }
+
     /// True when ICE has not connected within [`CONNECT_WITHIN`] of the
     /// answer: there is no path between the page and the box.
     pub fn unreachable(&self, now: Instant) -> bool {
-        !self.counters.connected.load(Ordering::Relaxed)
+        !self.connected()
             && self
                 .answered_at
                 .is_some_and(|at| now.duration_since(at) >= CONNECT_WITHIN)
@@ -127,7 +135,7 @@ impl Flow {
         if moved {
             self.heard = (packets, now);
         }
-        let connected = self.counters.connected.load(Ordering::Relaxed);
+        let connected = self.connected();
         let flowing = if self.flowing {
             now.duration_since(self.heard.1) < SILENT_AFTER
         } else {
@@ -154,7 +162,7 @@ impl Flow {
         // path (see `unreachable`), which a new negotiation would not mend.
         if packets != self.since.0
             || !self.counters.answered.load(Ordering::Relaxed)
-            || !self.counters.connected.load(Ordering::Relaxed)
+            || !self.connected()
         {
             self.since = (packets, frames, now);
             return false;
@@ -258,10 +266,9 @@ mod tests {
         let at = |ms| start + Duration::from_millis(ms);
         let mut flow = Flow::new(start);
         let c = flow.counters().clone();
-        c.packets_in.fetch_add(5, Ordering::Relaxed);
-        assert_eq!(flow.hearing(at(100)), None, "not before ICE connected");
+        assert_eq!(flow.hearing(at(100)), None, "nothing yet");
         c.connected.store(true, Ordering::Relaxed);
-        assert_eq!(flow.hearing(at(200)), None, "nothing new since");
+        assert_eq!(flow.hearing(at(200)), None, "connected, nothing heard");
         c.packets_in.fetch_add(1, Ordering::Relaxed);
         assert_eq!(flow.hearing(at(300)), Some(true));
         assert_eq!(
@@ -273,5 +280,15 @@ mod tests {
         assert_eq!(flow.hearing(at(9_000)), None, "said once");
         c.packets_in.fetch_add(1, Ordering::Relaxed);
         assert_eq!(flow.hearing(at(9_100)), Some(true), "back");
+    }
+
+    #[test]
+    fn the_patient_s_packets_are_a_connection_even_if_webrtcbin_says_nothing() {
+        let start = Instant::now();
+        let mut flow = Flow::new(start);
+        flow.answered(start);
+        flow.counters().packets_in.fetch_add(1, Ordering::Relaxed);
+        assert!(!flow.unreachable(start + CONNECT_WITHIN * 2));
+        assert_eq!(flow.hearing(start), Some(true));
     }
 }

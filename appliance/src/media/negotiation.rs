@@ -127,8 +127,8 @@ fn create_offer(
 
 /// Watches ICE for `flow`: gathering complete (whether the box's TURN
 /// servers gave it relay addresses: once complete without one, they did
-/// not), and the connection (connected once; failed after that).
-fn watch_ice(id: PeerId, webrtcbin: &gst::Element, flow: &Arc<Counters>, events: &Events) {
+/// not), and the connection (connected once).
+fn watch_ice(webrtcbin: &gst::Element, flow: &Arc<Counters>) {
     let gathering = Arc::downgrade(flow);
     webrtcbin.connect_notify(Some("ice-gathering-state"), move |webrtc, _| {
         use gst_webrtc::WebRTCICEGatheringState as Gathering;
@@ -139,25 +139,21 @@ fn watch_ice(id: PeerId, webrtcbin: &gst::Element, flow: &Arc<Counters>, events:
         }
     });
 
-    let tx = events.clone();
+    // A failed connection ends nothing here. Before the first connection
+    // libnice may say failed and recover as more candidates trickle in (it
+    // did when the TURN server refused the box's credentials): the media
+    // thread gives up only once ICE has not connected in time. After it,
+    // the patient's side falls silent and the session waits for them to
+    // come back (see flow.rs and room/presence.rs).
     let flow = Arc::downgrade(flow);
     webrtcbin.connect_notify(Some("ice-connection-state"), move |webrtc, _| {
         use gst_webrtc::WebRTCICEConnectionState as Ice;
-        let connected = flow
-            .upgrade()
-            .is_some_and(|f| f.connected.load(Ordering::Relaxed));
-        match webrtc.property::<Ice>("ice-connection-state") {
-            Ice::Connected | Ice::Completed => {
-                if let Some(flow) = flow.upgrade() {
-                    flow.connected.store(true, Ordering::Relaxed);
-                }
-            }
-            // Before the first connection libnice may say failed and
-            // recover as more candidates trickle in (it did when the TURN
-            // server refused the box's credentials): the media thread
-            // gives up only once ICE has not connected in time.
-            Ice::Failed if connected => tx.send(MediaEvent::Failed(id)),
-            _ => {}
+        if matches!(
+            webrtc.property::<Ice>("ice-connection-state"),
+            Ice::Connected | Ice::Completed
+        ) && let Some(flow) = flow.upgrade()
+        {
+            flow.connected.store(true, Ordering::Relaxed);
         }
     });
 }
@@ -192,7 +188,7 @@ pub fn connect_signals(
         None
     });
 
-    watch_ice(id, webrtcbin, flow, events);
+    watch_ice(webrtcbin, flow);
 
     // What the patient sends: decoded, counted, and played on the TV.
     let bin_weak = bin.downgrade();

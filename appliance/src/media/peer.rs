@@ -175,7 +175,7 @@ impl Peer {
 
     /// Whether this connection, or one before it, connected.
     pub fn connected_before(&self) -> bool {
-        self.connected_before || self.flow.counters().connected.load(Ordering::Relaxed)
+        self.connected_before || self.flow.connected()
     }
 
     /// This negotiation follows an earlier one with the patient, which
@@ -198,7 +198,7 @@ impl Peer {
     /// Whether the box's TURN servers gave it no relay address while ICE
     /// has yet to connect.
     pub fn turn_failed_before_connecting(&self) -> bool {
-        self.flow.relay_failed(self.turn) && !self.flow.counters().connected.load(Ordering::Relaxed)
+        self.flow.relay_failed(self.turn) && !self.flow.connected()
     }
 
     /// Whether the page left the offer unanswered for too long. A
