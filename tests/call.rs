@@ -893,6 +893,15 @@ fn flowing_again(browser: &Browser, daemon: &Daemon, what: &str) -> Duration {
     start.elapsed()
 }
 
+/// What the patient's page sent of its video, for a failure's message.
+const SENT: &str = r#"
+    const done = arguments[arguments.length - 1];
+    window.appliance.pc.getStats().then(r => { const out = []; r.forEach(s => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') out.push([s.framesEncoded, s.framesSent,
+        s.packetsSent, s.qualityLimitationReason, s.frameWidth, s.framesPerSecond, s.targetBitrate]); });
+      done(out); });
+"#;
+
 /// A live call rides out real life with no one touching anything: media cut
 /// for 5 s comes back by itself; the signalling lost for 20 s while media
 /// flows interrupts nothing, and the page opens its socket again by itself;
@@ -915,11 +924,18 @@ fn a_live_call_rides_out_network_blips() {
     flowing_again(browser, &daemon, "the call's video");
 
     // 5 s without media.
+    let page_now = || browser.eval("return Date.now()").unwrap();
+    let cut_at = page_now();
     cut("meta l4proto udp drop");
     std::thread::sleep(Duration::from_secs(5));
     mend();
+    let mended_at = page_now();
     let back = flowing_again(browser, &daemon, "video after a 5 s cut");
-    println!("after a 5 s cut, video flowed again in {back:?}");
+    println!("cut from {cut_at} to {mended_at}");
+    println!(
+        "after a 5 s cut, video flowed again in {back:?}; the page: {}",
+        browser.eval("return window.appliance.log").unwrap()
+    );
     daemon.wait_status("state", "live");
 
     // 20 s without signalling: every packet to or from the box's HTTPS port
@@ -939,7 +955,13 @@ fn a_live_call_rides_out_network_blips() {
         let received = counter(&daemon.status(), "video_frames_received");
         std::thread::sleep(Duration::from_secs(1));
         live(&format!("{second} s into the signalling cut"));
-        assert!(counter(&daemon.status(), "video_frames_received") > received);
+        assert!(
+            counter(&daemon.status(), "video_frames_received") > received,
+            "no video {second} s into the signalling cut; the page's ICE: {}; sent: {}\n{}",
+            browser.eval("return window.appliance.log").unwrap(),
+            browser.eval_async(SENT).unwrap(),
+            daemon.output()
+        );
     }
     mend();
     wait_call(
@@ -1809,7 +1831,7 @@ fn a_patient_whose_address_changes_mid_call_comes_back_by_itself() {
     println!(
         "the address changed; video flowed again {:?} later; the page's ICE: {} from {at}",
         changed.elapsed(),
-        browser.eval("return window.appliance.iceLog").unwrap()
+        browser.eval("return window.appliance.log").unwrap()
     );
     let status = daemon.wait_status("state", "live");
     wait_page(&browser, "live");

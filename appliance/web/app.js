@@ -55,6 +55,13 @@
   const token = location.hash.length > 1 ? location.hash.slice(1) : "";
   if (location.hash) history.replaceState(null, "", location.pathname + location.search);
 
+  // For tests and whoever debugs: what happened to the connection and the
+  // socket, and when (states and steps only, nothing the patient gave).
+  function note(what) {
+    window.appliance.log = (window.appliance.log || []).slice(-40);
+    window.appliance.log.push([Date.now(), what]);
+  }
+
   function storage() {
     try {
       return window.sessionStorage;
@@ -84,14 +91,13 @@
   }
 
   // The room's packets as last counted, and when they last moved: the room
-  // always sends (black and silence while the camera is gated), so 2 s
+  // always sends (black and silence while the camera is gated), so 1.5 s
   // without a packet is a connection down, seen well before the browser's
   // ICE says so (5 s and more).
   let inbound = { pc: null, packets: 0, at: 0 };
-  let armed = false; // this connection flowed: its going down is news
 
   function stalled() {
-    return inbound.pc === pc && inbound.at > 0 && Date.now() - inbound.at > 2000;
+    return inbound.pc === pc && inbound.at > 0 && Date.now() - inbound.at > 1500;
   }
 
   async function countInbound() {
@@ -107,7 +113,6 @@
     }
     if (inbound.pc !== counted || packets !== inbound.packets) {
       inbound = { pc: counted, packets, at: Date.now() };
-      if (packets > 0) armed = true;
     }
   }
 
@@ -274,6 +279,7 @@
     url.hash = "";
     const ws = new WebSocket(url.href);
     window.appliance.sockets += 1;
+    pingSent = 0;
     let openedAt = 0;
     socket = ws;
     ws.onopen = () => {
@@ -314,6 +320,7 @@
   // Asks the box for a new connection: this page has none, or its
   // connection is down and not coming back by itself.
   function askReconnect() {
+    note("new connection asked");
     lastReconnectAsk = Date.now();
     window.appliance.reconnectsAsked += 1;
     send({ type: "reconnect" });
@@ -321,15 +328,16 @@
 
   // A socket that may be dead is dropped, and opened again at once.
   function dropSocket() {
+    note("socket dropped");
     const dead = socket;
     dead.onclose();
     dead.onclose = null;
     dead.close();
   }
 
-  // Twice a second: a connection down for 5 s (or failed) is made anew, and
-  // again every 5 s while the network stays down; a short blip comes back
-  // by itself. While it is down, the socket is checked too: a network that
+  // Four times a second: a connection down for 5 s (or failed) is made anew, and
+  // again while the network stays down (every 5 s, or 10 s for one that is
+  // still checking); a short blip comes back by itself. While it is down, the socket is checked too: a network that
   // changed under the page took it along, silently.
   let watching = false;
   async function watchConnection() {
@@ -346,24 +354,30 @@
       mediaDownSince = 0;
       return;
     }
-    // The connection that flowed went down: the socket may have gone with
-    // it (a network that changed): a fresh one says where the page is now.
-    if (armed) {
-      armed = false;
-      return dropSocket();
-    }
+    // The connection is down: the socket may have gone with it (a network
+    // that changed under the page). A socket that does not answer a ping
+    // within 0.75 s is dropped, and a fresh one (which asks for a new
+    // connection at once) says where the page is now.
     const now = Date.now();
-    if (!mediaDownSince) mediaDownSince = now;
-    if (pingSent && now - pingSent > 1500) return dropSocket();
+    if (!mediaDownSince) {
+      note(stalled() ? "no packets" : "down");
+      mediaDownSince = now;
+    }
+    if (pingSent && now - pingSent > 750) return dropSocket();
     if (!pingSent && now - lastHeard > 1000) {
+      note("socket pinged");
       pingSent = now;
       send({ type: "ping" });
     }
-    const failed = pc && pc.iceConnectionState === "failed";
+    // A new connection still checking gets 10 s: asking again meanwhile
+    // would tear it down just as the network comes back.
+    const state = pc ? pc.iceConnectionState : "none";
+    if (["new", "checking"].includes(state) && lastReconnectAsk && now - lastReconnectAsk < 10000) return;
+    const failed = state === "failed" || state === "closed";
     const since = Math.max(mediaDownSince, lastReconnectAsk);
     if ((failed && now - lastReconnectAsk > 2000) || now - since >= 5000) askReconnect();
   }
-  setInterval(watchConnection, 500);
+  setInterval(watchConnection, 250);
 
   // Every 10 s the page checks that its socket still reaches the box: one
   // that has heard nothing for 25 s is dead (a network that changed under
@@ -465,9 +479,7 @@
     };
 
     pc.oniceconnectionstatechange = () => {
-      // For tests and whoever debugs: when the connection's state changed.
-      window.appliance.iceLog = (window.appliance.iceLog || []).slice(-40);
-      window.appliance.iceLog.push([Date.now(), pc.iceConnectionState]);
+      note(pc.iceConnectionState);
       if (pc.iceConnectionState === "connected" || pc.iceConnectionState === "completed") {
         hadConnection = true;
         reportPath();

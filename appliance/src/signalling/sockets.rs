@@ -19,8 +19,10 @@ use crate::session::PeerId;
 /// lost.
 pub type Probe = oneshot::Sender<bool>;
 
-/// How long a socket has to show its page is still there.
-pub const PROBE_WAIT: Duration = Duration::from_secs(1);
+/// How long a socket has to show its page is still there: a browser
+/// answers a ping by itself, in one round trip. Too short a wait only lets
+/// the page that asks (with the patient's own secret) take over sooner.
+pub const PROBE_WAIT: Duration = Duration::from_millis(500);
 
 /// Each patient's open socket, as a queue of questions to it.
 #[derive(Debug, Default)]
