@@ -1712,6 +1712,32 @@ fn without_a_relay_a_symmetric_nat_cannot_connect_and_both_sides_say_so() {
     daemon.stop();
 }
 
+/// A patient let in whose call shows the room (`what`), and `status` once
+/// it knows the call's path.
+fn call_with_its_path(daemon: &Daemon, what: &str) -> (Patient, Value) {
+    let patient = admitted_patient(daemon);
+    wait_call(
+        what,
+        &patient.browser,
+        daemon,
+        Duration::from_secs(30),
+        || remote_video(&patient.browser).filter(|(b, _)| *b > 60.0),
+    );
+    let status = wait_for("the call's path", Duration::from_secs(10), || {
+        let s = daemon.status();
+        s["media"]["path"].is_string().then_some(s)
+    });
+    (patient, status)
+}
+
+/// The long press, and the room at rest again.
+fn end_call(daemon: &Daemon, patient: Patient) {
+    assert!(daemon.cli(&["press", "--long"]).0);
+    wait_page(&patient.browser, "ended");
+    drop(patient);
+    daemon.wait_status("state", "idle");
+}
+
 #[test]
 fn a_relay_that_refuses_the_box_is_named_in_status_and_the_call_goes_direct() {
     if !in_own_network("a_relay_that_refuses_the_box_is_named_in_status_and_the_call_goes_direct") {
@@ -1721,19 +1747,8 @@ fn a_relay_that_refuses_the_box_is_named_in_status_and_the_call_goes_direct() {
     // A TURN server that refuses the box's credentials (another secret).
     topology.start_turn_with("a-secret-that-is-not-the-box-s");
     let daemon = clinic_box(&topology, ALL_TURN, &[]);
-    let patient = admitted_patient(&daemon);
     // The call goes on by the direct path through both NATs all the same.
-    wait_call(
-        "the room's video",
-        &patient.browser,
-        &daemon,
-        Duration::from_secs(30),
-        || remote_video(&patient.browser).filter(|(b, _)| *b > 60.0),
-    );
-    let status = wait_for("the call's path", Duration::from_secs(10), || {
-        let s = daemon.status();
-        s["media"]["path"].is_string().then_some(s)
-    });
+    let (patient, status) = call_with_its_path(&daemon, "the room's video");
     assert_eq!(status["media"]["path"], "srflx", "{status}");
     assert!(
         status["media"]["relay_problem"]
@@ -1743,10 +1758,7 @@ fn a_relay_that_refuses_the_box_is_named_in_status_and_the_call_goes_direct() {
     );
     let (_, plain) = daemon.cli(&["status"]);
     assert!(plain.contains("relay:         The TURN relay"), "{plain}");
-    assert!(daemon.cli(&["press", "--long"]).0);
-    wait_page(&patient.browser, "ended");
-    drop(patient);
-    daemon.wait_status("state", "idle");
+    end_call(&daemon, patient);
 
     // Slow, its answers queued behind each other at 16 kbit/s (a TLS
     // handshake takes about a second): the call goes on all the same, by
@@ -1754,23 +1766,9 @@ fn a_relay_that_refuses_the_box_is_named_in_status_and_the_call_goes_direct() {
     topology.stop_turn();
     topology.start_turn();
     topology.slow_turn("16kbit");
-    let patient = admitted_patient(&daemon);
-    wait_call(
-        "the room's video with a slow relay",
-        &patient.browser,
-        &daemon,
-        Duration::from_secs(30),
-        || remote_video(&patient.browser).filter(|(b, _)| *b > 60.0),
-    );
-    let status = wait_for("the call's path", Duration::from_secs(10), || {
-        let s = daemon.status();
-        s["media"]["path"].is_string().then_some(s)
-    });
+    let (patient, status) = call_with_its_path(&daemon, "the room's video with a slow relay");
     println!("with a slow relay the call went {}", status["media"]);
-    assert!(daemon.cli(&["press", "--long"]).0);
-    wait_page(&patient.browser, "ended");
-    drop(patient);
-    daemon.wait_status("state", "idle");
+    end_call(&daemon, patient);
 
     // Down, and the clinic's STUN with it: no path through two NATs is left,
     // and the patient is told so.

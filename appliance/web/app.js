@@ -75,7 +75,7 @@
   const resumed = !!resumeSecret; // this page comes back to a session after a reload
 
   function setState(state) {
-    if (finished || !STATES.includes(state)) return;
+    if (finished || !STATES.includes(state) || els.body.dataset.state === state) return;
     els.body.dataset.state = state;
     // Hidden videos may not have started; make sure the picture runs once shown.
     if (state === "live") playRemote();
