@@ -1,7 +1,7 @@
 //! Negotiating with a patient's browser: the offer once webrtcbin's inputs
 //! have their caps, the answer's ICE credentials made whole for a bundle,
-//! and webrtcbin's signals (candidates, a failed connection, and what the
-//! patient sends, played on the TV).
+//! and webrtcbin's signals (candidates, ICE's state, and what the patient
+//! sends, played on the TV).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -158,9 +158,9 @@ fn watch_ice(webrtcbin: &gst::Element, flow: &Arc<Counters>) {
     });
 }
 
-/// Connects webrtcbin's signals: its ICE candidates go to the patient, a
-/// failed connection is reported, and what the patient sends is decoded,
-/// counted and played on the TV.
+/// Connects webrtcbin's signals: its ICE candidates go to the patient, ICE's
+/// state is watched (gathering done, connected once), and what the patient
+/// sends is decoded, counted and played on the TV.
 pub fn connect_signals(
     id: PeerId,
     webrtcbin: &gst::Element,
