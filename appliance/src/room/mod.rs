@@ -97,8 +97,6 @@ struct PatientLink {
     resume: ResumeHash,
     /// Where their media stands.
     media: MediaLink,
-    /// Whether the session was told they are away.
-    away: bool,
 }
 
 /// The session task's state: the session and what carries out its commands.

@@ -80,7 +80,6 @@ impl Room {
                 path: None,
                 resume,
                 media: MediaLink::Starting,
-                away: false,
             },
         );
         self.call_problem = None;
@@ -119,6 +118,7 @@ impl Room {
             if let Some(link) = self.peers.get_mut(&peer) {
                 link.outbox = None;
             }
+            self.presence(peer);
             return;
         }
         if let Some(view) = self.session.view_of(peer) {
@@ -165,15 +165,15 @@ impl Room {
 
     /// Tells the session when a patient went away or came back.
     fn presence(&mut self, peer: PeerId) {
-        let Some(link) = self.peers.get_mut(&peer) else {
+        let Some(link) = self.peers.get(&peer) else {
             return;
         };
         let away = link.media == MediaLink::Lost
             || (link.outbox.is_none() && link.media != MediaLink::Flowing);
-        if away == link.away {
+        // The session keeps whether it was told.
+        if away == self.session.is_away(peer) {
             return;
         }
-        link.away = away;
         self.event(if away {
             Event::PatientAway(peer)
         } else {
