@@ -377,6 +377,10 @@ fn call(browser: &Browser, daemon: &Daemon, link: &str) -> Call {
         page_code.contains(&box_code),
         "page {page_code:?} vs box {box_code:?}"
     );
+    // The box asked the browser for a keyframe as the patient's video
+    // started: without one a lost first keyframe leaves the TV dark.
+    let asked = browser.eval_async(PLI).unwrap();
+    assert!(asked.as_u64().is_some_and(|n| n >= 1), "PLIs: {asked}");
     let offer = offer(browser);
     let page_path = browser.eval("return window.appliance.path").unwrap();
 
@@ -892,6 +896,15 @@ fn flowing_again(browser: &Browser, daemon: &Daemon, what: &str) -> Duration {
     });
     start.elapsed()
 }
+
+/// How many pictures the box asked the page's video encoder for (RTCP
+/// picture loss indications, or full intra requests).
+const PLI: &str = r#"
+    const done = arguments[arguments.length - 1];
+    window.appliance.pc.getStats().then(r => { let n = 0; r.forEach(s => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') n += (s.pliCount || 0) + (s.firCount || 0); });
+      done(n); });
+"#;
 
 /// What the patient's page sent of its video, for a failure's message.
 const SENT: &str = r#"

@@ -13,6 +13,7 @@ mod counts;
 mod encoders;
 mod figures;
 mod flow;
+mod keyframes;
 mod messages;
 mod negotiation;
 mod nice;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use gst::prelude::*;
 
 use super::flow::Counters;
+use super::keyframes;
 use super::tv::{self, OnTv, TvInputs, TvSlots};
 use super::{Events, MediaEvent, Stats};
 use crate::session::PeerId;
@@ -203,6 +204,10 @@ pub fn connect_signals(
         let Ok(decodebin) = gst::ElementFactory::make("decodebin").build() else {
             return;
         };
+        if let Some(decodebin) = decodebin.downcast_ref::<gst::Bin>() {
+            keyframes::depayloaders_ask(decodebin);
+        }
+        let decoding = keyframes::ask_until_decoding(pad);
         let stats = stats.clone();
         let bin_weak = bin.downgrade();
         let (tv, slots, on_tv) = (tv.clone(), slots.clone(), on_tv.clone());
@@ -210,6 +215,9 @@ pub fn connect_signals(
             let Some(bin) = bin_weak.upgrade() else {
                 return;
             };
+            if keyframes::is_video(pad.current_caps().as_deref()) {
+                decoding.store(true, Ordering::Relaxed);
+            }
             if let Err(e) = tv::play_patient(&bin, pad, &tv, (&slots, &on_tv), &stats) {
                 eprintln!("appliance: cannot play the patient's media: {e}");
             }
