@@ -6,7 +6,10 @@
 //! (seen in the end-to-end tests about one fresh call in ten). So the box
 //! asks (an RTCP picture loss indication, from GStreamer's force-key-unit
 //! event) as the patient's video starts and every second after until a
-//! decoder has the picture; later losses are the depayloader's to ask about.
+//! decoder has the picture. Only then: asking on every later loss (the
+//! depayloaders' `request-keyframe`) made the browser answer a narrow path's
+//! losses with keyframes that filled it, and the box's congestion feedback
+//! was lost in the queue they made (the bitrate test failed on it).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,17 +67,6 @@ fn ask(pad: &gst::Pad) {
         .build();
     // Unanswered is no error: the probe asks again on the next second.
     let _ = pad.send_event(event);
-}
-
-/// Lets the depayloaders `bin` makes ask for a keyframe by themselves when
-/// packets are lost (H.264's and VP8's can), so a broken picture heals at
-/// the next round trip rather than at the browser's next keyframe.
-pub fn depayloaders_ask(bin: &gst::Bin) {
-    bin.connect_element_added(|_, element| {
-        if element.find_property("request-keyframe").is_some() {
-            element.set_property("request-keyframe", true);
-        }
-    });
 }
 
 #[cfg(test)]

@@ -204,9 +204,6 @@ pub fn connect_signals(
         let Ok(decodebin) = gst::ElementFactory::make("decodebin").build() else {
             return;
         };
-        if let Some(decodebin) = decodebin.downcast_ref::<gst::Bin>() {
-            keyframes::depayloaders_ask(decodebin);
-        }
         let decoding = keyframes::ask_until_decoding(pad);
         let stats = stats.clone();
         let bin_weak = bin.downgrade();
