@@ -16,76 +16,13 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::bench::{counted, decoded, join_and_press, page_is, within};
 use support::webdriver::Browser;
-use support::{Daemon, Driver, invite, start_daemon};
-
-/// The frames the patient's page decoded of the room's video.
-const FRAMES_DECODED: &str = r#"
-    const done = arguments[arguments.length - 1];
-    const pc = window.appliance && window.appliance.pc;
-    if (!pc) return done(0);
-    pc.getStats().then(r => {
-      let frames = 0;
-      r.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded || 0; });
-      done(frames);
-    }, () => done(0));
-"#;
-
-/// Waits up to `limit` for `check`, or says what did not happen.
-fn within<T>(
-    what: &str,
-    limit: Duration,
-    mut check: impl FnMut() -> Option<T>,
-) -> Result<T, String> {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return Ok(value);
-        }
-        if start.elapsed() > limit {
-            return Err(format!("no {what} within {limit:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn page_is(browser: &Browser, state: &str, limit: Duration) -> Result<(), String> {
-    within(&format!("page {state}"), limit, || {
-        (browser.state() == state).then_some(())
-    })
-}
-
-fn counted(daemon: &Daemon, name: &str) -> u64 {
-    daemon
-        .try_status()
-        .map_or(0, |s| s["media"][name].as_u64().unwrap_or(0))
-}
-
-fn decoded(browser: &Browser) -> u64 {
-    browser
-        .eval_async(FRAMES_DECODED)
-        .ok()
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0)
-}
+use support::{Daemon, Driver, start_daemon};
 
 /// One whole call; join → live, or why it failed.
 fn whole_call(daemon: &Daemon, browser: &Browser) -> Result<Duration, String> {
-    let link = invite(daemon, "1h");
-    browser.goto("about:blank")?;
-    browser.goto(&link)?;
-    page_is(browser, "check", Duration::from_secs(10))?;
-    let joined = Instant::now();
-    browser.eval(
-        "document.getElementById('name').value = 'Ada'; document.getElementById('join').click();",
-    )?;
-    page_is(browser, "waiting", Duration::from_secs(10))?;
-    let (ok, text) = daemon.cli(&["press"]);
-    if !ok {
-        return Err(format!("press refused: {text}"));
-    }
-    page_is(browser, "live", Duration::from_secs(15))?;
-    let join_to_live = joined.elapsed();
+    let join_to_live = join_and_press(daemon, browser)?;
     // 5 s live: the room's frames at the patient, the patient's at the box.
     let page_before = decoded(browser);
     let box_before = counted(daemon, "video_frames_received");

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use appliance_test_support::{Area, WHOLE, blue_in, differ, lit_in, tv_picture};
 use serde_json::Value;
+use support::blips::{self, cut, mend};
 use support::display::Display;
 use support::nat::{self, HomeNat, Topology};
 use support::webdriver::Browser;
@@ -798,6 +799,31 @@ fn a_page_that_reloads_comes_back_to_its_session_and_no_one_else_can() {
         "back in the call {:?} after the page loaded again",
         reloaded.elapsed() - loaded
     );
+    // A second tap on refresh at once: the new connection it asks for, so
+    // soon after the last began, is made once a short wait is over, not
+    // dropped (the page would wait 10 s for nothing and ask again).
+    reload(&browser);
+    wait_call(
+        "the room's video after a second reload",
+        &browser,
+        &daemon,
+        twenty,
+        || {
+            (browser.state() == "live")
+                .then(|| remote_video(&browser))
+                .flatten()
+                .filter(|(b, f)| *b > 60.0 && *f > 5)
+        },
+    );
+    let asked = browser
+        .eval("return window.appliance.reconnectsAsked")
+        .unwrap();
+    assert_eq!(
+        asked,
+        1,
+        "{}",
+        browser.eval("return window.appliance.log").unwrap()
+    );
     let status = wait_call(
         "the patient's video at the box",
         &browser,
@@ -865,20 +891,6 @@ fn a_page_that_reloads_comes_back_to_its_session_and_no_one_else_can() {
         !output.contains(NAME),
         "the daemon printed the patient's name"
     );
-}
-
-/// Cuts the namespace's traffic that `rules` (nftables, in a chain on the
-/// input hook) drop or reject, until [`mend`].
-fn cut(rules: &str) {
-    let rules = rules.replace("; ", "\n");
-    let table = format!(
-        "table inet cut {{\n chain cut {{\n type filter hook input priority 0;\n {rules}\n }}\n}}\n"
-    );
-    nat::run_with_input(&["nft", "-f", "-"], &table);
-}
-
-fn mend() {
-    nat::run_with_input(&["nft", "-f", "-"], "delete table inet cut");
 }
 
 /// Waits until pictures flow both ways again (the page's decoded frames and
@@ -998,10 +1010,11 @@ fn a_live_call_rides_out_network_blips() {
     let devtools = std::fs::read_to_string(patient.profile.path().join("DevToolsActivePort"))
         .expect("Chromium's DevTools port");
     let devtools: u16 = devtools.lines().next().unwrap().trim().parse().unwrap();
-    let kept = format!("{{ 8443, {}, {devtools} }}", support::DRIVER_PORT);
-    cut(&format!(
-        "meta l4proto udp drop; tcp dport != {kept} tcp sport != {kept} drop"
-    ));
+    cut(&blips::all_but(&[
+        support::PORT,
+        support::DRIVER_PORT,
+        devtools,
+    ]));
     let status = daemon.wait_status("state", "reconnecting");
     assert_eq!(status["led"], "waiting");
     assert_eq!(status["camera_gate"], false);
@@ -1417,40 +1430,6 @@ fn faults_show_on_the_led_and_clear_without_a_restart() {
     daemon.stop();
 }
 
-/// A box behind the clinic's NAT with the clinic's STUN and TURN, started in
-/// `topology`'s box namespace; patients reach it at the clinic's address.
-/// `more` settings are set after these, so they may change them.
-fn clinic_box(topology: &Topology, turn_urls: &str, more: &[(&str, &str)]) -> Daemon {
-    let listen = format!("10.10.0.2:{}", nat::BOX_PORT);
-    let public_url = format!("https://{}", nat::CLINIC);
-    let stun = format!("stun:{}:3478", nat::TURN);
-    let mut settings = vec![
-        ("room.public_url", public_url.as_str()),
-        ("ice.stun_urls", stun.as_str()),
-    ];
-    if !turn_urls.is_empty() {
-        settings.push(("ice.turn_urls", turn_urls));
-        settings.push(("ice.turn_shared_secret", nat::TURN_SECRET));
-    }
-    settings.extend(more);
-    let box_ns = topology.ns("box");
-    Daemon::start(
-        support::BIN,
-        Start {
-            settings: &settings,
-            args: &[
-                "--sim",
-                "--listen",
-                &listen,
-                "--sim-shutter-travel-ms",
-                "300",
-            ],
-            netns: Some(&box_ns),
-            ..Start::default()
-        },
-    )
-}
-
 /// A whole call from the patient's home to the clinic's box, across both
 /// NATs, in a new browser of `kind`; what it showed.
 fn call_across(daemon: &Daemon, kind: Kind) -> Call {
@@ -1487,12 +1466,9 @@ fn call_at(daemon: &Daemon, kind: Kind, room: &str) -> Call {
 fn clinic_with_relay(home: HomeNat) -> (Topology, Daemon) {
     let mut topology = Topology::build(home);
     topology.start_turn();
-    let daemon = clinic_box(&topology, ALL_TURN, &[]);
+    let daemon = topology.start_box(nat::ALL_TURN, &[]);
     (topology, daemon)
 }
-
-const ALL_TURN: &str = "turn:203.0.113.3:3478,turn:203.0.113.3:3478?transport=tcp,\
-                        turns:203.0.113.3:443";
 
 #[test]
 fn across_two_cone_nats_the_call_goes_direct_without_the_relay() {
@@ -1583,9 +1559,8 @@ fn behind_the_clinic_s_reverse_proxy_the_room_lives_under_its_path() {
     topology.start_turn();
     topology.start_proxy();
     let room = format!("https://{}{}", nat::CLINIC, nat::ROOM_PATH);
-    let daemon = clinic_box(
-        &topology,
-        ALL_TURN,
+    let daemon = topology.start_box(
+        nat::ALL_TURN,
         &[
             ("room.public_url", room.trim_end_matches('/')),
             ("http.trusted_proxies", "10.10.0.1"),
@@ -1669,7 +1644,7 @@ fn without_a_relay_a_symmetric_nat_cannot_connect_and_both_sides_say_so() {
     }
     let mut topology = Topology::build(HomeNat::Symmetric);
     topology.start_turn(); // as the clinic's STUN server only
-    let daemon = clinic_box(&topology, "", &[]);
+    let daemon = topology.start_box("", &[]);
     let _driver = Driver::chromium();
     let profile = tempfile::tempdir().unwrap();
     let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
@@ -1759,7 +1734,7 @@ fn a_relay_that_refuses_the_box_is_named_in_status_and_the_call_goes_direct() {
     let mut topology = Topology::build(HomeNat::Cone);
     // A TURN server that refuses the box's credentials (another secret).
     topology.start_turn_with("a-secret-that-is-not-the-box-s");
-    let daemon = clinic_box(&topology, ALL_TURN, &[]);
+    let daemon = topology.start_box(nat::ALL_TURN, &[]);
     // The call goes on by the direct path through both NATs all the same.
     let (patient, status) = call_with_its_path(&daemon, "the room's video");
     assert_eq!(status["media"]["path"], "srflx", "{status}");
@@ -1822,21 +1797,8 @@ fn a_patient_whose_address_changes_mid_call_comes_back_by_itself() {
     flowing_again(&browser, &daemon, "the call's video");
     let code = page_code(&browser, &daemon);
 
-    let ip = |args: &str| {
-        let status = std::process::Command::new("ip")
-            .args(args.split_whitespace())
-            .status()
-            .unwrap();
-        assert!(status.success(), "ip {args}");
-    };
-    nat::run_with_input(
-        &["sysctl", "-p", "-"],
-        "net.ipv4.conf.eth1.promote_secondaries=1\n",
-    );
     let changed = std::time::Instant::now();
-    ip("addr add 192.168.1.3/24 dev eth1");
-    ip("addr del 192.168.1.2/24 dev eth1");
-    ip("route replace default via 192.168.1.1");
+    blips::move_address("192.168.1.2", "192.168.1.3");
     let at = browser.eval("return Date.now()").unwrap();
     flowing_again(&browser, &daemon, "video after the address changed");
     println!(

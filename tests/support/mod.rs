@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod bench;
+pub mod blips;
 pub mod display;
 pub mod nat;
 pub mod webdriver;

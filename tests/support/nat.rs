@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::wait_for;
+use super::{Daemon, Start, wait_for};
 
 /// The box's HTTPS port on the clinic's LAN.
 pub const BOX_PORT: u16 = 8443;
@@ -45,6 +45,10 @@ pub enum HomeNat {
     /// Endpoint-independent, and all UDP dropped: a locked-down network.
     NoUdp,
 }
+
+/// Every kind of TURN server the clinic's coturn offers: UDP, TCP and TLS.
+pub const ALL_TURN: &str = "turn:203.0.113.3:3478,turn:203.0.113.3:3478?transport=tcp,\
+                            turns:203.0.113.3:443";
 
 /// The path under which the clinic's reverse proxy serves the room.
 pub const ROOM_PATH: &str = "/room3/";
@@ -208,6 +212,41 @@ impl Topology {
     fn nft(&self, role: &str, rules: &str) {
         let ns = self.ns(role);
         run_with_input(&["ip", "netns", "exec", &ns, "nft", "-f", "-"], rules);
+    }
+
+    /// The daemon in simulation in the box's namespace, behind the clinic's
+    /// NAT, with the clinic's STUN and, unless `turn_urls` is empty, its
+    /// TURN; patients reach it at the clinic's address. `more` settings are
+    /// set after these, so they may change them.
+    pub fn start_box(&self, turn_urls: &str, more: &[(&str, &str)]) -> Daemon {
+        let listen = format!("10.10.0.2:{BOX_PORT}");
+        let public_url = format!("https://{CLINIC}");
+        let stun = format!("stun:{TURN}:3478");
+        let mut settings = vec![
+            ("room.public_url", public_url.as_str()),
+            ("ice.stun_urls", stun.as_str()),
+        ];
+        if !turn_urls.is_empty() {
+            settings.push(("ice.turn_urls", turn_urls));
+            settings.push(("ice.turn_shared_secret", TURN_SECRET));
+        }
+        settings.extend(more);
+        let box_ns = self.ns("box");
+        Daemon::start(
+            super::BIN,
+            Start {
+                settings: &settings,
+                args: &[
+                    "--sim",
+                    "--listen",
+                    &listen,
+                    "--sim-shutter-travel-ms",
+                    "300",
+                ],
+                netns: Some(&box_ns),
+                ..Start::default()
+            },
+        )
     }
 
     /// Starts coturn on the internet segment: UDP and TCP on 3478, TLS on

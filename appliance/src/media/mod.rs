@@ -375,6 +375,7 @@ impl Media {
             self.camera_missing = false;
             self.events.send(MediaEvent::CameraBack);
         }
+        self.reconnect_when_due();
         let cap = self.config.max_bitrate_kbps;
         let mut figures = None;
         let mut ids: Vec<_> = self.peers.keys().copied().collect();

@@ -49,6 +49,9 @@ pub struct Peer {
     flow: Flow,
     /// How many times this patient's media was started anew after a stall.
     pub restarts: u32,
+    /// The page asked for a new connection too soon after this one began:
+    /// it is made once the wait is over.
+    pub reconnect_asked: bool,
     /// An earlier connection with this patient connected: this one is a
     /// reconnection, which may take as long as the network needs.
     connected_before: bool,
@@ -129,6 +132,7 @@ impl Peer {
             codec,
             flow,
             restarts: 0,
+            reconnect_asked: false,
             connected_before: false,
             slots,
             on_tv,

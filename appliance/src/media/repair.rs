@@ -66,13 +66,17 @@ impl Media {
     }
 
     /// Negotiates anew because the patient's page asked: it reloaded, or its
-    /// connection failed. At most one every [`RECONNECT_EVERY`]; a patient
-    /// whose media is not running (not started, or ended) is not started here.
+    /// connection failed. At most one every [`RECONNECT_EVERY`]: one asked
+    /// sooner is made once that wait is over ([`Self::reconnect_when_due`]),
+    /// not dropped, or a page that reloaded just after its connection began
+    /// would wait for nothing until it asked again. A patient whose media is
+    /// not running (not started, or ended) is not started here.
     pub(super) fn reconnect(&mut self, id: PeerId) {
-        let Some(old) = self.peers.get(&id) else {
+        let Some(old) = self.peers.get_mut(&id) else {
             return;
         };
         if old.age(Instant::now()) < RECONNECT_EVERY {
+            old.reconnect_asked = true;
             return;
         }
         let Some(old) = self.peers.remove(&id) else {
@@ -80,5 +84,18 @@ impl Media {
         };
         eprintln!("appliance: patient {id} asked for a new connection");
         self.renegotiate(id, old);
+    }
+
+    /// Makes the new connections asked for too soon after the last, once
+    /// their wait is over.
+    pub(super) fn reconnect_when_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PeerId> = (self.peers.iter())
+            .filter(|(_, p)| p.reconnect_asked && p.age(now) >= RECONNECT_EVERY)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.reconnect(id);
+        }
     }
 }
