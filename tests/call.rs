@@ -1819,5 +1819,27 @@ fn a_patient_whose_address_changes_mid_call_comes_back_by_itself() {
         new_code.contains(&box_code),
         "page {new_code:?} vs box {box_code:?}"
     );
+
+    // And back again soon after (Wi-Fi found once more): the page drops
+    // its dead socket and opens a new one at once, not after a wait that
+    // grew with the last change.
+    let since = browser.eval("return Date.now()").unwrap().as_i64().unwrap();
+    blips::move_address("192.168.1.3", "192.168.1.2");
+    flowing_again(&browser, &daemon, "video after the address changed back");
+    let log = browser.eval("return window.appliance.log").unwrap();
+    let noted = |what: &str| {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e[0].as_i64().unwrap() > since && e[1] == what)
+            .map(|e| e[0].as_i64().unwrap())
+            .next()
+    };
+    let (dropped, opening) = (noted("socket dropped"), noted("socket opening"));
+    assert!(
+        matches!((dropped, opening), (Some(d), Some(o)) if o - d < 500),
+        "{log}"
+    );
+    wait_page(&browser, "live");
     daemon.stop();
 }

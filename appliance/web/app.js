@@ -277,12 +277,14 @@
     const url = new URL("ws", location.href);
     url.protocol = location.protocol === "http:" ? "ws:" : "wss:";
     url.hash = "";
+    if (admitted) note("socket opening");
     const ws = new WebSocket(url.href);
     window.appliance.sockets += 1;
     pingSent = 0;
     let openedAt = 0;
     socket = ws;
     ws.onopen = () => {
+      if (admitted) note("socket open");
       openedAt = lastHeard = Date.now();
       send(first());
     };
@@ -326,9 +328,13 @@
     send({ type: "reconnect" });
   }
 
-  // A socket that may be dead is dropped, and opened again at once.
+  // A socket that may be dead is dropped, and opened again at once: it was
+  // open, so the box took it, and it went silent with the network (a
+  // network that changed). The waits that grow are for sockets that do not
+  // open; a phone that changes networks twice in a minute waits for none.
   function dropSocket() {
     note("socket dropped");
+    socketAttempts = 0;
     const dead = socket;
     dead.onclose();
     dead.onclose = null;
@@ -431,6 +437,7 @@
     const first = !admitted;
     admitted = true;
     if (!first) {
+      note("welcomed back");
       // Back after a lost socket: fresh TURN credentials for the next
       // connection; the call, if it still holds, goes on.
       if (peerArgs) peerArgs[1] = msg.ice_servers;
