@@ -721,6 +721,26 @@ fn page_code(browser: &Browser, daemon: &Daemon) -> String {
     )
 }
 
+/// 25 sockets one after another, each presenting a forged resume secret;
+/// what the box said to each (`null`: closed without a word).
+const RESUME_FLOOD: &str = r#"
+    const done = arguments[arguments.length - 1];
+    const url = new URL("ws", location.href);
+    url.protocol = "wss:";
+    url.hash = "";
+    const said = [];
+    function next() {
+      if (said.length >= 25) return done(said);
+      const ws = new WebSocket(url.href);
+      let word = null;
+      const limit = setTimeout(() => ws.close(), 3000);
+      ws.onopen = () => ws.send(JSON.stringify({ type: "resume", secret: "B".repeat(43) }));
+      ws.onmessage = (e) => { try { word = JSON.parse(e.data).type; } catch (_) {} };
+      ws.onclose = () => { clearTimeout(limit); said.push(word); next(); };
+    }
+    next();
+"#;
+
 /// Presents `secret` as a page's resume secret from `browser` (a reload
 /// with it in the tab's storage) and waits for the page's verdict.
 fn resume_with(browser: &Browser, secret: &str) -> String {
@@ -881,6 +901,29 @@ fn a_page_that_reloads_comes_back_to_its_session_and_no_one_else_can() {
     wait_page(&other, "waiting");
     assert!(daemon.cli(&["press"]).0);
     wait_page(&other, "live");
+
+    // A page that tries secrets in a tight loop: denied while the box
+    // still answers its address, then its sockets are closed without a word
+    // for the rest of the minute; the call goes on.
+    browser
+        .goto(&format!("https://127.0.0.1:{}/", support::PORT))
+        .unwrap();
+    let said = browser.eval_async(RESUME_FLOOD).unwrap();
+    let said: Vec<Option<&str>> = said.as_array().unwrap().iter().map(Value::as_str).collect();
+    let denied = said.iter().take_while(|s| **s == Some("denied")).count();
+    assert!(
+        denied <= 20 && said[denied..].iter().all(Option::is_none),
+        "{said:?}"
+    );
+    assert!(
+        said.len() == 25 && said[20..].iter().all(Option::is_none),
+        "{said:?}"
+    );
+    let received = counter(&daemon.status(), "video_frames_received");
+    wait_call("the call after the flood", &other, &daemon, twenty, || {
+        (counter(&daemon.status(), "video_frames_received") > received + 30).then_some(())
+    });
+    assert_eq!(other.state(), "live");
 
     let output = daemon.stop();
     assert!(
@@ -1440,6 +1483,12 @@ fn call_across(daemon: &Daemon, kind: Kind) -> Call {
 /// point), in a new browser of `kind`; what it showed.
 fn call_at(daemon: &Daemon, kind: Kind, room: &str) -> Call {
     let link = invite(daemon, "1h");
+    call_with_link(daemon, kind, room, &link)
+}
+
+/// A whole call with `link`, to the room at `room`, in a new browser of
+/// `kind`; what it showed.
+fn call_with_link(daemon: &Daemon, kind: Kind, room: &str, link: &str) -> Call {
     assert!(link.starts_with(&format!("{room}#")), "{link}");
     let profile = tempfile::tempdir().unwrap();
     let (driver, browser) = match kind {
@@ -1450,7 +1499,7 @@ fn call_at(daemon: &Daemon, kind: Kind, room: &str) -> Call {
         Kind::Firefox => (Driver::firefox(), Browser::firefox(support::DRIVER_PORT)),
     };
     let browser = browser.unwrap();
-    let shown = call(&browser, daemon, &link);
+    let shown = call(&browser, daemon, link);
     drop(browser);
     drop(driver);
     let warnings = glib_warnings(&daemon.output()).join("\n");
@@ -1566,11 +1615,20 @@ fn behind_the_clinic_s_reverse_proxy_the_room_lives_under_its_path() {
             ("http.trusted_proxies", "10.10.0.1"),
         ],
     );
-    // The page, its files and its WebSocket, all under the proxy's path.
-    let shown = call_at(&daemon, Kind::Chromium, &room);
+    // The clinic's scheduling system makes the link through the API, under
+    // the proxy's path; the page, its files and its WebSocket are all there
+    // too.
+    let (ok, text) = daemon.cli(&["api-client", "add", "scheduler"]);
+    assert!(ok, "{text}");
+    let token = text.lines().next().unwrap().trim().to_owned();
+    let (status, made) = api("POST", &format!("{room}api/v1/invites"), Some(&token), "{}");
+    assert_eq!(status, 201, "{made}");
+    let link = made["url"].as_str().unwrap();
+    let shown = call_with_link(&daemon, Kind::Chromium, &room, link);
     assert_eq!(shown.path["path"], "srflx", "{}", shown.path);
     let log = topology.proxy_log();
     for request in [
+        "POST /room3/api/v1/invites HTTP/1.1\" 201",
         "GET /room3/ HTTP",
         "GET /room3/app.js",
         "GET /room3/ws HTTP/1.1\" 101",
@@ -1842,4 +1900,174 @@ fn a_patient_whose_address_changes_mid_call_comes_back_by_itself() {
     );
     wait_page(&browser, "live");
     daemon.stop();
+}
+
+/// A request to the clinic's API, with curl: `method` to `url`, with the
+/// bearer `token` if any and `body`; the status and the JSON answer (null
+/// when there is none).
+fn api(method: &str, url: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+    use std::io::Write as _;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}"));
+    let mut args = vec![
+        "-sk",
+        "--max-time",
+        "5",
+        "-X",
+        method,
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        "@-",
+        "-w",
+        "\n%{http_code}",
+    ];
+    if let Some(auth) = &auth {
+        args.extend(["-H", auth]);
+    }
+    args.push(url);
+    let mut curl = std::process::Command::new("curl")
+        .args(&args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl is needed for the API's tests");
+    curl.stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let output = curl.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    let (json, code) = out.rsplit_once('\n').unwrap_or(("", &out));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(json).unwrap_or(Value::Null),
+    )
+}
+
+/// An RFC 3339 time `seconds` from now (before now when negative), to the
+/// second.
+fn rfc3339_in(seconds: i64) -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    (now + time::Duration::seconds(seconds))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// The clinic's scheduling system makes links through the API with its own
+/// token: one for now, one for an appointment later (which `invite inspect`
+/// reads back); every bad request is refused with a clear status and makes
+/// nothing; a removed client is refused at once, with no restart, and an
+/// address that keeps presenting wrong tokens is turned away.
+#[test]
+fn the_clinic_s_systems_make_links_through_the_api() {
+    if !in_own_network("the_clinic_s_systems_make_links_through_the_api") {
+        return;
+    }
+    let daemon = start_daemon();
+    let url = format!("https://127.0.0.1:{}/api/v1/invites", support::PORT);
+    let mut failures = 0;
+    // No client yet: nobody gets in.
+    assert_eq!(api("POST", &url, Some("anything"), "").0, 401);
+    failures += 1;
+    let (ok, text) = daemon.cli(&["api-client", "add", "scheduler"]);
+    assert!(ok, "{text}");
+    let token = text.lines().next().unwrap().trim().to_owned();
+    assert!(token.len() >= 43, "{text}");
+    let (ok, text) = daemon.cli(&["api-client", "list"]);
+    assert!(ok && text.lines().next() == Some("scheduler"), "{text}");
+
+    // A link for now, which the box signed and which admits now.
+    let (status, made) = api("POST", &url, Some(&token), "");
+    assert_eq!(status, 201, "{made}");
+    let link = made["url"].as_str().unwrap().to_owned();
+    let room = format!("https://127.0.0.1:{}/#", support::PORT);
+    assert!(link.starts_with(&room), "{link}");
+    assert_eq!(made["virtual_service"]["addressUrl"], link.as_str());
+    assert_eq!(made["virtual_service"]["maxParticipants"], 2);
+    let (ok, text) = daemon.cli(&["invite", "inspect", &link]);
+    assert!(ok, "{text}");
+    assert!(text.contains("signature: valid"), "{text}");
+    assert!(text.contains("now:       open"), "{text}");
+
+    // An appointment in two days, for an hour.
+    let start = rfc3339_in(2 * 86_400);
+    let end = rfc3339_in(2 * 86_400 + 3600);
+    let body = format!(r#"{{"not_before": "{start}", "expires": "{end}"}}"#);
+    let (status, later) = api("POST", &url, Some(&token), &body);
+    assert_eq!(status, 201, "{later}");
+    assert_eq!(
+        (later["not_before"].as_str(), later["expires"].as_str()),
+        (Some(start.as_str()), Some(end.as_str()))
+    );
+    let later_link = later["url"].as_str().unwrap().to_owned();
+    let (ok, text) = daemon.cli(&["invite", "inspect", &later_link]);
+    assert!(
+        ok && text.contains(&format!("starts:    {start}")),
+        "{text}"
+    );
+    assert!(text.contains("not yet open"), "{text}");
+    // A link altered by a character is no link of this room's.
+    let mut forged = later_link.clone().into_bytes();
+    let at = forged.len() - 5;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let (ok, text) = daemon.cli(&["invite", "inspect", &String::from_utf8(forged).unwrap()]);
+    assert!(!ok && text.contains("not signed by this room"), "{text}");
+
+    // Bad requests: each refused, naming what is wrong.
+    let refused = |body: &str| {
+        let (status, error) = api("POST", &url, Some(&token), body);
+        (status, error["field"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(
+        refused(r#"{"patient": "Zebulon"}"#),
+        (400, "patient".into())
+    );
+    assert_eq!(
+        refused(r#"{"not_before": "tomorrow"}"#),
+        (400, "not_before".into())
+    );
+    assert_eq!(refused("[1, 2]"), (400, "body".into()));
+    let past = format!(r#"{{"not_before": "{}"}}"#, rfc3339_in(-3600));
+    assert_eq!(refused(&past), (400, "not_before".into()));
+    let far = format!(r#"{{"expires": "{}"}}"#, rfc3339_in(31 * 86_400));
+    assert_eq!(refused(&far), (400, "expires".into()));
+    let big = format!(r#"{{"not_before": "{}"}}"#, "9".repeat(5000));
+    assert_eq!(refused(&big).0, 413);
+    assert_eq!(api("GET", &url, Some(&token), "").0, 405);
+    assert_eq!(api("POST", &url, Some("not-the-token"), "").0, 401);
+    failures += 1;
+
+    // Removed: refused at once.
+    let (ok, text) = daemon.cli(&["api-client", "remove", "scheduler"]);
+    assert!(ok, "{text}");
+    assert_eq!(api("POST", &url, Some(&token), "").0, 401);
+    failures += 1;
+    // Ten wrong tokens from one address in a minute, and it is turned away,
+    // even with a good token.
+    while failures < 10 {
+        assert_eq!(api("POST", &url, None, "").0, 401);
+        failures += 1;
+    }
+    let (ok, text) = daemon.cli(&["api-client", "add", "front-desk"]);
+    assert!(ok, "{text}");
+    let desk = text.lines().next().unwrap().trim().to_owned();
+    assert_eq!(api("POST", &url, Some(&desk), "").0, 429);
+
+    // Nothing secret, nothing sent, in the log.
+    let output = daemon.stop();
+    for secret in [
+        token.as_str(),
+        desk.as_str(),
+        link.split_once('#').unwrap().1,
+        "Zebulon",
+    ] {
+        assert!(!output.contains(secret), "{output}");
+    }
+    assert!(
+        output.contains("API client scheduler made a patient link"),
+        "{output}"
+    );
 }

@@ -56,7 +56,7 @@ impl Context {
     }
 
     /// Opens the store; `create` makes the store and the development key when missing.
-    fn open(&self, create: bool) -> anyhow::Result<Store> {
+    pub(crate) fn open(&self, create: bool) -> anyhow::Result<Store> {
         let mode = if create {
             OpenMode::CreateIfMissing
         } else {
@@ -108,6 +108,8 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
         public_url,
         shutter_kind: settings.shutter,
         reconnect_grace: settings.reconnect_grace,
+        invite_early: settings.invite_early,
+        api_clients: settings.api_clients,
         media: MediaConfig {
             simulated: args.sim,
             headless: args.headless,
@@ -189,7 +191,7 @@ fn room_secrets(
 }
 
 /// One request to the running daemon, and its reply.
-fn ask(ctx: &Context, request: &Request) -> anyhow::Result<Reply> {
+pub(crate) fn ask(ctx: &Context, request: &Request) -> anyhow::Result<Reply> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -50,12 +50,21 @@ pub struct Global {
 pub enum Command {
     /// Run the appliance: the patient page over HTTPS, the call, the room.
     Run(RunArgs),
-    /// Print a one-time patient link from the running appliance.
+    /// Print a one-time patient link from the running appliance (or, with
+    /// `inspect URL`, read one).
+    #[command(args_conflicts_with_subcommands = true)]
     Invite {
+        #[command(subcommand)]
+        command: Option<InviteCommand>,
         /// How long the link is valid: 30m, 2h, 7d (at most 30 days).
         #[arg(long, default_value = "24h", value_parser = crate::invite::parse_ttl)]
         ttl: std::time::Duration,
     },
+    /// The clinic's systems (scheduling, EHR) that make patient links
+    /// through the API, POST /api/v1/invites: add one (its token is printed
+    /// once), list them, remove one (refused at once).
+    #[command(subcommand)]
+    ApiClient(ApiClientCommand),
     /// Print the running appliance's state.
     Status {
         /// As JSON, for programs.
@@ -215,6 +224,34 @@ pub struct RunArgs {
     /// per line (for tests; keep it outside the state directory).
     #[arg(long, value_name = "FILE", requires = "sim")]
     pub sim_log: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Print what a patient link says: the room, when it lets the patient
+    /// in, when it expires, and whether this box signed it. Needs no secret
+    /// and prints none (the link's token is not printed either).
+    Inspect {
+        /// The link, as the patient got it.
+        url: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiClientCommand {
+    /// Add a system and print its new bearer token, only this once (the
+    /// box keeps its hash).
+    Add {
+        /// Its name: 1 to 64 letters, digits, '.', '_' or '-'.
+        name: String,
+    },
+    /// Print the systems' names, one per line.
+    List,
+    /// Remove a system: its token is refused from then on.
+    Remove {
+        /// Its name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,12 +6,13 @@
 //! and the store closed: nothing is written while sessions run.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
+use crate::api::{self, Api, ApiClients};
 use crate::control;
 use crate::drivers::Backend;
 use crate::invite::Invites;
@@ -58,6 +59,10 @@ pub struct DaemonConfig {
     pub shutter_kind: ShutterKind,
     /// How long a patient who went away may take to come back.
     pub reconnect_grace: Duration,
+    /// How long before its window a link admits.
+    pub invite_early: Duration,
+    /// The clinic's systems that may make links.
+    pub api_clients: ApiClients,
     /// Media settings.
     pub media: MediaConfig,
     /// STUN and TURN servers for patients.
@@ -108,9 +113,15 @@ async fn serve(
     let media = Media::start(config.media.clone(), gate.clone(), stats.clone(), events)?;
     let (media_tx, media_rx) = mpsc::channel(MEDIA_COMMANDS);
     let (media_state, wanted) = watch::channel(MediaState::default());
-    let invites = Arc::new(Mutex::new(Invites::new(invite_key)));
-
-    open_the_doors(&config, tls_config, invites.clone(), &media_tx, &inputs_tx).await?;
+    let invites = Arc::new(Mutex::new(
+        Invites::new(invite_key).early(config.invite_early),
+    ));
+    let api_clients = Arc::new(RwLock::new(config.api_clients.clone()));
+    let doors = Doors {
+        invites: invites.clone(),
+        api_clients: api_clients.clone(),
+    };
+    open_the_doors(&config, tls_config, doors, &media_tx, &inputs_tx).await?;
     let media_thread = media
         .spawn(media_rx, wanted)
         .context("cannot start the media thread")?;
@@ -124,6 +135,7 @@ async fn serve(
         gate,
         stats,
         invites,
+        api_clients,
         inputs: inputs_tx,
         io,
         cec: Cec::start(config.tv_standby),
@@ -161,12 +173,23 @@ async fn serve(
     }
 }
 
-/// Starts what the outside reaches: the patients' HTTPS server, the local
-/// control socket, and the watch on IT's notice.
+/// What the HTTPS server shares with the room: the invites, and who may
+/// make them through the API.
+struct Doors {
+    invites: Arc<Mutex<Invites>>,
+    api_clients: Arc<RwLock<ApiClients>>,
+}
+
+/// Starts what the outside reaches: the patients' HTTPS server (the page,
+/// its socket, and the clinic's API), the local control socket, and the
+/// watch on IT's notice.
 async fn open_the_doors(
     config: &DaemonConfig,
     tls_config: Arc<rustls::ServerConfig>,
-    invites: Arc<Mutex<Invites>>,
+    Doors {
+        invites,
+        api_clients,
+    }: Doors,
     media: &mpsc::Sender<MediaCommand>,
     inputs: &mpsc::Sender<Input>,
 ) -> anyhow::Result<()> {
@@ -176,6 +199,12 @@ async fn open_the_doors(
     let socket = config.control.display();
     let control_listener = control::listen(&config.control)
         .with_context(|| format!("cannot open the control socket {socket}"))?;
+    let api = Arc::new(Api::new(
+        api_clients,
+        invites.clone(),
+        config.public_url.clone(),
+        config.trusted_proxies.clone(),
+    ));
     let app = Arc::new(server::App::new(
         config.room.clone(),
         config.ice.clone(),
@@ -185,7 +214,8 @@ async fn open_the_doors(
         config.trusted_proxies.clone(),
     ));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
-    tokio::spawn(server::serve(listener, acceptor, server::router(app)));
+    let routes = server::router(app).merge(api::router(api));
+    tokio::spawn(server::serve(listener, acceptor, routes));
     let calls = forwarded(CONTROL_CALLS, inputs);
     tokio::spawn(control::serve(control_listener, calls));
     let notices = forwarded(1, inputs);

@@ -21,9 +21,13 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-const VERSION: u8 = 1;
+/// A link valid until its expiry: `version, expires, nonce`. Still
+/// accepted; every link is made as [`WINDOW`] now.
+const EXPIRY_ONLY: u8 = 1;
+/// A link with its appointment's window: `version, not before, expires,
+/// nonce`.
+const WINDOW: u8 = 2;
 const NONCE_LEN: usize = 16;
-const PAYLOAD_LEN: usize = 1 + 8 + NONCE_LEN;
 const TAG_LEN: usize = 32;
 /// The longest token accepted for decoding; anything longer is refused unread.
 const MAX_TOKEN_CHARS: usize = 128;
@@ -46,14 +50,29 @@ pub enum Denied {
     /// Past its expiry.
     #[error("expired token")]
     Expired,
+    /// Before its appointment's window opens (less the early minutes).
+    #[error("a link used before its appointment")]
+    Early,
     /// Already used.
     #[error("token already used")]
     Used,
 }
 
+/// When a link admits: from `not_before` (less the early minutes) until
+/// `expires`, Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The appointment's start.
+    pub not_before: u64,
+    /// The end of the link's validity.
+    pub expires: u64,
+}
+
 /// Issues and redeems invites with the room's signing key.
 pub struct Invites {
     key: Zeroizing<Vec<u8>>,
+    /// How long before its window a link admits, seconds.
+    early: u64,
     /// Nonces of redeemed tokens, with their expiry (Unix seconds).
     used: HashMap<[u8; NONCE_LEN], u64>,
 }
@@ -69,11 +88,21 @@ impl std::fmt::Debug for Invites {
 type HmacSha256 = Hmac<Sha256>;
 
 impl Invites {
-    /// Invites signed with `key` (at least 32 bytes).
+    /// Invites signed with `key` (at least 32 bytes), admitting 15 minutes
+    /// before their window.
     pub fn new(key: Zeroizing<Vec<u8>>) -> Self {
         Invites {
             key,
+            early: 15 * 60,
             used: HashMap::new(),
+        }
+    }
+
+    /// The same, admitting `early` before a link's window.
+    pub fn early(self, early: Duration) -> Self {
+        Invites {
+            early: early.as_secs(),
+            ..self
         }
     }
 
@@ -87,45 +116,82 @@ impl Invites {
     /// A new token valid from `now` (Unix seconds) for `ttl`, capped at [`MAX_TTL`].
     pub fn issue(&self, now: u64, ttl: Duration) -> Result<String, getrandom::Error> {
         let expires = now.saturating_add(ttl.min(MAX_TTL).as_secs());
-        let mut payload = [0u8; PAYLOAD_LEN];
-        payload[0] = VERSION;
-        payload[1..9].copy_from_slice(&expires.to_be_bytes());
-        getrandom::fill(&mut payload[9..])?;
-        let mut mac = self.mac();
-        mac.update(&payload);
-        let tag = mac.finalize().into_bytes();
-        let mut token = Vec::with_capacity(PAYLOAD_LEN + TAG_LEN);
-        token.extend_from_slice(&payload);
-        token.extend_from_slice(&tag);
-        Ok(URL_SAFE_NO_PAD.encode(token))
+        self.issue_for(Window {
+            not_before: now,
+            expires,
+        })
     }
 
-    /// Checks a token and, if it is good, marks it used: it admits once.
-    pub fn redeem(&mut self, token: &str, now: u64) -> Result<(), Denied> {
+    /// A new token for `window`; the caller keeps it within [`MAX_TTL`].
+    pub fn issue_for(&self, window: Window) -> Result<String, getrandom::Error> {
+        let mut payload = Vec::with_capacity(1 + 16 + NONCE_LEN + TAG_LEN);
+        payload.push(WINDOW);
+        payload.extend_from_slice(&window.not_before.to_be_bytes());
+        payload.extend_from_slice(&window.expires.to_be_bytes());
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce)?;
+        payload.extend_from_slice(&nonce);
+        let mut mac = self.mac();
+        mac.update(&payload);
+        payload.extend_from_slice(&mac.finalize().into_bytes());
+        Ok(URL_SAFE_NO_PAD.encode(payload))
+    }
+
+    /// Reads a token this room signed: its window and its nonce. Nothing
+    /// is marked used.
+    pub fn read(&self, token: &str) -> Result<(Window, [u8; NONCE_LEN]), Denied> {
         if token.len() > MAX_TOKEN_CHARS {
             return Err(Denied::Malformed);
         }
         let bytes = URL_SAFE_NO_PAD
             .decode(token.trim())
             .map_err(|_| Denied::Malformed)?;
-        if bytes.len() != PAYLOAD_LEN + TAG_LEN || bytes[0] != VERSION {
+        let times = match bytes.first() {
+            Some(&EXPIRY_ONLY) => 1,
+            Some(&WINDOW) => 2,
+            _ => return Err(Denied::Malformed),
+        };
+        let payload_len = 1 + 8 * times + NONCE_LEN;
+        if bytes.len() != payload_len + TAG_LEN {
             return Err(Denied::Malformed);
         }
-        let (payload, tag) = bytes.split_at(PAYLOAD_LEN);
+        let (payload, tag) = bytes.split_at(payload_len);
         let mut mac = self.mac();
         mac.update(payload);
         // verify_slice compares in constant time.
         mac.verify_slice(tag).map_err(|_| Denied::BadSignature)?;
-        let mut expiry = [0u8; 8];
-        expiry.copy_from_slice(&payload[1..9]);
-        let expires = u64::from_be_bytes(expiry);
-        if now >= expires {
+        let time = |n: usize| {
+            let mut t = [0u8; 8];
+            t.copy_from_slice(&payload[1 + 8 * n..9 + 8 * n]);
+            u64::from_be_bytes(t)
+        };
+        let window = match times {
+            1 => Window {
+                not_before: 0,
+                expires: time(0),
+            },
+            _ => Window {
+                not_before: time(0),
+                expires: time(1),
+            },
+        };
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&payload[payload_len - NONCE_LEN..]);
+        Ok((window, nonce))
+    }
+
+    /// Checks a token and, if it is good, marks it used: it admits once,
+    /// within its window (opened the early minutes before it).
+    pub fn redeem(&mut self, token: &str, now: u64) -> Result<(), Denied> {
+        let (window, nonce) = self.read(token)?;
+        if now >= window.expires {
             return Err(Denied::Expired);
         }
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&payload[9..]);
+        if now.saturating_add(self.early) < window.not_before {
+            return Err(Denied::Early);
+        }
         self.used.retain(|_, exp| *exp > now);
-        if self.used.insert(nonce, expires).is_some() {
+        if self.used.insert(nonce, window.expires).is_some() {
             return Err(Denied::Used);
         }
         Ok(())
@@ -187,7 +253,7 @@ mod tests {
         assert_eq!(inv.redeem(&token, 1001), Err(Denied::BadSignature));
         let good = inv.issue(1000, Duration::from_secs(60)).unwrap();
         let mut bytes = URL_SAFE_NO_PAD.decode(&good).unwrap();
-        bytes[3] ^= 1; // a later expiry
+        bytes[11] ^= 1; // a later expiry
         assert_eq!(
             inv.redeem(&URL_SAFE_NO_PAD.encode(&bytes), 1001),
             Err(Denied::BadSignature)
@@ -210,9 +276,8 @@ mod tests {
     fn ttl_is_capped_and_parsed() {
         let inv = invites(1);
         let token = inv.issue(0, Duration::from_secs(u64::MAX)).unwrap();
-        let bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
-        let expires = u64::from_be_bytes(bytes[1..9].try_into().unwrap());
-        assert_eq!(expires, MAX_TTL.as_secs());
+        let (window, _) = inv.read(&token).unwrap();
+        assert_eq!(window.expires, MAX_TTL.as_secs());
         assert_eq!(parse_ttl("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_ttl("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_ttl("7d"), Ok(Duration::from_secs(7 * 86_400)));
@@ -220,6 +285,37 @@ mod tests {
         assert!(parse_ttl("0m").is_err());
         assert!(parse_ttl("soon").is_err());
         assert!(parse_ttl("5y").is_err());
+    }
+
+    #[test]
+    fn a_window_admits_from_its_early_minutes_until_it_expires() {
+        let mut inv = invites(1).early(Duration::from_secs(600));
+        let window = Window {
+            not_before: 10_000,
+            expires: 13_600,
+        };
+        let token = inv.issue_for(window).unwrap();
+        assert_eq!(inv.read(&token).unwrap().0, window);
+        assert_eq!(inv.redeem(&token, 9_399), Err(Denied::Early));
+        assert_eq!(inv.redeem(&token, 13_600), Err(Denied::Expired));
+        assert_eq!(inv.redeem(&token, 9_400), Ok(()));
+        assert_eq!(inv.redeem(&token, 9_401), Err(Denied::Used));
+    }
+
+    #[test]
+    fn links_made_before_windows_still_admit() {
+        // Version 1: version, expiry, nonce, then the tag.
+        let inv = invites(1);
+        let mut payload = vec![EXPIRY_ONLY];
+        payload.extend_from_slice(&2_000u64.to_be_bytes());
+        payload.extend_from_slice(&[7; NONCE_LEN]);
+        let mut mac = inv.mac();
+        mac.update(&payload);
+        payload.extend_from_slice(&mac.finalize().into_bytes());
+        let token = URL_SAFE_NO_PAD.encode(&payload);
+        let mut inv = inv;
+        assert_eq!(inv.redeem(&token, 1_000), Ok(()));
+        assert_eq!(inv.read(&token).unwrap().0.expires, 2_000);
     }
 
     #[test]

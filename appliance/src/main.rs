@@ -3,6 +3,7 @@
 //! one plain line on stderr and a documented exit code.
 
 mod admin;
+mod api;
 mod cli;
 mod control;
 mod daemon;
@@ -38,13 +39,18 @@ fn main() -> ExitCode {
     let ctx = admin::Context::new(&cli.global);
     let result = match cli.command {
         Command::Run(args) => admin::run(&ctx, &args),
-        Command::Invite { ttl } => admin::client(
+        Command::Invite {
+            command: Some(cli::InviteCommand::Inspect { url }),
+            ..
+        } => api::manage::inspect(&ctx, &url),
+        Command::Invite { ttl, .. } => admin::client(
             &ctx,
             control::Request::Invite {
                 ttl_secs: ttl.as_secs(),
             },
             false,
         ),
+        Command::ApiClient(command) => api::manage::api_client(&ctx, command),
         Command::Status { json } => admin::client(&ctx, control::Request::Status, json),
         Command::Press { long } => admin::client(&ctx, control::Request::Press { long }, false),
         Command::Sim(cli::SimCommand::Tv { file, .. }) => admin::tv_grab(&ctx, &file),

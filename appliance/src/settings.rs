@@ -12,6 +12,7 @@ use appliance_config::schema;
 use appliance_hardware::PinMap;
 use zeroize::Zeroizing;
 
+use crate::api::ApiClients;
 use crate::drivers::{Backend, BackendKind};
 use crate::session::ShutterKind;
 use crate::signalling::client::TrustedProxies;
@@ -31,6 +32,10 @@ pub struct Settings {
     pub tls_private_key: Option<Zeroizing<String>>,
     /// `invite.signing_key`, base64.
     pub invite_signing_key: Option<Zeroizing<String>>,
+    /// `invite.early_minutes`: how long before its window a link admits.
+    pub invite_early: Duration,
+    /// `api.clients`: the clinic's systems that may make links.
+    pub api_clients: ApiClients,
     /// `ice.*`: STUN, and TURN when both its URLs and its secret are set.
     pub ice: IceServers,
     /// `http.trusted_proxies`.
@@ -86,6 +91,8 @@ impl Settings {
             tls_certificate: text("tls.certificate"),
             tls_private_key: secret("tls.private_key"),
             invite_signing_key: secret("invite.signing_key"),
+            invite_early: Duration::from_secs(u64::from(small("invite.early_minutes")) * 60),
+            api_clients: ApiClients::from_setting(&list("api.clients")),
             ice: IceServers {
                 stun_urls: list("ice.stun_urls"),
                 turn: Turn::new(

@@ -117,6 +117,18 @@ pub enum Kind {
     SshKeys,
     /// A list of IP addresses or networks (`192.0.2.7`, `10.0.0.0/8`, `fd00::/8`).
     Networks,
+    /// A list of the clinic's systems allowed to make links: `NAME:HASH`,
+    /// the hash the SHA-256 of the system's token in 64 hex digits.
+    ApiClients,
+}
+
+/// Whether `name` is a name for an API client or a staff account: 1 to 64
+/// letters, digits, `.`, `_` or `-`.
+pub fn valid_client_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// One setting of the appliance.
@@ -215,6 +227,13 @@ pub static SETTINGS: &[Setting] = &[
         Kind::Base64Key { min_bytes: 32 },
         "The key that signs patient links (base64, at least 32 bytes); made on first run if unset.",
     ),
+    setting(
+        "invite.early_minutes",
+        Kind::Int { min: 0, max: 120 },
+        "How many minutes before its appointment a link made for one lets the patient into the \
+         waiting room.",
+    )
+    .or(Fallback::Int(15)),
     setting(
         "ice.stun_urls",
         Kind::IceUrls(&["stun", "stuns"]),
@@ -330,6 +349,12 @@ pub static SETTINGS: &[Setting] = &[
         "admin.ssh_keys",
         Kind::SshKeys,
         "OpenSSH public keys allowed to log in for maintenance; SSH is off without them.",
+    ),
+    secret(
+        "api.clients",
+        Kind::ApiClients,
+        "The clinic's systems that may make patient links: NAME:HASH, the SHA-256 of each \
+         one's token; `appliance api-client add NAME` makes a token and adds it.",
     ),
 ];
 
@@ -487,6 +512,30 @@ impl Setting {
                     items.iter().map(|s| s.trim().to_owned()).collect(),
                 ))
             }
+            Kind::ApiClients => {
+                let items = want_list(input)?;
+                let mut names = std::collections::BTreeSet::new();
+                for item in &items {
+                    let (name, hash) = item.trim().split_once(':').unwrap_or((item.trim(), ""));
+                    if !valid_client_name(name) {
+                        return Err(format!(
+                            "{name:?} is not a client name (1 to 64 letters, digits, ., _ or -)"
+                        ));
+                    }
+                    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(format!("{name}: the token's hash is not 64 hex digits"));
+                    }
+                    if !names.insert(name) {
+                        return Err(format!("{name} is named twice"));
+                    }
+                }
+                Ok(Value::List(
+                    (items.iter())
+                        .filter_map(|s| s.trim().split_once(':'))
+                        .map(|(name, hash)| format!("{name}:{}", hash.to_ascii_lowercase()))
+                        .collect(),
+                ))
+            }
             Kind::SshKeys => {
                 let items = want_list(input)?;
                 for (i, item) in items.iter().enumerate() {
@@ -508,7 +557,7 @@ impl Setting {
                 Ok(n) => self.validate(&RawValue::Int(n)),
                 Err(_) => Err(format!("{:?} is not a whole number", text.trim())),
             },
-            Kind::IceUrls(_) | Kind::SshKeys | Kind::Networks => {
+            Kind::IceUrls(_) | Kind::SshKeys | Kind::Networks | Kind::ApiClients => {
                 let sep = if text.contains('\n') || matches!(self.kind, Kind::SshKeys) {
                     '\n'
                 } else {
@@ -856,6 +905,24 @@ mod tests {
             b.extend_from_slice(&[7u8; 32]);
             BASE64.encode(b)
         };
+        let clients = s("api.clients");
+        let hash = "AB".repeat(32);
+        let v = clients.validate_text(&format!("ehr:{hash}, front-desk.2:{}", "0".repeat(64)));
+        assert_eq!(
+            v.unwrap(),
+            Value::List(vec![
+                format!("ehr:{}", hash.to_lowercase()),
+                format!("front-desk.2:{}", "0".repeat(64))
+            ])
+        );
+        assert!(
+            clients
+                .validate_text(&format!("ehr:{hash},ehr:{hash}"))
+                .is_err()
+        );
+        assert!(clients.validate_text("ehr:abc").is_err());
+        assert!(clients.validate_text(&format!("no spaces:{hash}")).is_err());
+        assert!(clients.validate_text(&hash).is_err());
         let keys = s("admin.ssh_keys");
         assert!(
             keys.validate_text(&format!("ssh-ed25519 {blob} it@clinic"))

@@ -48,6 +48,12 @@ pub enum Request {
     Sim(SimFault),
     /// Simulation: a small copy of what the TV shows now.
     TvGrab,
+    /// IT changed the clinic's systems allowed to make links: the new list,
+    /// as the store keeps it (names and hashes, never a token).
+    ApiClients {
+        /// `NAME:HASH` items.
+        clients: Vec<String>,
+    },
 }
 
 /// Faults the simulation can be told to have.

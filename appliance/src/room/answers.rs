@@ -9,6 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::Room;
+use crate::api::ApiClients;
 use crate::control::{MediaStatus, Reply, Request, SimFault, Status};
 use crate::media::MediaCommand;
 use crate::room_io::RoomCommand;
@@ -38,6 +39,15 @@ impl Room {
                 self.room(RoomCommand::Press { long });
                 Reply::Ok
             }
+            Request::ApiClients { clients } => match self.api_clients.write() {
+                Ok(mut known) => {
+                    *known = ApiClients::from_setting(&clients);
+                    Reply::Ok
+                }
+                Err(_) => Reply::Error {
+                    message: "the API's clients are unavailable".into(),
+                },
+            },
             Request::TvGrab => {
                 if !self.simulated {
                     // A copy of the TV would be a copy of the session.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use appliance_hardware::{ButtonEvent, LedPattern, ShutterPosition};
 use tokio::sync::{mpsc, watch};
 
+use crate::api::ApiClients;
 use crate::control::ControlCall;
 use crate::ice_path::PairView;
 use crate::invite::Invites;
@@ -60,6 +61,8 @@ pub struct Parts {
     pub stats: Arc<Stats>,
     /// Invites, issued here.
     pub invites: Arc<Mutex<Invites>>,
+    /// Who may make links through the API, replaced here when IT changes it.
+    pub api_clients: Arc<std::sync::RwLock<ApiClients>>,
     /// The session task's own inputs, for its timers.
     pub inputs: mpsc::Sender<Input>,
     /// The room's hardware thread.
@@ -112,6 +115,7 @@ pub struct Room {
     gate: Gate,
     stats: Arc<Stats>,
     invites: Arc<Mutex<Invites>>,
+    api_clients: Arc<std::sync::RwLock<ApiClients>>,
     inputs: mpsc::Sender<Input>,
     /// The timers running, by the generation they were started with.
     timers: HashMap<Timer, u64>,
@@ -157,6 +161,7 @@ impl Room {
             gate: parts.gate,
             stats: parts.stats,
             invites: parts.invites,
+            api_clients: parts.api_clients,
             inputs: parts.inputs,
             timers: HashMap::new(),
             generation: 0,
@@ -490,6 +495,7 @@ mod tests {
                 7;
                 32
             ])))),
+            api_clients: Arc::default(),
             inputs: inputs_tx,
             io,
             cec: Cec::start(None),

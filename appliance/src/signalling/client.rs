@@ -72,8 +72,9 @@ fn within(address: IpAddr, network: IpAddr, prefix: u8) -> bool {
     }
 }
 
-/// Refused joins per address: after `limit` in a `period`, the address is
-/// turned away until the period is over.
+/// Refused attempts per address (joins, resumes, the API's tokens): after
+/// `limit` in a `period`, the address is turned away for a whole period
+/// from the attempt that reached the limit.
 #[derive(Debug)]
 pub struct JoinGuard {
     limit: u32,
@@ -120,6 +121,10 @@ impl JoinGuard {
         }
         let entry = refused.entry(address).or_insert((now, 0));
         entry.1 += 1;
+        if entry.1 == self.limit {
+            // The lockout runs a whole period from here.
+            entry.0 = now;
+        }
     }
 }
 
@@ -183,6 +188,13 @@ mod tests {
         assert!(guard.blocked(a, t0 + Duration::from_secs(30)));
         assert!(!guard.blocked(b, t0), "others are not");
         assert!(!guard.blocked(a, t0 + Duration::from_secs(61)));
+        // The limit reached late in a window: a whole period from then.
+        let late = t0 + Duration::from_secs(120);
+        guard.refused(b, late);
+        guard.refused(b, late + Duration::from_secs(50));
+        guard.refused(b, late + Duration::from_secs(59));
+        assert!(guard.blocked(b, late + Duration::from_secs(100)));
+        assert!(!guard.blocked(b, late + Duration::from_secs(120)));
     }
 
     #[test]

@@ -163,14 +163,14 @@ impl App {
 
 /// Logs at most `max` lines a period, so outsiders cannot flood the journal.
 #[derive(Debug)]
-pub(super) struct RateLimit {
+pub(crate) struct RateLimit {
     max: u32,
     period: Duration,
     window: Mutex<(Instant, u32)>,
 }
 
 impl RateLimit {
-    fn new(max: u32, period: Duration) -> Self {
+    pub(crate) fn new(max: u32, period: Duration) -> Self {
         RateLimit {
             max,
             period,
@@ -178,7 +178,7 @@ impl RateLimit {
         }
     }
 
-    pub(super) fn log(&self, line: &str) {
+    pub(crate) fn log(&self, line: &str) {
         let Ok(mut w) = self.window.lock() else {
             return;
         };
@@ -239,7 +239,7 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
 
 /// The address a connection came from, put on each of its requests.
 #[derive(Debug, Clone, Copy)]
-struct Remote(SocketAddr);
+pub(crate) struct Remote(pub(crate) SocketAddr);
 
 async fn websocket(
     ws: WebSocketUpgrade,
