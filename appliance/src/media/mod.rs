@@ -14,6 +14,7 @@ mod encoders;
 mod figures;
 mod flow;
 mod keyframes;
+mod loss;
 mod messages;
 mod negotiation;
 mod nice;

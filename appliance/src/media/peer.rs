@@ -15,6 +15,7 @@ use super::counts::count_flow;
 use super::encoders::{self, Codec};
 use super::figures::{Figures, selected_pair};
 use super::flow::Flow;
+use super::loss::{LossCap, LossReport};
 use super::negotiation::{bundle_ice_credentials, connect_signals, offer_once_negotiated};
 use super::tv::{self, OnTv, TvInputs, TvSlots};
 use super::{Events, Gate, MediaConfig, MediaError, Stats, nice};
@@ -41,6 +42,10 @@ pub struct Peer {
     video_kbps: u32,
     /// The round-trip time the browser last reported, ms; 0 while unknown.
     rtt_ms: Arc<AtomicU64>,
+    /// What the browser last reported of the packets it lost.
+    loss: Arc<LossReport>,
+    /// The cap loss puts on the video, under the estimate.
+    loss_cap: LossCap,
     /// The selected candidate pair, as the box sees it.
     path: Arc<std::sync::Mutex<Option<PairView>>>,
     /// Whether the box was given TURN servers.
@@ -127,6 +132,8 @@ impl Peer {
             estimate,
             video_kbps: config.max_bitrate_kbps,
             rtt_ms: Arc::new(AtomicU64::new(0)),
+            loss: Arc::default(),
+            loss_cap: LossCap::default(),
             path: Arc::default(),
             turn: config.ice.turn.is_some(),
             codec,
@@ -215,8 +222,15 @@ impl Peer {
     /// webrtcbin for its statistics. Returns the figures `status` shows.
     pub fn adapt(&mut self, max_video_kbps: u32) -> Figures {
         let estimate = self.estimate.bps();
-        if let (Some(bps), Some(encoder)) = (estimate, &self.encoder) {
-            let kbps = congestion::video_kbps(bps, max_video_kbps);
+        let from_estimate = estimate.map(|bps| congestion::video_kbps(bps, max_video_kbps));
+        let lost = self.loss.fraction();
+        let now = std::time::Instant::now();
+        let cap = (self.loss_cap).update(lost, self.video_kbps, max_video_kbps, now);
+        let target = match (from_estimate, cap) {
+            (Some(kbps), Some(cap)) => Some(kbps.min(cap)),
+            (kbps, cap) => kbps.or(cap),
+        };
+        if let (Some(kbps), Some(encoder)) = (target, &self.encoder) {
             // Small steps are noise, and x264 restarts its rate control on
             // every change.
             if kbps.abs_diff(self.video_kbps) * 20 > self.video_kbps
@@ -235,10 +249,11 @@ impl Peer {
         }
     }
 
-    /// Reads the round-trip time from the browser's receiver reports, and
-    /// the selected candidate pair.
+    /// Reads the round-trip time and the loss from the browser's receiver
+    /// reports, and the selected candidate pair.
     fn request_stats(&self) {
         let rtt = Arc::downgrade(&self.rtt_ms);
+        let loss = Arc::downgrade(&self.loss);
         let path = Arc::downgrade(&self.path);
         let promise = gst::Promise::with_change_func(move |reply| {
             let (Ok(Some(stats)), Some(rtt)) = (reply, rtt.upgrade()) else {
@@ -258,6 +273,18 @@ impl Peer {
             if let Some(seconds) = seconds.filter(|s| s.is_finite() && *s > 0.0) {
                 let ms = (seconds * 1000.0).round().max(1.0) as u64;
                 rtt.store(ms, Ordering::Relaxed);
+            }
+            // The worst of the browser's reports (audio and video share the
+            // path).
+            let lost = (stats.iter())
+                .filter_map(|(_, value)| value.get::<gst::Structure>().ok())
+                .filter(|s| s.name() == "remote-inbound-rtp")
+                .filter_map(|s| s.get::<f64>("fraction-lost").ok())
+                .fold(None, |worst: Option<f64>, f| {
+                    Some(worst.map_or(f, |w| w.max(f)))
+                });
+            if let (Some(lost), Some(loss)) = (lost, loss.upgrade()) {
+                loss.store(lost);
             }
         });
         self.webrtcbin
