@@ -201,7 +201,14 @@ fn join_as(browser: &Browser, link: &str, name: &str) {
     // From a blank page, so that a link differing only after '#' loads anew.
     browser.goto("about:blank").unwrap();
     browser.goto(link).unwrap();
-    wait_page(browser, "check");
+    // A link the box refuses is refused as the page opens: nothing to join.
+    let state = wait_for("the page's first state", Duration::from_secs(30), || {
+        let state = browser.state();
+        matches!(state.as_str(), "check" | "denied").then_some(state)
+    });
+    if state == "denied" {
+        return;
+    }
     let script = format!(
         "document.getElementById('name').value = {}; \
          document.getElementById('join').click();",
@@ -756,6 +763,16 @@ fn resume_with(browser: &Browser, secret: &str) -> String {
     })
 }
 
+/// Waits until the page is live again with the room's picture on it.
+fn live_again(browser: &Browser, daemon: &Daemon, what: &str) {
+    wait_call(what, browser, daemon, Duration::from_secs(20), || {
+        (browser.state() == "live")
+            .then(|| remote_video(browser))
+            .flatten()
+            .filter(|(b, f)| *b > 60.0 && *f > 5)
+    });
+}
+
 /// A patient's page that reloads keeps its place in the lobby and comes
 /// back to its live session with no new link and no press, with a new
 /// connection and a new security code equal on both sides. Nobody else gets
@@ -803,18 +820,7 @@ fn a_page_that_reloads_comes_back_to_its_session_and_no_one_else_can() {
     let reloaded = std::time::Instant::now();
     reload(&browser);
     let loaded = reloaded.elapsed();
-    wait_call(
-        "the room's video after the reload",
-        &browser,
-        &daemon,
-        twenty,
-        || {
-            (browser.state() == "live")
-                .then(|| remote_video(&browser))
-                .flatten()
-                .filter(|(b, f)| *b > 60.0 && *f > 5)
-        },
-    );
+    live_again(&browser, &daemon, "the room's video after the reload");
     println!(
         "back in the call {:?} after the page loaded again",
         reloaded.elapsed() - loaded
@@ -823,18 +829,7 @@ fn a_page_that_reloads_comes_back_to_its_session_and_no_one_else_can() {
     // soon after the last began, is made once a short wait is over, not
     // dropped (the page would wait 10 s for nothing and ask again).
     reload(&browser);
-    wait_call(
-        "the room's video after a second reload",
-        &browser,
-        &daemon,
-        twenty,
-        || {
-            (browser.state() == "live")
-                .then(|| remote_video(&browser))
-                .flatten()
-                .filter(|(b, f)| *b > 60.0 && *f > 5)
-        },
-    );
+    live_again(&browser, &daemon, "the room's video after a second reload");
     let asked = browser
         .eval("return window.appliance.reconnectsAsked")
         .unwrap();
@@ -1421,23 +1416,20 @@ fn bad_expired_and_reused_links_are_denied() {
         join(&browser, &link);
         wait_page(&browser, "denied");
         assert_eq!(daemon.status()["waiting"], 0);
+        let asked = browser.eval("return window.appliance.cameraAsked").unwrap();
+        assert_eq!(asked, false, "the page asked for the camera for {link}");
     }
     browser.goto("about:blank").unwrap();
     browser.goto(&base).unwrap();
     wait_page(&browser, "denied");
+    // Each refused as the page opened, before it asked for the camera.
     let output = daemon.stop();
-    assert!(
-        output.contains("patient link refused: token already used"),
-        "{output}"
-    );
-    assert!(
-        output.contains("patient link refused: expired token"),
-        "{output}"
-    );
-    assert!(
-        output.contains("patient link refused: malformed token"),
-        "{output}"
-    );
+    for why in ["token already used", "expired token", "malformed token"] {
+        assert!(
+            output.contains(&format!("a page opened with a link it cannot use: {why}")),
+            "{output}"
+        );
+    }
 }
 
 #[test]
@@ -2068,6 +2060,80 @@ fn the_clinic_s_systems_make_links_through_the_api() {
     }
     assert!(
         output.contains("API client scheduler made a patient link"),
+        "{output}"
+    );
+}
+
+/// A link made for later says when the session starts and opens by itself:
+/// the page checks camera and microphone meanwhile, and a patient who gave
+/// their name is let into the waiting room when the link opens, with no
+/// second click. The same link, spent, and a forged one are refused as soon
+/// as the page opens, before it asks for the camera.
+#[test]
+fn a_link_for_later_opens_by_itself_and_a_spent_one_is_refused_at_once() {
+    if !in_own_network("a_link_for_later_opens_by_itself_and_a_spent_one_is_refused_at_once") {
+        return;
+    }
+    let daemon = start_daemon_with(&[("invite.early_minutes", "1")]);
+    let (ok, text) = daemon.cli(&["api-client", "add", "scheduler"]);
+    assert!(ok, "{text}");
+    let token = text.lines().next().unwrap().trim().to_owned();
+    let url = format!("https://127.0.0.1:{}/api/v1/invites", support::PORT);
+    // The appointment starts in 80 s: the link opens a minute before, in 20.
+    let body = format!(r#"{{"not_before": "{}"}}"#, rfc3339_in(80));
+    let (status, made) = api("POST", &url, Some(&token), &body);
+    assert_eq!(status, 201, "{made}");
+    let link = made["url"].as_str().unwrap().to_owned();
+
+    let _driver = Driver::chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    browser.goto(&link).unwrap();
+    wait_page(&browser, "early");
+    let said = browser
+        .eval("return document.getElementById('early-text').textContent")
+        .unwrap();
+    let said = said.as_str().unwrap();
+    assert!(
+        said.starts_with("Your session starts at ")
+            && said.contains(". This page will let you in from "),
+        "{said}"
+    );
+    wait_for("the camera's preview", Duration::from_secs(10), || {
+        browser
+            .eval("return document.getElementById('self').videoWidth > 0")
+            .ok()
+            .filter(|v| v == &Value::Bool(true))
+    });
+    // Ready early: the name given and Join pressed; nobody is let in yet.
+    browser
+        .eval("document.getElementById('name').value = 'Zebulon'; document.getElementById('join').click();")
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(browser.state(), "early");
+    assert_eq!(daemon.status()["waiting"], 0);
+    // In by itself once it opens.
+    wait_for("the waiting room", Duration::from_secs(40), || {
+        (browser.state() == "waiting").then_some(())
+    });
+    assert_eq!(daemon.wait_status("state", "lobby")["waiting"], 1);
+
+    // The same link in another browser, and a forged one: refused before
+    // the camera is asked for.
+    let other_profile = tempfile::tempdir().unwrap();
+    let other = Browser::chromium(support::DRIVER_PORT, other_profile.path()).unwrap();
+    let forged = format!("https://127.0.0.1:{}/#{}", support::PORT, "A".repeat(87));
+    for refused in [&link, &forged] {
+        other.goto("about:blank").unwrap();
+        other.goto(refused).unwrap();
+        wait_page(&other, "denied");
+        let asked = other.eval("return window.appliance.cameraAsked").unwrap();
+        assert_eq!(asked, false);
+    }
+    assert_eq!(browser.state(), "waiting");
+    let output = daemon.stop();
+    assert!(
+        !output.contains(&token) && !output.contains("Zebulon"),
         "{output}"
     );
 }

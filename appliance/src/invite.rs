@@ -180,6 +180,25 @@ impl Invites {
         Ok((window, nonce))
     }
 
+    /// What a token would do now, without using it: its window, or why it
+    /// admits no one (forged, expired, already used). A window still ahead
+    /// is no refusal here; see [`Self::opens`].
+    pub fn peek(&self, token: &str, now: u64) -> Result<Window, Denied> {
+        let (window, nonce) = self.read(token)?;
+        if now >= window.expires {
+            return Err(Denied::Expired);
+        }
+        if self.used.get(&nonce).is_some_and(|&expires| expires > now) {
+            return Err(Denied::Used);
+        }
+        Ok(window)
+    }
+
+    /// When a link with `window` first admits: its early minutes before it.
+    pub fn opens(&self, window: &Window) -> u64 {
+        window.not_before.saturating_sub(self.early)
+    }
+
     /// Checks a token and, if it is good, marks it used: it admits once,
     /// within its window (opened the early minutes before it).
     pub fn redeem(&mut self, token: &str, now: u64) -> Result<(), Denied> {
@@ -300,6 +319,23 @@ mod tests {
         assert_eq!(inv.redeem(&token, 13_600), Err(Denied::Expired));
         assert_eq!(inv.redeem(&token, 9_400), Ok(()));
         assert_eq!(inv.redeem(&token, 9_401), Err(Denied::Used));
+    }
+
+    #[test]
+    fn a_peek_tells_what_a_link_would_do_and_uses_nothing() {
+        let mut inv = invites(1).early(Duration::from_secs(600));
+        let window = Window {
+            not_before: 10_000,
+            expires: 13_600,
+        };
+        let token = inv.issue_for(window).unwrap();
+        assert_eq!(inv.peek(&token, 5_000), Ok(window));
+        assert_eq!(inv.opens(&window), 9_400);
+        assert_eq!(inv.peek(&token, 9_500), Ok(window));
+        inv.redeem(&token, 9_500).unwrap();
+        assert_eq!(inv.peek(&token, 9_501), Err(Denied::Used));
+        assert_eq!(inv.peek(&token, 13_600), Err(Denied::Expired));
+        assert_eq!(inv.peek("forged", 9_501), Err(Denied::Malformed));
     }
 
     #[test]

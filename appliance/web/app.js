@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const STATES = ["check", "waiting", "starting", "live", "paused", "reconnecting", "ended", "denied", "error"];
+  const STATES = ["check", "early", "waiting", "starting", "live", "paused", "reconnecting", "ended", "denied", "error"];
   // Where the page keeps the secret that brings it back to its session after
   // a reload: this tab only, gone when the tab closes.
   const RESUME_KEY = "appliance-resume";
@@ -18,6 +18,7 @@
     name: $("name"),
     nameHint: $("name-hint"),
     errorText: $("error-text"),
+    earlyText: $("early-text"),
     join: $("join"),
     remote: $("remote"),
     remoteAudio: $("remote-audio"),
@@ -28,9 +29,9 @@
   };
 
   // For tests: the live peer connection, the code the page computed, the
-  // name as the page sent it, how often it asked for a new connection and
-  // how many sockets it opened.
-  window.appliance = { pc: null, securityCode: null, name: null, reconnectsAsked: 0, sockets: 0 };
+  // name as the page sent it, how often it asked for a new connection, how
+  // many sockets it opened, and whether it asked for the camera.
+  window.appliance = { pc: null, securityCode: null, name: null, reconnectsAsked: 0, sockets: 0, cameraAsked: false };
 
   let socket = null;
   let pc = null;
@@ -49,6 +50,9 @@
   let lastReconnectAsk = 0;
   let lastHeard = 0; // when the box last said anything on the socket
   let pingSent = 0; // when the page asked the box for a pong, while it waits
+  let opensAt = 0; // a link for later: when it lets the patient in (this page's clock)
+  let joinWhenOpen = false; // the patient is ready and waits for the link to open
+  let linkChecked = Promise.resolve(); // the check of the link, done or not
 
   // The token lives only in this closure; take it out of the address bar at once
   // so it does not linger in history, bookmarks or a shared screen.
@@ -166,6 +170,7 @@
   }
 
   async function getMedia() {
+    window.appliance.cameraAsked = true;
     const md = navigator.mediaDevices;
     if (!md || !md.getUserMedia) {
       showMediaNote("This browser cannot use your camera here. You can still join, but your therapist will not see or hear you.");
@@ -264,8 +269,73 @@
     els.name.disabled = true;
     els.join.disabled = true;
     els.retryMedia.hidden = true;
-    els.join.textContent = "Joining…";
-    connect(() => ({ type: "join", token, name, video_codecs: videoCodecs() }));
+    // After the link's check: the camera is asked for only once the link is
+    // known to be good, and the join takes what it gave.
+    linkChecked.then(() => {
+      if (finished) return;
+      if (opensAt) {
+        // Ready before the link opens: in by itself when it does.
+        joinWhenOpen = true;
+        els.join.textContent = `You will be let in at ${clock(opensAt)}`;
+        return;
+      }
+      els.join.textContent = "Joining…";
+      connect(() => ({ type: "join", token, name, video_codecs: videoCodecs() }));
+    });
+  }
+
+  // ---- The link, checked before the camera is asked for ----
+
+  // A time as the patient reads it: "14:00", or with the day when it is
+  // not today.
+  function clock(ms) {
+    const at = new Date(ms);
+    const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (at.toDateString() === new Date().toDateString()) return time;
+    const day = at.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long" });
+    return `${time} on ${day}`;
+  }
+
+  // Asks the box what the link will do: a spent, expired or forged one is
+  // refused before the camera is asked for; one for later says when it
+  // opens. Times come as seconds from the box's now, so a patient's clock
+  // that is wrong does not matter. A box that does not answer leaves it to
+  // the join, as before.
+  async function checkLink() {
+    let verdict = null;
+    try {
+      const response = await fetch("link", { method: "POST", body: token, cache: "no-store" });
+      if (response.ok) verdict = await response.json();
+    } catch (err) {
+      verdict = null;
+    }
+    if (finished) return;
+    if (verdict && verdict.state === "denied") return finish("denied");
+    if (verdict && verdict.state === "early" && verdict.opens_in > 0) waitForOpening(verdict);
+    startMedia();
+  }
+
+  function waitForOpening(verdict) {
+    const now = Date.now();
+    opensAt = now + verdict.opens_in * 1000 + 1000; // a second's margin for the box's clock
+    const starts = clock(now + verdict.starts_in * 1000);
+    els.earlyText.textContent =
+      `Your session starts at ${starts}. This page will let you in from ${clock(opensAt)}.`;
+    els.join.textContent = "Join when it opens";
+    setState("early");
+    // Checked every second, not one long timer: a link days ahead outlasts
+    // what a timer holds, and a laptop asleep meanwhile loses timers.
+    const timer = setInterval(() => {
+      if (finished || Date.now() < opensAt) return;
+      clearInterval(timer);
+      opensAt = 0;
+      setState("check");
+      els.join.textContent = "Join";
+      if (joinWhenOpen) {
+        els.join.textContent = "Joining…";
+        connect(() => ({ type: "join", token, name: window.appliance.name, video_codecs: videoCodecs() }));
+      }
+    }, 1000);
   }
 
   // Opens the signalling socket; `first` is what the page says first. Once
@@ -657,6 +727,6 @@
     finish("error"); // this browser cannot hold a private video session
   } else {
     setState("check");
-    startMedia();
+    linkChecked = checkLink();
   }
 })();

@@ -74,14 +74,13 @@ pub fn router(api: Arc<Api>) -> Router {
         .route(
             "/api/v1/invites",
             post(create).fallback(|| async {
-                let mut response = respond(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    json!({ "error": "only POST makes a link here" }),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
-                response
+                with_header(
+                    respond(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        json!({ "error": "only POST makes a link here" }),
+                    ),
+                    (header::ALLOW, "POST"),
+                )
             }),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -95,17 +94,15 @@ async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let client = api.proxies.client(remote, forwarded_for);
+    let client = api.proxies.client_of(remote, &headers);
     if api.failures.blocked(client, Instant::now()) {
-        let mut response = respond(
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({ "error": "too many requests with a wrong token from this address; try again in a minute" }),
+        return with_header(
+            respond(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({ "error": "too many requests with a wrong token from this address; try again in a minute" }),
+            ),
+            (header::RETRY_AFTER, "60"),
         );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        return response;
     }
     let token = (headers.get(header::AUTHORIZATION))
         .and_then(|v| v.to_str().ok())
@@ -117,14 +114,13 @@ async fn create(
         api.failures.refused(client, Instant::now());
         api.log
             .log("an API request with no token or a wrong one; refused");
-        let mut response = respond(
-            StatusCode::UNAUTHORIZED,
-            json!({ "error": "a valid bearer token is needed (Authorization: Bearer ...)" }),
+        return with_header(
+            respond(
+                StatusCode::UNAUTHORIZED,
+                json!({ "error": "a valid bearer token is needed (Authorization: Bearer ...)" }),
+            ),
+            (header::WWW_AUTHENTICATE, "Bearer"),
         );
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
     };
     let body = match body {
         Ok(body) => body,
@@ -159,8 +155,9 @@ async fn create(
     respond(StatusCode::CREATED, request::created(&url, window))
 }
 
-/// A JSON response with `status`, never cached.
-fn respond(status: StatusCode, body: Value) -> Response {
+/// A JSON response with `status`, never cached: the API's and the page's
+/// link check.
+pub(crate) fn respond(status: StatusCode, body: Value) -> Response {
     let mut response = (status, Body::from(body.to_string())).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -168,5 +165,16 @@ fn respond(status: StatusCode, body: Value) -> Response {
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `response` with one more header.
+fn with_header(
+    mut response: Response,
+    (name, value): (header::HeaderName, &'static str),
+) -> Response {
+    response
+        .headers_mut()
+        .insert(name, HeaderValue::from_static(value));
     response
 }

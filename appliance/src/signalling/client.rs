@@ -29,6 +29,13 @@ impl TrustedProxies {
             .any(|&(network, prefix)| within(address, canonical(network), prefix))
     }
 
+    /// The client of a request that came over a connection from `peer`,
+    /// with `headers`: see [`Self::client`].
+    pub fn client_of(&self, peer: SocketAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        self.client(peer, forwarded_for)
+    }
+
     /// The client's address: the connection's, or, when that is a trusted
     /// proxy, the nearest address in `X-Forwarded-For` that is not one.
     pub fn client(&self, peer: SocketAddr, forwarded_for: Option<&str>) -> IpAddr {

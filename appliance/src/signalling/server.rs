@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -194,7 +195,8 @@ impl RateLimit {
     }
 }
 
-/// The routes: the page's three files and the WebSocket.
+/// The routes: the page's three files, the check of its link, and the
+/// WebSocket.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route(
@@ -210,6 +212,10 @@ pub fn router(app: Arc<App>) -> Router {
             get(|| async { page(STYLE_CSS, "text/css; charset=utf-8") }),
         )
         .route("/ws", get(websocket))
+        .route(
+            "/link",
+            post(super::link::check).layer(DefaultBodyLimit::max(super::link::MAX_BODY)),
+        )
         .with_state(app)
 }
 
@@ -247,8 +253,7 @@ async fn websocket(
     Extension(Remote(remote)): Extension<Remote>,
     headers: HeaderMap,
 ) -> Response {
-    let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let client = app.proxies.client(remote, forwarded_for);
+    let client = app.proxies.client_of(remote, &headers);
     if app.joins.blocked(client, Instant::now()) {
         return StatusCode::TOO_MANY_REQUESTS.into_response();
     }
