@@ -85,7 +85,10 @@ fn wait_call<T>(
                    if (s.type === 'candidate-pair') out.push(['pair', s.state, s.nominated]); \
                    if (s.type === 'inbound-rtp') out.push([s.kind, s.packetsReceived, \
                      s.framesReceived, s.framesDecoded, s.keyFramesDecoded, s.pliCount, \
-                     s.decoderImplementation, s.frameWidth]); }); \
+                     s.decoderImplementation, s.frameWidth]); \
+                   if (s.type === 'outbound-rtp' && s.kind === 'video') out.push(['sent', s.packetsSent, \
+                     s.framesEncoded, s.keyFramesEncoded, s.pliCount, s.firCount, \
+                     s.qualityLimitationReason, s.frameWidth, s.encoderImplementation]); }); \
                  const v = document.getElementById('remote'); \
                  out.push(['element', v.videoWidth, v.readyState, v.paused, \
                    v.srcObject && v.srcObject.getTracks().map(t => t.kind + ':' + t.readyState)]); \

@@ -231,9 +231,11 @@ pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()>
                 );
             }
             println!(
-                "media:         {} video frames sent, {} received, {} audio received ({} audible)",
+                "media:         {} video frames sent, {} received ({} packets, {} keyframes asked), {} audio received ({} audible)",
                 s.media.video_frames_sent,
                 s.media.video_frames_received,
+                s.media.video_packets_received,
+                s.media.keyframes_asked,
                 s.media.audio_frames_received,
                 s.media.audio_frames_audible,
             );

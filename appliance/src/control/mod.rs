@@ -81,6 +81,14 @@ pub struct MediaStatus {
     pub video_frames_sent: u64,
     /// Video frames received from the patient.
     pub video_frames_received: u64,
+    /// RTP packets of the patient's video that reached the box, decoded
+    /// or not.
+    #[serde(default)]
+    pub video_packets_received: u64,
+    /// Keyframes the box asked the patient's browser for while it had no
+    /// picture to decode.
+    #[serde(default)]
+    pub keyframes_asked: u64,
     /// Audio buffers received from the patient.
     pub audio_frames_received: u64,
     /// Of those, the buffers with sound in them (not silence).

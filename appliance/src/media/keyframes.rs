@@ -5,18 +5,20 @@
 //! the TV stays dark for the whole call while the patient's voice plays
 //! (seen in the end-to-end tests about one fresh call in ten). So the box
 //! asks (an RTCP picture loss indication, from GStreamer's force-key-unit
-//! event) as the patient's video starts and every second after until a
-//! decoder has the picture. Only then: asking on every later loss too (the
+//! event) as the patient's video starts and every second after until the
+//! first decoded frame reaches the TV. Only then: asking on every later loss too (the
 //! depayloaders' `request-keyframe`) would have the browser answer a narrow
 //! path's losses with keyframes that fill it further; it was tried, and
 //! taken out when the bitrate test failed beside it (that test failed
 //! without it too, see `loss.rs`, so it was not proven the cause).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
+
+use super::messages::Stats;
 
 /// How often to ask again while no picture can be decoded: about once per
 /// round trip and keyframe, without flooding the browser's encoder.
@@ -32,16 +34,25 @@ pub fn is_video(caps: Option<&gst::CapsRef>) -> bool {
 
 /// Asks for a keyframe through `pad` (a webrtcbin source pad of the
 /// patient's) as its packets start, if they are video, and again every
-/// second until the returned flag is set. The probe removes itself then, or
-/// at once for audio. Whether a pad carries video is read from its first
-/// packet's caps: webrtcbin adds the pad before they reach it.
-pub fn ask_until_decoding(pad: &gst::Pad) -> Arc<AtomicBool> {
+/// second until the returned flag is set: the TV's side sets it when the
+/// first decoded frame reaches it (a decoder made is not yet a picture).
+/// Counts the video's packets all along, for `status`; the probe removes
+/// itself at once for audio. Whether a pad carries video is read from its
+/// first packet's caps: webrtcbin adds the pad before they reach it.
+pub fn ask_until_decoding(pad: &gst::Pad, stats: Weak<Stats>) -> Arc<AtomicBool> {
     let decoding = Arc::new(AtomicBool::new(false));
     let flag = decoding.clone();
     let last: Mutex<Option<Instant>> = Mutex::new(None);
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
-        if flag.load(Ordering::Relaxed) || !is_video(pad.current_caps().as_deref()) {
+        if !is_video(pad.current_caps().as_deref()) {
             return gst::PadProbeReturn::Remove;
+        }
+        let Some(stats) = stats.upgrade() else {
+            return gst::PadProbeReturn::Remove;
+        };
+        stats.video_packets_received.fetch_add(1, Ordering::Relaxed);
+        if flag.load(Ordering::Relaxed) {
+            return gst::PadProbeReturn::Ok;
         }
         let due = last.lock().is_ok_and(|mut last| {
             let due = last.is_none_or(|at| at.elapsed() >= AGAIN);
@@ -52,6 +63,7 @@ pub fn ask_until_decoding(pad: &gst::Pad) -> Arc<AtomicBool> {
         });
         if due {
             ask(pad);
+            stats.keyframes_asked.fetch_add(1, Ordering::Relaxed);
         }
         gst::PadProbeReturn::Ok
     });
@@ -111,7 +123,8 @@ mod tests {
             gst::PadProbeReturn::Ok
         });
         let pad = filter.static_pad("src").unwrap();
-        ask_until_decoding(&pad).store(decoded_already, Ordering::SeqCst);
+        let stats = Arc::new(Stats::default());
+        ask_until_decoding(&pad, Arc::downgrade(&stats)).store(decoded_already, Ordering::SeqCst);
         let pipeline = gst::Pipeline::new();
         pipeline.add_many([&src, &filter, &sink]).unwrap();
         gst::Element::link_many([&src, &filter, &sink]).unwrap();
@@ -119,7 +132,11 @@ mod tests {
         let bus = pipeline.bus().unwrap();
         bus.timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Eos]);
         pipeline.set_state(gst::State::Null).unwrap();
-        asked.load(Ordering::SeqCst)
+        let asked = asked.load(Ordering::SeqCst);
+        assert_eq!(stats.keyframes_asked.load(Ordering::SeqCst), asked as u64);
+        let packets = if caps.contains("video") { 5 } else { 0 };
+        assert_eq!(stats.video_packets_received.load(Ordering::SeqCst), packets);
+        asked
     }
 
     #[test]

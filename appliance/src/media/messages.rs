@@ -119,6 +119,13 @@ pub struct Stats {
     pub video_frames_sent: AtomicU64,
     /// Video frames received from the patient and decoded.
     pub video_frames_received: AtomicU64,
+    /// RTP packets of the patient's video that reached the box, before
+    /// decoding: with no frames received, they tell a picture that cannot
+    /// be decoded from one that never arrives.
+    pub video_packets_received: AtomicU64,
+    /// Keyframes the box asked the patient's browser for (RTCP picture
+    /// loss indications) while it had no picture to decode.
+    pub keyframes_asked: AtomicU64,
     /// Audio buffers received from the patient and decoded.
     pub audio_frames_received: AtomicU64,
     /// Of those, the buffers with sound in them (not silence): the patient's

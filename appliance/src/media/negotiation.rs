@@ -204,7 +204,7 @@ pub fn connect_signals(
         let Ok(decodebin) = gst::ElementFactory::make("decodebin").build() else {
             return;
         };
-        let decoding = keyframes::ask_until_decoding(pad);
+        let decoding = keyframes::ask_until_decoding(pad, stats.clone());
         let stats = stats.clone();
         let bin_weak = bin.downgrade();
         let (tv, slots, on_tv) = (tv.clone(), slots.clone(), on_tv.clone());
@@ -212,10 +212,8 @@ pub fn connect_signals(
             let Some(bin) = bin_weak.upgrade() else {
                 return;
             };
-            if keyframes::is_video(pad.current_caps().as_deref()) {
-                decoding.store(true, Ordering::Relaxed);
-            }
-            if let Err(e) = tv::play_patient(&bin, pad, &tv, (&slots, &on_tv), &stats) {
+            let counted = (&stats, &decoding);
+            if let Err(e) = tv::play_patient(&bin, pad, &tv, (&slots, &on_tv), counted) {
                 eprintln!("appliance: cannot play the patient's media: {e}");
             }
         });

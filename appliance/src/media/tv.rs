@@ -68,7 +68,7 @@ pub fn play_patient(
     pad: &gst::Pad,
     tv: &TvInputs,
     (slots, on_tv): (&TvSlots, &OnTv),
-    stats: &Weak<Stats>,
+    (stats, decoding): (&Weak<Stats>, &Arc<AtomicBool>),
 ) -> Result<(), MediaError> {
     let caps = pad.current_caps();
     let structure = caps.as_ref().and_then(|c| c.structure(0));
@@ -91,7 +91,8 @@ pub fn play_patient(
     let sink = output
         .static_pad("sink")
         .ok_or_else(|| MediaError::Pipeline("no sink".into()))?;
-    count_received(&sink, is_video, sixteen_bit, stats);
+    let decoding = is_video.then(|| decoding.clone());
+    count_received(&sink, (is_video, sixteen_bit), stats, decoding);
     bin.add(&output)?;
     let shown = on_tv.load(Ordering::SeqCst);
     let linked = if is_video {
@@ -125,8 +126,14 @@ pub fn play_patient(
 
 /// Counts what the patient sends as it reaches the TV, for `status`:
 /// frames, audio buffers, and those with sound in them. Drops a video frame
-/// without a time (see below).
-fn count_received(sink: &gst::Pad, is_video: bool, sixteen_bit: bool, stats: &Weak<Stats>) {
+/// without a time (see below). Sets `decoding` at the first video frame:
+/// the box stops asking for keyframes then (`keyframes.rs`).
+fn count_received(
+    sink: &gst::Pad,
+    (is_video, sixteen_bit): (bool, bool),
+    stats: &Weak<Stats>,
+    decoding: Option<Arc<AtomicBool>>,
+) {
     let stats = stats.clone();
     sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         // A decoder may put out a frame without a time after a loss; the
@@ -138,6 +145,9 @@ fn count_received(sink: &gst::Pad, is_video: bool, sixteen_bit: bool, stats: &We
             && buffer.pts().is_none()
         {
             return gst::PadProbeReturn::Drop;
+        }
+        if let Some(decoding) = &decoding {
+            decoding.store(true, Ordering::Relaxed);
         }
         if let Some(stats) = stats.upgrade() {
             let counter = if is_video {

@@ -145,6 +145,8 @@ impl Room {
             media: MediaStatus {
                 video_frames_sent: self.stats.video_frames_sent.load(Relaxed),
                 video_frames_received: self.stats.video_frames_received.load(Relaxed),
+                video_packets_received: self.stats.video_packets_received.load(Relaxed),
+                keyframes_asked: self.stats.keyframes_asked.load(Relaxed),
                 audio_frames_received: self.stats.audio_frames_received.load(Relaxed),
                 audio_frames_audible: self.stats.audio_frames_audible.load(Relaxed),
                 bitrate_kbps: self.stats.bitrate_kbps.load(Relaxed),
