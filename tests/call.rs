@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "staff_desk.rs"]
+mod staff_desk;
 #[path = "support/mod.rs"]
 mod support;
 
@@ -1619,6 +1621,16 @@ fn behind_the_clinic_s_reverse_proxy_the_room_lives_under_its_path() {
     let (status, made) = api("POST", &format!("{room}api/v1/invites"), Some(&token), "{}");
     assert_eq!(status, 201, "{made}");
     let link = made["url"].as_str().unwrap();
+    // The front desk's page is there too, its cookies for that path only.
+    staff_desk::add_account(&daemon, "desk", "correct horse battery staple");
+    let jar = tempfile::tempdir().unwrap();
+    let desk = staff_desk::Curl::new(jar.path(), &format!("{room}staff/")).get("");
+    assert_eq!(desk.status, 200, "{}", desk.headers);
+    assert!(
+        desk.headers.contains("Path=/room3/staff/;"),
+        "{}",
+        desk.headers
+    );
     let shown = call_with_link(&daemon, Kind::Chromium, &room, link);
     assert_eq!(shown.path["path"], "srflx", "{}", shown.path);
     let log = topology.proxy_log();
@@ -1627,6 +1639,7 @@ fn behind_the_clinic_s_reverse_proxy_the_room_lives_under_its_path() {
         "GET /room3/ HTTP",
         "GET /room3/app.js",
         "GET /room3/ws HTTP/1.1\" 101",
+        "GET /room3/staff/ HTTP/1.1\" 200",
     ] {
         assert!(
             log.contains(request),

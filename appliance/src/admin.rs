@@ -110,6 +110,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
         reconnect_grace: settings.reconnect_grace,
         invite_early: settings.invite_early,
         api_clients: settings.api_clients,
+        staff_accounts: settings.staff_accounts,
         media: MediaConfig {
             simulated: args.sim,
             headless: args.headless,

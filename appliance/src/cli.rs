@@ -65,6 +65,11 @@ pub enum Command {
     /// once), list them, remove one (refused at once).
     #[command(subcommand)]
     ApiClient(ApiClientCommand),
+    /// The front desk's accounts for https://<box>/staff/ (off without
+    /// one): add one (a password, then an authenticator app), list them,
+    /// remove one, or give one a new authenticator.
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// Print the running appliance's state.
     Status {
         /// As JSON, for programs.
@@ -249,6 +254,31 @@ pub enum ApiClientCommand {
     List,
     /// Remove a system: its token is refused from then on.
     Remove {
+        /// Its name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Add an account: asks for its password (at least 12 characters; read
+    /// from standard input when it is not a terminal) and prints the
+    /// authenticator app's enrolment (an otpauth:// URI, and a QR code on
+    /// a terminal). Login needs both.
+    Add {
+        /// Its name: 1 to 64 letters, digits, '.', '_' or '-'.
+        name: String,
+    },
+    /// Print the accounts' names, one per line.
+    List,
+    /// Remove an account: its sessions end and it cannot log in again.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+    /// Give an account a new authenticator (a lost or new phone): prints
+    /// the new enrolment; the old app's codes are refused from then on.
+    ResetTotp {
         /// Its name.
         name: String,
     },

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
-use crate::api::{self, Api, ApiClients};
+use crate::api::{self, Api, ApiClients, LinkMakers};
 use crate::control;
 use crate::drivers::Backend;
 use crate::invite::Invites;
@@ -24,6 +24,7 @@ use crate::room_io::{self, RoomIo};
 use crate::session::ShutterKind;
 use crate::signalling::client::TrustedProxies;
 use crate::signalling::{server, tls};
+use crate::staff::{self, Staff, StaffAccounts};
 use crate::turn::IceServers;
 use crate::tv_power::Cec;
 
@@ -63,6 +64,8 @@ pub struct DaemonConfig {
     pub invite_early: Duration,
     /// The clinic's systems that may make links.
     pub api_clients: ApiClients,
+    /// The front desk's accounts.
+    pub staff_accounts: StaffAccounts,
     /// Media settings.
     pub media: MediaConfig,
     /// STUN and TURN servers for patients.
@@ -116,10 +119,10 @@ async fn serve(
     let invites = Arc::new(Mutex::new(
         Invites::new(invite_key).early(config.invite_early),
     ));
-    let api_clients = Arc::new(RwLock::new(config.api_clients.clone()));
+    let link_makers = LinkMakers::new(config.api_clients.clone(), config.staff_accounts.clone());
     let doors = Doors {
         invites: invites.clone(),
-        api_clients: api_clients.clone(),
+        link_makers: link_makers.clone(),
     };
     open_the_doors(&config, tls_config, doors, &media_tx, &inputs_tx).await?;
     let media_thread = media
@@ -135,7 +138,7 @@ async fn serve(
         gate,
         stats,
         invites,
-        api_clients,
+        link_makers,
         inputs: inputs_tx,
         io,
         cec: Cec::start(config.tv_standby),
@@ -174,10 +177,10 @@ async fn serve(
 }
 
 /// What the HTTPS server shares with the room: the invites, and who may
-/// make them through the API.
+/// make them through the API and the staff page.
 struct Doors {
     invites: Arc<Mutex<Invites>>,
-    api_clients: Arc<RwLock<ApiClients>>,
+    link_makers: LinkMakers,
 }
 
 /// Starts what the outside reaches: the patients' HTTPS server (the page,
@@ -188,7 +191,7 @@ async fn open_the_doors(
     tls_config: Arc<rustls::ServerConfig>,
     Doors {
         invites,
-        api_clients,
+        link_makers,
     }: Doors,
     media: &mpsc::Sender<MediaCommand>,
     inputs: &mpsc::Sender<Input>,
@@ -200,10 +203,17 @@ async fn open_the_doors(
     let control_listener = control::listen(&config.control)
         .with_context(|| format!("cannot open the control socket {socket}"))?;
     let api = Arc::new(Api::new(
-        api_clients,
+        link_makers.api_clients,
         invites.clone(),
         config.public_url.clone(),
         config.trusted_proxies.clone(),
+    ));
+    let staff = Arc::new(Staff::new(
+        link_makers.staff,
+        invites.clone(),
+        (config.room.clone(), config.public_url.clone()),
+        config.trusted_proxies.clone(),
+        forwarded(CONTROL_CALLS, inputs),
     ));
     let app = Arc::new(server::App::new(
         config.room.clone(),
@@ -214,7 +224,9 @@ async fn open_the_doors(
         config.trusted_proxies.clone(),
     ));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
-    let routes = server::router(app).merge(api::router(api));
+    let routes = (server::router(app))
+        .merge(api::router(api))
+        .merge(staff::router(staff));
     tokio::spawn(server::serve(listener, acceptor, routes));
     let calls = forwarded(CONTROL_CALLS, inputs);
     tokio::spawn(control::serve(control_listener, calls));

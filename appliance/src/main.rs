@@ -21,6 +21,7 @@ mod session;
 mod settings;
 mod signalling;
 mod sim_log;
+mod staff;
 mod turn;
 mod tv_power;
 
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
             false,
         ),
         Command::ApiClient(command) => api::manage::api_client(&ctx, command),
+        Command::Staff(command) => staff::manage::staff(&ctx, command),
         Command::Status { json } => admin::client(&ctx, control::Request::Status, json),
         Command::Press { long } => admin::client(&ctx, control::Request::Press { long }, false),
         Command::Sim(cli::SimCommand::Tv { file, .. }) => admin::tv_grab(&ctx, &file),

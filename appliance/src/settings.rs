@@ -16,6 +16,7 @@ use crate::api::ApiClients;
 use crate::drivers::{Backend, BackendKind};
 use crate::session::ShutterKind;
 use crate::signalling::client::TrustedProxies;
+use crate::staff::StaffAccounts;
 use crate::turn::{IceServers, Turn};
 
 /// Every setting the appliance runs with, typed.
@@ -36,6 +37,8 @@ pub struct Settings {
     pub invite_early: Duration,
     /// `api.clients`: the clinic's systems that may make links.
     pub api_clients: ApiClients,
+    /// The front desk's accounts.
+    pub staff_accounts: StaffAccounts,
     /// `ice.*`: STUN, and TURN when both its URLs and its secret are set.
     pub ice: IceServers,
     /// `http.trusted_proxies`.
@@ -93,6 +96,7 @@ impl Settings {
             invite_signing_key: secret("invite.signing_key"),
             invite_early: Duration::from_secs(u64::from(small("invite.early_minutes")) * 60),
             api_clients: ApiClients::from_setting(&list("api.clients")),
+            staff_accounts: StaffAccounts::from_setting(&list("staff.accounts")),
             ice: IceServers {
                 stun_urls: list("ice.stun_urls"),
                 turn: Turn::new(

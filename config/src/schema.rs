@@ -120,6 +120,10 @@ pub enum Kind {
     /// A list of the clinic's systems allowed to make links: `NAME:HASH`,
     /// the hash the SHA-256 of the system's token in 64 hex digits.
     ApiClients,
+    /// A list of the front desk's accounts, one a line:
+    /// `NAME:PASSWORD_HASH:TOTP_SECRET`, the password's Argon2id hash in
+    /// PHC form and the TOTP secret in base32.
+    StaffAccounts,
 }
 
 /// Whether `name` is a name for an API client or a staff account: 1 to 64
@@ -356,6 +360,13 @@ pub static SETTINGS: &[Setting] = &[
         "The clinic's systems that may make patient links: NAME:HASH, the SHA-256 of each \
          one's token; `appliance api-client add NAME` makes a token and adds it.",
     ),
+    secret(
+        "staff.accounts",
+        Kind::StaffAccounts,
+        "The front desk's accounts for https://<box>/staff/, one a line: NAME:HASH:SECRET, the \
+         password's Argon2id hash and the authenticator's TOTP secret; `appliance staff add \
+         NAME` makes one. The staff page is off without them.",
+    ),
 ];
 
 /// The setting called `name`, if there is one.
@@ -536,6 +547,38 @@ impl Setting {
                         .collect(),
                 ))
             }
+            Kind::StaffAccounts => {
+                let items = want_list(input)?;
+                let mut names = std::collections::BTreeSet::new();
+                for item in &items {
+                    let mut parts = item.trim().splitn(3, ':');
+                    let name = parts.next().unwrap_or("");
+                    if !valid_client_name(name) {
+                        return Err(format!(
+                            "{name:?} is not an account name (1 to 64 letters, digits, ., _ or -)"
+                        ));
+                    }
+                    if !parts.next().is_some_and(|h| h.starts_with("$argon2id$")) {
+                        return Err(format!("{name}: the password's hash is not Argon2id"));
+                    }
+                    let secret = parts.next().unwrap_or("");
+                    if secret.len() < 32
+                        || !secret
+                            .bytes()
+                            .all(|b| matches!(b, b'A'..=b'Z' | b'2'..=b'7'))
+                    {
+                        return Err(format!(
+                            "{name}: the TOTP secret is not 32 or more base32 letters"
+                        ));
+                    }
+                    if !names.insert(name) {
+                        return Err(format!("{name} is named twice"));
+                    }
+                }
+                Ok(Value::List(
+                    items.iter().map(|s| s.trim().to_owned()).collect(),
+                ))
+            }
             Kind::SshKeys => {
                 let items = want_list(input)?;
                 for (i, item) in items.iter().enumerate() {
@@ -557,8 +600,13 @@ impl Setting {
                 Ok(n) => self.validate(&RawValue::Int(n)),
                 Err(_) => Err(format!("{:?} is not a whole number", text.trim())),
             },
-            Kind::IceUrls(_) | Kind::SshKeys | Kind::Networks | Kind::ApiClients => {
-                let sep = if text.contains('\n') || matches!(self.kind, Kind::SshKeys) {
+            Kind::IceUrls(_)
+            | Kind::SshKeys
+            | Kind::Networks
+            | Kind::ApiClients
+            | Kind::StaffAccounts => {
+                let one_a_line = matches!(self.kind, Kind::SshKeys | Kind::StaffAccounts);
+                let sep = if text.contains('\n') || one_a_line {
                     '\n'
                 } else {
                     ','
@@ -930,6 +978,27 @@ mod tests {
         );
         assert!(keys.validate_text(&format!("ssh-rsa {blob}")).is_err());
         assert!(keys.validate_text("ssh-ed25519 notbase64!").is_err());
+    }
+
+    #[test]
+    fn staff_accounts_are_one_a_line_with_an_argon2id_hash_and_a_base32_secret() {
+        let staff = s("staff.accounts");
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$AAAA,with+commas/";
+        let secret = "JBSWY3DPEHPK3PXP".repeat(2);
+        let two = format!("desk:{hash}:{secret}\nevening:{hash}:{secret}");
+        assert_eq!(
+            staff.validate_text(&two).unwrap(),
+            Value::List(vec![
+                format!("desk:{hash}:{secret}"),
+                format!("evening:{hash}:{secret}")
+            ])
+        );
+        let bcrypt = format!("desk:$2b$12$abc:{secret}");
+        let short = format!("desk:{hash}:JBSWY3DP");
+        let twice = format!("desk:{hash}:{secret}\ndesk:{hash}:{secret}");
+        for bad in [bcrypt.as_str(), &short, &twice, "desk", "front desk:x:y"] {
+            assert!(staff.validate_text(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

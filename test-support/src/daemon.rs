@@ -128,6 +128,28 @@ impl Daemon {
         )
     }
 
+    /// Like [`Daemon::cli`], with `input` on the command's standard input
+    /// (a password, say).
+    pub fn cli_with_input(&self, args: &[&str], input: &str) -> (bool, String) {
+        use std::io::Write as _;
+        let mut child = Self::command(&self.bin, &self.root)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).unwrap();
+        }
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    }
+
     /// `appliance status --json`, if it answers.
     pub fn try_status(&self) -> Option<Value> {
         let (ok, text) = self.cli(&["status", "--json"]);

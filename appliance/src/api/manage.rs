@@ -67,7 +67,10 @@ pub fn api_client(ctx: &Context, command: ApiClientCommand) -> anyhow::Result<()
             eprintln!("Removed API client {name}: its token is refused from now on.");
         }
     }
-    tell_the_daemon(ctx, &clients)
+    let request = Request::ApiClients {
+        clients: clients.to_setting(),
+    };
+    tell_the_daemon(ctx, &request)
 }
 
 /// `appliance invite inspect URL`: what a link says, read with the room's
@@ -128,13 +131,10 @@ pub fn inspect(ctx: &Context, url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Gives a running daemon the new list; one that is not running reads it
-/// from the store when it starts.
-fn tell_the_daemon(ctx: &Context, clients: &ApiClients) -> anyhow::Result<()> {
-    let request = Request::ApiClients {
-        clients: clients.to_setting(),
-    };
-    match ask(ctx, &request) {
+/// Gives a running daemon the new list (API clients or staff accounts);
+/// one that is not running reads it from the store when it starts.
+pub(crate) fn tell_the_daemon(ctx: &Context, request: &Request) -> anyhow::Result<()> {
+    match ask(ctx, request) {
         Ok(Reply::Ok) => Ok(()),
         Ok(Reply::Error { message }) => Err(anyhow::anyhow!(
             "the store has the change, but the running appliance refused it ({message}); \

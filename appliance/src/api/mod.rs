@@ -8,7 +8,7 @@
 
 pub mod clients;
 pub mod manage;
-mod request;
+pub(crate) mod request;
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -24,6 +24,25 @@ use axum::{Extension, body::Body};
 use serde_json::{Value, json};
 
 pub use clients::ApiClients;
+
+/// Who may make links besides IT: the clinic's systems (API clients) and
+/// the front desk (staff accounts). Shared by the HTTPS server and the
+/// session task, which replaces them at once when IT changes them.
+#[derive(Debug, Clone, Default)]
+pub struct LinkMakers {
+    pub api_clients: Arc<RwLock<ApiClients>>,
+    pub staff: Arc<RwLock<crate::staff::StaffAccounts>>,
+}
+
+impl LinkMakers {
+    /// As the store has them.
+    pub fn new(api_clients: ApiClients, staff: crate::staff::StaffAccounts) -> Self {
+        LinkMakers {
+            api_clients: Arc::new(RwLock::new(api_clients)),
+            staff: Arc::new(RwLock::new(staff)),
+        }
+    }
+}
 
 use crate::invite::{Invites, unix_now};
 use crate::signalling::client::{JoinGuard, TrustedProxies};

@@ -93,6 +93,14 @@ pub fn window(body: &[u8], now: u64) -> Result<Window, BadRequest> {
     };
     let not_before = time("not_before")?.unwrap_or(now);
     let expires = time("expires")?.unwrap_or_else(|| not_before.saturating_add(DEFAULT_LENGTH));
+    checked(not_before, expires, now)
+}
+
+/// A window from `not_before` to `expires`, if a link may be made for it
+/// at `now`: it starts no earlier than a few minutes ago, ends in the
+/// future after it starts, and lies within 30 days. Errors name
+/// `not_before` or `expires`.
+pub fn checked(not_before: u64, expires: u64, now: u64) -> Result<Window, BadRequest> {
     let latest = now.saturating_add(MAX_TTL.as_secs());
     if not_before.saturating_add(PAST_SLACK) < now {
         return Err(BadRequest::of("not_before", "not_before is in the past"));

@@ -54,6 +54,12 @@ pub enum Request {
         /// `NAME:HASH` items.
         clients: Vec<String>,
     },
+    /// IT changed the front desk's accounts: the new list, as the store
+    /// keeps it (password hashes and TOTP secrets; the socket is root's).
+    StaffAccounts {
+        /// `NAME:HASH:SECRET` lines.
+        accounts: Vec<String>,
+    },
 }
 
 /// Faults the simulation can be told to have.

@@ -14,6 +14,7 @@ use crate::control::{MediaStatus, Reply, Request, SimFault, Status};
 use crate::media::MediaCommand;
 use crate::room_io::RoomCommand;
 use crate::session::{Event, Fault};
+use crate::staff::StaffAccounts;
 
 /// What `status` says when the box's TURN servers gave a call no relay.
 const RELAY_FAILED: &str = "The TURN relay gave this call no relay address: check that the TURN \
@@ -39,13 +40,22 @@ impl Room {
                 self.room(RoomCommand::Press { long });
                 Reply::Ok
             }
-            Request::ApiClients { clients } => match self.api_clients.write() {
+            Request::ApiClients { clients } => match self.link_makers.api_clients.write() {
                 Ok(mut known) => {
                     *known = ApiClients::from_setting(&clients);
                     Reply::Ok
                 }
                 Err(_) => Reply::Error {
                     message: "the API's clients are unavailable".into(),
+                },
+            },
+            Request::StaffAccounts { accounts } => match self.link_makers.staff.write() {
+                Ok(mut known) => {
+                    *known = StaffAccounts::from_setting(&accounts);
+                    Reply::Ok
+                }
+                Err(_) => Reply::Error {
+                    message: "the staff accounts are unavailable".into(),
                 },
             },
             Request::TvGrab => {

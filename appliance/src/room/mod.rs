@@ -13,7 +13,7 @@ use std::time::Duration;
 use appliance_hardware::{ButtonEvent, LedPattern, ShutterPosition};
 use tokio::sync::{mpsc, watch};
 
-use crate::api::ApiClients;
+use crate::api::LinkMakers;
 use crate::control::ControlCall;
 use crate::ice_path::PairView;
 use crate::invite::Invites;
@@ -61,8 +61,9 @@ pub struct Parts {
     pub stats: Arc<Stats>,
     /// Invites, issued here.
     pub invites: Arc<Mutex<Invites>>,
-    /// Who may make links through the API, replaced here when IT changes it.
-    pub api_clients: Arc<std::sync::RwLock<ApiClients>>,
+    /// Who may make links through the API and the staff page, replaced
+    /// here when IT changes them.
+    pub link_makers: LinkMakers,
     /// The session task's own inputs, for its timers.
     pub inputs: mpsc::Sender<Input>,
     /// The room's hardware thread.
@@ -115,7 +116,7 @@ pub struct Room {
     gate: Gate,
     stats: Arc<Stats>,
     invites: Arc<Mutex<Invites>>,
-    api_clients: Arc<std::sync::RwLock<ApiClients>>,
+    link_makers: LinkMakers,
     inputs: mpsc::Sender<Input>,
     /// The timers running, by the generation they were started with.
     timers: HashMap<Timer, u64>,
@@ -161,7 +162,7 @@ impl Room {
             gate: parts.gate,
             stats: parts.stats,
             invites: parts.invites,
-            api_clients: parts.api_clients,
+            link_makers: parts.link_makers,
             inputs: parts.inputs,
             timers: HashMap::new(),
             generation: 0,
@@ -495,7 +496,7 @@ mod tests {
                 7;
                 32
             ])))),
-            api_clients: Arc::default(),
+            link_makers: LinkMakers::default(),
             inputs: inputs_tx,
             io,
             cec: Cec::start(None),

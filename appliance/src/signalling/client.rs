@@ -83,18 +83,19 @@ fn within(address: IpAddr, network: IpAddr, prefix: u8) -> bool {
 /// `limit` in a `period`, the address is turned away for a whole period
 /// from the attempt that reached the limit.
 #[derive(Debug)]
-pub struct JoinGuard {
+pub struct JoinGuard<K = IpAddr> {
     limit: u32,
     period: Duration,
-    refused: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    refused: Mutex<HashMap<K, (Instant, u32)>>,
 }
 
 /// Addresses remembered at once; past it the oldest windows go first, so
 /// a flood of addresses cannot grow memory.
 const REMEMBERED: usize = 4096;
 
-impl JoinGuard {
-    /// At most `limit` refused joins an address in `period`.
+impl<K: Eq + std::hash::Hash + Clone> JoinGuard<K> {
+    /// At most `limit` refused joins an address (or whatever `K` is: the
+    /// staff page also counts per account) in `period`.
     pub fn new(limit: u32, period: Duration) -> Self {
         JoinGuard {
             limit,
@@ -104,7 +105,7 @@ impl JoinGuard {
     }
 
     /// Whether `address` is turned away now.
-    pub fn blocked(&self, address: IpAddr, now: Instant) -> bool {
+    pub fn blocked(&self, address: K, now: Instant) -> bool {
         let Ok(refused) = self.refused.lock() else {
             return false;
         };
@@ -114,7 +115,7 @@ impl JoinGuard {
     }
 
     /// Counts a refused join from `address`.
-    pub fn refused(&self, address: IpAddr, now: Instant) {
+    pub fn refused(&self, address: K, now: Instant) {
         let Ok(mut refused) = self.refused.lock() else {
             return;
         };
@@ -123,7 +124,7 @@ impl JoinGuard {
             && !refused.contains_key(&address)
             && let Some(oldest) = refused.iter().min_by_key(|(_, (since, _))| *since)
         {
-            let oldest = *oldest.0;
+            let oldest = oldest.0.clone();
             refused.remove(&oldest);
         }
         let entry = refused.entry(address).or_insert((now, 0));

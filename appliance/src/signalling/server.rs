@@ -221,7 +221,14 @@ pub fn router(app: Arc<App>) -> Router {
 
 fn page(body: &'static str, content_type: &'static str) -> Response {
     let mut response = body.into_response();
-    let headers = response.headers_mut();
+    page_headers(response.headers_mut(), content_type);
+    response
+}
+
+/// A page's headers: its type, never cached, no referrer, no sniffing, and
+/// a strict content policy (scripts and styles from the box only, no
+/// frames). The patient's page and the staff page share them.
+pub(crate) fn page_headers(headers: &mut HeaderMap, content_type: &'static str) {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
@@ -237,10 +244,9 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
         HeaderValue::from_static(
             "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
              media-src 'self' blob: mediastream:; img-src 'self' data:; base-uri 'none'; \
-             frame-ancestors 'none'",
+             frame-ancestors 'none'; form-action 'self'",
         ),
     );
-    response
 }
 
 /// The address a connection came from, put on each of its requests.
