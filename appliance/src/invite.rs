@@ -194,6 +194,11 @@ impl Invites {
         Ok(window)
     }
 
+    /// How many minutes before its start a link admits.
+    pub fn early_minutes(&self) -> u64 {
+        self.early / 60
+    }
+
     /// When a link with `window` first admits: its early minutes before it.
     pub fn opens(&self, window: &Window) -> u64 {
         window.not_before.saturating_sub(self.early)

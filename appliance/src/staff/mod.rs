@@ -118,6 +118,13 @@ impl Staff {
         exists.then_some((cookie, session))
     }
 
+    /// What the desk's page says of whom and where: the room, the account,
+    /// and how early a link lets the patient in.
+    fn desk_of<'a>(&'a self, session: &'a sessions::Session) -> (&'a str, &'a str, u64) {
+        let early = self.invites.lock().map_or(15, |i| i.early_minutes());
+        (self.room.as_str(), session.name.as_str(), early)
+    }
+
     /// What the room is doing, from the session task.
     async fn room_state(&self) -> RoomState {
         let (tx, rx) = oneshot::channel();
@@ -169,7 +176,7 @@ async fn index(State(staff): State<Arc<Staff>>, headers: HeaderMap) -> Response 
     match staff.session(&headers) {
         Some((_, session)) => {
             let state = staff.room_state().await;
-            let room = (staff.room.as_str(), session.name.as_str());
+            let room = staff.desk_of(&session);
             html(
                 StatusCode::OK,
                 page::desk(room, &session.csrf, state, None, None),
@@ -283,7 +290,7 @@ fn logged_in(
     if !token.is_some_and(|t| session.csrf_matches(t)) {
         let problem = "That form did not come from this page, so nothing was done. \
                        Please try again.";
-        let room = (staff.room.as_str(), session.name.as_str());
+        let room = staff.desk_of(&session);
         let page = page::desk(room, &session.csrf, RoomState::Unknown, None, Some(problem));
         return Err(Box::new(html(StatusCode::FORBIDDEN, page)));
     }
@@ -302,7 +309,7 @@ async fn links(
         Err(response) => return *response,
     };
     let state = staff.room_state().await;
-    let room = (staff.room.as_str(), session.name.as_str());
+    let room = staff.desk_of(&session);
     let asked = match form.as_ref() {
         Some(form) => forms::appointment(form, crate::invite::unix_now()),
         None => Err(forms::UNREADABLE.to_owned()),

@@ -124,7 +124,7 @@ pub fn login(room: &str, csrf: &str, problem: Option<&str>) -> String {
 /// The desk: the room's state, a link just made (if any), the form for the
 /// next, and logout.
 pub fn desk(
-    (room, name): (&str, &str),
+    (room, name, early): (&str, &str, u64),
     csrf: &str,
     state: RoomState,
     made: Option<&Made>,
@@ -161,8 +161,8 @@ pub fn desk(
          <option value=\"50\" selected>50 minutes</option><option value=\"60\">1 hour</option>\
          <option value=\"90\">1 hour 30 minutes</option><option value=\"120\">2 hours</option>\
          </select>\n\
-         <p class=\"small\">The patient can come in up to 15 minutes early; the link ends \
-         with the session's time.</p>\n\
+         <p class=\"small\">The patient can come in up to {early} minutes early; the link \
+         ends with the session's time.</p>\n\
          <button type=\"submit\">Make the link</button>\n</form>\n\
          <form method=\"post\" action=\"logout\" id=\"logout\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -201,7 +201,7 @@ mod tests {
             when: "x".into(),
             qr: "<svg></svg>".into(),
         };
-        let page = desk(("R", "desk"), "c", RoomState::Free, Some(&made), None);
+        let page = desk(("R", "desk", 15), "c", RoomState::Free, Some(&made), None);
         assert!(page.contains("value=\"https://box/#a&quot;&gt;&lt;script&gt;\""));
         assert!(page.contains("<svg></svg>"));
     }
