@@ -42,7 +42,12 @@
       // A desk left open all day asks every 10 s; after 8 hours it stops.
       if (++asked > 2880) return;
       fetch("state", { credentials: "same-origin", cache: "no-store" })
-        .then((r) => (r.ok ? r.json() : null))
+        .then((r) => {
+          // The session ended (15 minutes without a click, or logged out
+          // elsewhere): show the login rather than a desk that cannot act.
+          if (r.status === 401) location.reload();
+          return r.ok ? r.json() : null;
+        })
         .then((s) => {
           if (!s) return;
           state.dataset.state = s.state;

@@ -110,10 +110,11 @@ impl Staff {
     }
 
     /// The logged-in session the request's cookie names, if it is open and
-    /// its account still exists.
-    fn session(&self, headers: &HeaderMap) -> Option<(String, sessions::Session)> {
+    /// its account still exists; `used` unless the request is the page's
+    /// own refresh.
+    fn session(&self, headers: &HeaderMap, used: bool) -> Option<(String, sessions::Session)> {
         let cookie = cookie(headers, COOKIE)?;
-        let session = self.sessions.lock().ok()?.get(&cookie, Instant::now())?;
+        let session = (self.sessions.lock().ok()?).get(&cookie, Instant::now(), used)?;
         let exists = self.accounts.read().ok()?.has(&session.name);
         exists.then_some((cookie, session))
     }
@@ -173,7 +174,7 @@ async fn index(State(staff): State<Arc<Staff>>, headers: HeaderMap) -> Response 
     if staff.off() {
         return html(StatusCode::NOT_FOUND, page::off(&staff.room));
     }
-    match staff.session(&headers) {
+    match staff.session(&headers, true) {
         Some((_, session)) => {
             let state = staff.room_state().await;
             let room = staff.desk_of(&session);
@@ -215,7 +216,14 @@ async fn login(
         return login_page(&staff, StatusCode::FORBIDDEN, Some(problem));
     }
     let client = staff.proxies.client_of(remote, &headers);
-    let name = form.get("name").unwrap_or("").trim().to_owned();
+    // At most a name's length: the guard keeps what it counts.
+    let name: String = form
+        .get("name")
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(64)
+        .collect();
     let now = Instant::now();
     if staff.addresses.blocked(client, now) || staff.names.blocked(name.clone(), now) {
         let problem = "Too many failed logins. Please wait 15 minutes and try again.";
@@ -278,7 +286,7 @@ fn logged_in(
     headers: &HeaderMap,
     form: Option<&forms::Form>,
 ) -> Result<(String, sessions::Session), Box<Response>> {
-    let Some((cookie, session)) = staff.session(headers) else {
+    let Some((cookie, session)) = staff.session(headers, true) else {
         let problem = "Your session has ended. Please log in again.";
         return Err(Box::new(login_page(
             staff,
@@ -365,7 +373,7 @@ async fn logout(
 
 /// `GET /staff/state`: the room's state, for the desk's refresh.
 async fn state(State(staff): State<Arc<Staff>>, headers: HeaderMap) -> Response {
-    if staff.session(&headers).is_none() {
+    if staff.session(&headers, false).is_none() {
         return crate::api::respond(
             StatusCode::UNAUTHORIZED,
             serde_json::json!({ "error": "not logged in" }),

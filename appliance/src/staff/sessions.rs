@@ -69,15 +69,19 @@ impl Sessions {
     }
 
     /// The session whose cookie is `cookie`, if it is still open; counts
-    /// as a request (the idle time starts again).
-    pub fn get(&mut self, cookie: &str, now: Instant) -> Option<Session> {
+    /// as a request (the idle time starts again) when `used`. The page's
+    /// own refresh of the room's state is not a use: a desk left open ends
+    /// its session like any other.
+    pub fn get(&mut self, cookie: &str, now: Instant, used: bool) -> Option<Session> {
         let key = key(cookie);
         let session = self.0.get_mut(&key)?;
         if now.duration_since(session.seen) >= IDLE {
             self.0.remove(&key);
             return None;
         }
-        session.seen = now;
+        if used {
+            session.seen = now;
+        }
         Some(session.clone())
     }
 
@@ -97,23 +101,21 @@ mod tests {
         let t0 = Instant::now();
         let cookie = sessions.open("desk", t0).unwrap();
         let minute = Duration::from_secs(60);
-        let session = sessions.get(&cookie, t0 + 14 * minute).unwrap();
+        let session = sessions.get(&cookie, t0 + 14 * minute, true).unwrap();
         assert_eq!(session.name, "desk");
         assert!(session.csrf_matches(&session.csrf) && !session.csrf_matches("guess"));
+        let later = sessions.get(&cookie, t0 + 28 * minute, false);
+        assert!(later.is_some(), "used, so kept");
+        let refreshed = sessions.get(&cookie, t0 + 29 * minute, false);
         assert!(
-            sessions.get(&cookie, t0 + 28 * minute).is_some(),
-            "used, so kept"
+            refreshed.is_none(),
+            "a refresh is not a use: 15 idle minutes"
         );
-        assert!(
-            sessions.get(&cookie, t0 + 43 * minute).is_none(),
-            "15 idle minutes"
-        );
-        assert!(sessions.get(&cookie, t0 + 44 * minute).is_none());
 
         let cookie = sessions.open("desk", t0).unwrap();
         sessions.close(&cookie);
-        assert!(sessions.get(&cookie, t0).is_none(), "logged out");
-        assert!(sessions.get("made-up", t0).is_none());
+        assert!(sessions.get(&cookie, t0, true).is_none(), "logged out");
+        assert!(sessions.get("made-up", t0, true).is_none());
     }
 
     #[test]
@@ -125,6 +127,9 @@ mod tests {
             sessions.open("desk", t0 + Duration::from_millis(i));
         }
         assert_eq!(sessions.0.len(), MOST);
-        assert!(sessions.get(&first, t0).is_none(), "the oldest went first");
+        assert!(
+            sessions.get(&first, t0, true).is_none(),
+            "the oldest went first"
+        );
     }
 }
