@@ -96,11 +96,13 @@ fn wait_call<T>(
                    v.srcObject && v.srcObject.getTracks().map(t => t.kind + ':' + t.readyState)]); \
                  done(out); });",
             );
+            let log = browser.eval("return (window.appliance || {}).log || null");
             panic!(
-                "timed out after {limit:?} waiting for {what}\npage: {} {page:?}\nstats: {stats:?}\nstatus: {}\ndaemon:\n{}",
+                "timed out after {limit:?} waiting for {what}\npage: {} {page:?}\npage's log: {log:?}\nstats: {stats:?}\nstatus: {}\ndaemon:\n{}\nthe daemon's threads:\n{}",
                 browser.state(),
                 daemon.status(),
-                daemon.output()
+                daemon.output(),
+                support::threads_of(daemon.pid()),
             );
         }
         std::thread::sleep(Duration::from_millis(100));

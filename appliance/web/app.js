@@ -489,6 +489,7 @@
         }
         break;
       case "offer":
+        note("offer");
         if (typeof msg.sdp === "string") enqueue(() => answerOffer(msg.sdp));
         break;
       case "ice":
@@ -516,8 +517,10 @@
       render();
       return;
     }
+    note("welcome");
     enqueue(async () => {
       createPeer(await mediaReady, msg.ice_servers);
+      note("connection made");
       // Back after a reload: this page has no connection with the room yet.
       if (resumed) askReconnect();
     });
@@ -601,6 +604,7 @@
     // answer's credentials.
     const answer = await pc.createAnswer();
     send({ type: "answer", sdp: answer.sdp });
+    note("answer sent");
     await pc.setLocalDescription(answer);
     await updateSecurityCode();
   }

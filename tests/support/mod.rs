@@ -191,6 +191,37 @@ fn ask_status(socket: &Path) -> Option<Duration> {
     line.contains("\"state\"").then(|| start.elapsed())
 }
 
+/// Where each thread of the process `pid` stands (gdb's backtraces, the
+/// media threads' only: those in GStreamer or libnice, named after their
+/// element; Debian's libraries give no function names), for a failure's
+/// message: a stream that stops inside the daemon shows where it waits.
+pub fn threads_of(pid: u32) -> String {
+    let output = Command::new("timeout")
+        .args(["30", "gdb", "-p", &pid.to_string(), "-batch", "-nx"])
+        .args(["-ex", "set pagination off", "-ex", "thread apply all bt 30"])
+        .output();
+    let Ok(output) = output else {
+        return "(gdb is not there)".into();
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut kept = String::new();
+    for thread in text.split("\nThread ").skip(1) {
+        if ["gst_", "g_main", "nice_", "webrtc"]
+            .iter()
+            .any(|w| thread.contains(w))
+        {
+            kept.push_str("Thread ");
+            kept.push_str(thread.trim_end());
+            kept.push('\n');
+        }
+    }
+    if kept.is_empty() {
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    } else {
+        kept
+    }
+}
+
 /// A WebDriver server (chromedriver or geckodriver), for as long as the value
 /// lives; for Firefox, with speakers of its own.
 pub struct Driver {
