@@ -4,10 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "hostile.rs"]
+mod hostile;
 #[path = "staff_desk.rs"]
 mod staff_desk;
 #[path = "support/mod.rs"]
 mod support;
+#[path = "told.rs"]
+mod told;
 
 use std::time::Duration;
 
@@ -1523,10 +1527,15 @@ fn across_two_cone_nats_the_call_goes_direct_without_the_relay() {
     if !in_own_network("across_two_cone_nats_the_call_goes_direct_without_the_relay") {
         return;
     }
-    let (_topology, daemon) = clinic_with_relay(HomeNat::Cone);
+    let (topology, daemon) = clinic_with_relay(HomeNat::Cone);
+    // Whatever the box sends to UPnP's port, on any of its interfaces.
+    let upnp = topology.capture("box", "any", &["udp", "port", "1900"]);
     let shown = call_across(&daemon, Kind::Chromium);
     assert_eq!(shown.path["path"], "srflx", "{}", shown.path);
     assert!(shown.path["relay_transport"].is_null(), "{}", shown.path);
+    // No SSDP search for the clinic's router: a pcap file's header alone.
+    let pcap = upnp.stop();
+    assert_eq!(pcap.len(), 24, "the box asked the LAN for a UPnP gateway");
     daemon.stop();
 }
 
@@ -1978,6 +1987,28 @@ fn the_clinic_s_systems_make_links_through_the_api() {
     }
     let daemon = start_daemon();
     let url = format!("https://127.0.0.1:{}/api/v1/invites", support::PORT);
+    // Every answer carries the security headers, errors included; no HSTS
+    // with the room's own self-signed certificate.
+    let jar = tempfile::tempdir().unwrap();
+    let base = format!("https://127.0.0.1:{}/", support::PORT);
+    for (path, status) in [("no-such-page", 404), ("api/v1/invites", 405), ("", 200)] {
+        let got = staff_desk::Curl::new(jar.path(), &base).get(path);
+        assert_eq!(got.status, status, "{path}");
+        let headers = got.headers.to_ascii_lowercase();
+        for header in [
+            "x-content-type-options: nosniff",
+            "x-frame-options: deny",
+            "referrer-policy: no-referrer",
+            "content-security-policy: default-src 'none'",
+            "permissions-policy: camera=(self), microphone=(self), display-capture=()",
+        ] {
+            assert!(
+                headers.contains(header),
+                "{path}: no {header} in\n{headers}"
+            );
+        }
+        assert!(!headers.contains("strict-transport-security"), "{headers}");
+    }
     let mut failures = 0;
     // No client yet: nobody gets in.
     assert_eq!(api("POST", &url, Some("anything"), "").0, 401);

@@ -23,7 +23,8 @@ use crate::room::{Ending, Input, Parts, Room, forwarded};
 use crate::room_io::{self, RoomIo};
 use crate::session::ShutterKind;
 use crate::signalling::client::TrustedProxies;
-use crate::signalling::{server, tls};
+use crate::signalling::limits::{Connections, PER_ADDRESS, TOTAL};
+use crate::signalling::{headers, server, tls};
 use crate::staff::{self, Staff, StaffAccounts};
 use crate::turn::IceServers;
 use crate::tv_power::Cec;
@@ -87,18 +88,20 @@ pub fn run(
     invite_key: zeroize::Zeroizing<Vec<u8>>,
 ) -> anyhow::Result<()> {
     let tls_config = tls::server_config(&identity)?;
+    // HSTS only where a browser would keep it: a certificate it trusts.
+    let hsts = !tls::self_signed_certificate(&identity);
     drop(identity);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, tls_config, invite_key))
+    runtime.block_on(serve(config, (tls_config, hsts), invite_key))
 }
 
 async fn serve(
     config: DaemonConfig,
-    tls_config: Arc<rustls::ServerConfig>,
+    tls: (Arc<rustls::ServerConfig>, bool),
     invite_key: zeroize::Zeroizing<Vec<u8>>,
 ) -> anyhow::Result<()> {
     let gate = Gate::default();
@@ -124,7 +127,7 @@ async fn serve(
         invites: invites.clone(),
         link_makers: link_makers.clone(),
     };
-    open_the_doors(&config, tls_config, doors, &media_tx, &inputs_tx).await?;
+    open_the_doors(&config, tls, doors, &media_tx, &inputs_tx).await?;
     let media_thread = media
         .spawn(media_rx, wanted)
         .context("cannot start the media thread")?;
@@ -188,7 +191,7 @@ struct Doors {
 /// watch on IT's notice.
 async fn open_the_doors(
     config: &DaemonConfig,
-    tls_config: Arc<rustls::ServerConfig>,
+    (tls_config, hsts): (Arc<rustls::ServerConfig>, bool),
     Doors {
         invites,
         link_makers,
@@ -227,7 +230,9 @@ async fn open_the_doors(
     let routes = (server::router(app))
         .merge(api::router(api))
         .merge(staff::router(staff));
-    tokio::spawn(server::serve(listener, acceptor, routes));
+    let routes = headers::everywhere(routes, hsts);
+    let connections = Connections::new(TOTAL, PER_ADDRESS, config.trusted_proxies.clone());
+    tokio::spawn(server::serve(listener, acceptor, routes, connections));
     let calls = forwarded(CONTROL_CALLS, inputs);
     tokio::spawn(control::serve(control_listener, calls));
     let notices = forwarded(1, inputs);

@@ -143,6 +143,11 @@
       els.errorText.textContent =
         "Your network could not reach the room. Try another network (for example your " +
         "phone's mobile data instead of Wi-Fi), then ask the clinic for a new link.";
+    } else if (reason === "media") {
+      els.body.dataset.reason = "media";
+      els.errorText.textContent =
+        "Your browser could not set up the video call with the room. Close other apps " +
+        "that use the camera, then ask the clinic for a new link.";
     }
     finish("error");
   }
@@ -271,7 +276,13 @@
     els.retryMedia.hidden = true;
     // After the link's check: the camera is asked for only once the link is
     // known to be good, and the join takes what it gave.
+    // And after the camera and microphone are settled (a browser's prompt
+    // may still be open): the box expects the offer it sends on joining to
+    // be answered within seconds, and a page waiting on a prompt cannot.
     linkChecked.then(() => {
+      if (!finished && !opensAt) els.join.textContent = "Waiting for your camera…";
+      return mediaReady;
+    }).then(() => {
       if (finished) return;
       if (opensAt) {
         // Ready before the link opens: in by itself when it does.

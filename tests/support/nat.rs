@@ -342,13 +342,20 @@ impl Topology {
     /// Starts capturing every packet on the internet segment (tcpdump on its
     /// bridge), until [`Capture::stop`].
     pub fn capture_internet(&self) -> Capture {
-        let file = self.dir.path().join("internet.pcap");
+        self.capture("inet", "br0", &[])
+    }
+
+    /// Starts capturing the packets `filter` (tcpdump's words) sees on
+    /// `dev` in the namespace of `role`, until [`Capture::stop`].
+    pub fn capture(&self, role: &str, dev: &str, filter: &[&str]) -> Capture {
+        let file = self.dir.path().join(format!("{role}-{dev}.pcap"));
         let child = self
             .command(
-                "inet",
-                &["tcpdump", "-i", "br0", "-U", "-s", "0", "-Z", "root", "-w"],
+                role,
+                &["tcpdump", "-i", dev, "-U", "-s", "0", "-Z", "root", "-w"],
             )
             .arg(&file)
+            .args(filter)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

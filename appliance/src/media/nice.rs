@@ -1,4 +1,5 @@
-//! The two calls into libnice that GStreamer does not wrap. Adding a local
+//! What webrtcbin's libnice agent needs beyond GStreamer's own settings:
+//! UPnP off (`no_upnp`), and two calls that GStreamer does not wrap. Adding a local
 //! address for ICE to gather on: libnice skips loopback interfaces, so
 //! without it a box reached on 127.0.0.1 (tests, a box behind a reverse
 //! proxy on the same host) offers no candidates at all. And giving back a
@@ -101,6 +102,23 @@ pub fn finish_releases() {
     RELEASES.with(|context| {
         let _ = context.with_thread_default(|| while context.iteration(false) {});
     });
+}
+
+/// Keeps the NiceAgent inside `webrtcbin`'s ICE agent from asking the
+/// clinic's router to open ports: libnice built with gupnp-igd (Debian's
+/// is) searches the LAN for a UPnP gateway (SSDP multicast) and maps a
+/// port on it for every candidate, by default. An appliance must not
+/// reconfigure the clinic's network. Must be called before the local
+/// description is set. Returns false if the agent is not libnice's; an
+/// agent built without UPnP has nothing to switch off.
+pub fn no_upnp(webrtcbin: &gst::Element) -> bool {
+    let Some(agent) = agent(webrtcbin) else {
+        return false;
+    };
+    if agent.find_property("upnp").is_some() {
+        agent.set_property("upnp", false);
+    }
+    true
 }
 
 /// Adds `address` to the NiceAgent inside `webrtcbin`'s ICE agent. Must be

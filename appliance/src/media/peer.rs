@@ -365,8 +365,12 @@ fn congestion_control(
 }
 
 /// Gives webrtcbin the clinic's STUN server, TURN servers with credentials
-/// minted now, and the addresses to gather on besides the interfaces'.
+/// minted now, and the addresses to gather on besides the interfaces'; and
+/// never a UPnP request to the clinic's router.
 fn configure_ice(webrtcbin: &gst::Element, config: &MediaConfig) {
+    if !nice::no_upnp(webrtcbin) {
+        eprintln!("appliance: webrtcbin's ICE agent is not libnice's; UPnP left as it is");
+    }
     if let Some(stun) = config.ice.stun_for_webrtcbin() {
         webrtcbin.set_property("stun-server", stun);
     }

@@ -102,6 +102,21 @@ impl Session {
 
     /// A patient whose network could not reach the room: they are told so
     /// and dropped, and the TV says so until the next patient comes.
+    /// The box gave up on a patient's media: a session with them ends, and
+    /// a waiting patient leaves the lobby; either way their page is told
+    /// why, never left waiting for nothing.
+    pub(super) fn media_failed(&mut self, peer: PeerId, out: &mut Vec<Command>) {
+        if self.current_peer() == Some(peer) && self.in_session() {
+            self.end(out, PatientView::MediaFailed);
+            return;
+        }
+        let known = self.current_peer() == Some(peer) || self.lobby.iter().any(|p| p.peer == peer);
+        if known {
+            out.push(Command::Notify(peer, PatientView::MediaFailed));
+        }
+        self.left(peer, out);
+    }
+
     pub(super) fn unreachable(&mut self, peer: PeerId, out: &mut Vec<Command>) {
         let name = (self.current.iter().chain(self.lobby.iter()))
             .find(|p| p.peer == peer)

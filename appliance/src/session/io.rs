@@ -85,12 +85,21 @@ pub enum PatientView {
     /// `error`, with this reason.
     #[serde(rename = "error")]
     Unreachable,
+    /// The box gave up on the patient's media (their page did not answer
+    /// in time, answered with nothing usable, or the media failed): the
+    /// page shows `error`, with this reason.
+    #[serde(rename = "error")]
+    MediaFailed,
 }
 
 impl PatientView {
     /// Why the page shows `error`, when it can say.
     pub fn reason(self) -> Option<&'static str> {
-        (self == PatientView::Unreachable).then_some("unreachable")
+        match self {
+            PatientView::Unreachable => Some("unreachable"),
+            PatientView::MediaFailed => Some("media"),
+            _ => None,
+        }
     }
 }
 

@@ -158,7 +158,8 @@ impl Session {
             }
             Event::ShutterSensed(position) => self.sensed(position, &mut out),
             Event::PatientJoined { peer, name } => self.joined(peer, &name, &mut out),
-            Event::PatientLeft(peer) | Event::MediaFailed(peer) => self.left(peer, &mut out),
+            Event::PatientLeft(peer) => self.left(peer, &mut out),
+            Event::MediaFailed(peer) => self.media_failed(peer, &mut out),
             Event::PatientAway(peer) => self.away(peer, &mut out),
             Event::PatientBack(peer) => self.back(peer, &mut out),
             Event::TimerFired(Timer::Grace(peer)) => self.grace_over(peer, &mut out),

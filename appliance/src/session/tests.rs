@@ -123,6 +123,41 @@ fn long_press_ends_closes_mutes_and_drops_the_patient() {
 }
 
 #[test]
+fn a_patient_whose_media_the_box_gave_up_on_is_told_why_waiting_or_in_session() {
+    let mut s = motorized();
+    s.handle(joined(1, "Ada"));
+    s.handle(joined(2, "Bo"));
+    // Waiting (the page never answered the offer): told, and the next one
+    // goes on.
+    let out = s.handle(Event::MediaFailed(1));
+    assert!(
+        out.contains(&Command::Notify(1, PatientView::MediaFailed)),
+        "{out:?}"
+    );
+    assert!(out.contains(&Command::StartMedia(2)), "{out:?}");
+    assert_eq!(PatientView::MediaFailed.reason(), Some("media"));
+    // In session: it ends, the page told why rather than "ended".
+    let mut s = live();
+    let out = s.handle(Event::MediaFailed(1));
+    assert!(
+        out.contains(&Command::Notify(1, PatientView::MediaFailed)),
+        "{out:?}"
+    );
+    assert!(
+        !out.contains(&Command::Notify(1, PatientView::Ended)),
+        "{out:?}"
+    );
+    assert_eq!(s.state(), State::Ending);
+    assert!(!s.camera_gate_open());
+    // Someone the session does not know: nothing to tell.
+    assert!(
+        s.handle(Event::MediaFailed(9))
+            .iter()
+            .all(|c| !matches!(c, Command::Notify(..)))
+    );
+}
+
+#[test]
 fn a_patient_whose_network_cannot_reach_the_room_is_told_and_the_next_one_goes_on() {
     let mut s = motorized();
     s.handle(joined(1, "Ada"));

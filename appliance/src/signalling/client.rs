@@ -22,7 +22,8 @@ impl TrustedProxies {
         TrustedProxies(items.iter().filter_map(|i| parse_network(i)).collect())
     }
 
-    fn trusts(&self, address: IpAddr) -> bool {
+    /// Whether `address` is one of the trusted proxies.
+    pub fn trusts(&self, address: IpAddr) -> bool {
         let address = canonical(address);
         self.0
             .iter()

@@ -5,10 +5,13 @@
 //! security code); `client` tells who connects (behind a trusted proxy, from its
 //! `X-Forwarded-For`); `resume` the secret that brings a patient back to
 //! their session; `sockets` asks a patient's open socket whether its page
-//! is still there; `tls` makes or loads the room's certificate.
+//! is still there; `tls` makes or loads the room's certificate; `headers`
+//! are on every answer; `limits` bounds the connections held at once.
 
 mod admission;
 pub mod client;
+pub mod headers;
+pub mod limits;
 mod link;
 pub mod protocol;
 pub mod resume;

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::TlsAcceptor;
 
 use super::client::{JoinGuard, TrustedProxies};
+use super::limits::Connections;
 use super::protocol::{self, ClientMessage, ServerMessage};
 use super::resume::ResumeHash;
 use super::sockets::{PROBE_WAIT, Probe, Sockets};
@@ -227,7 +228,8 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
 
 /// A page's headers: its type, never cached, no referrer, no sniffing, and
 /// a strict content policy (scripts and styles from the box only, no
-/// frames). The patient's page and the staff page share them.
+/// frames). The patient's page and the staff page share them; the rest
+/// (framing, permissions, HSTS) is on every answer (`headers.rs`).
 pub(crate) fn page_headers(headers: &mut HeaderMap, content_type: &'static str) {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -436,20 +438,34 @@ fn step(peer: PeerId, text: &str) -> Step {
 }
 
 /// Accepts TLS connections on `listener` and serves `router` on each, until
-/// the process ends.
-pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router) {
+/// the process ends; no more at once than `connections` allows.
+pub async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: Router,
+    connections: Arc<Connections>,
+) {
+    // Out of descriptors, accepting fails as fast as it is tried: said once
+    // a minute, not ten times a second.
+    let failures = RateLimit::new(1, Duration::from_secs(60));
     loop {
         let (tcp, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                eprintln!("appliance: accepting a connection failed: {e}");
+                failures.log(&format!("accepting a connection failed: {e}"));
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
+        let Some(held) = connections.admit(remote.ip()) else {
+            continue;
+        };
         let acceptor = acceptor.clone();
         let router = router.clone();
-        tokio::spawn(async move { connection(tcp, remote, acceptor, router).await });
+        tokio::spawn(async move {
+            connection(tcp, remote, acceptor, router).await;
+            drop(held);
+        });
     }
 }
 

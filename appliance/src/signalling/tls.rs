@@ -35,6 +35,18 @@ pub struct Identity {
     pub private_key: Zeroizing<String>,
 }
 
+/// Whether the identity's certificate signed itself (its issuer is its
+/// subject): the room's own, made on first run, rather than one IT
+/// provisioned from a certificate authority. One that cannot be read counts
+/// as self-signed.
+pub fn self_signed_certificate(identity: &Identity) -> bool {
+    let Some(Ok(first)) = CertificateDer::pem_slice_iter(identity.certificate.as_bytes()).next()
+    else {
+        return true;
+    };
+    webpki::EndEntityCert::try_from(&first).map_or(true, |cert| cert.issuer() == cert.subject())
+}
+
 /// Makes a self-signed identity for the given names.
 pub fn self_signed(names: Vec<String>) -> Result<Identity, TlsError> {
     let certified =
@@ -75,6 +87,34 @@ mod tests {
     fn a_self_signed_identity_serves() {
         let id = self_signed(vec!["localhost".into()]).unwrap();
         assert!(server_config(&id).is_ok());
+    }
+
+    #[test]
+    fn the_room_s_own_certificate_is_self_signed_and_a_ca_s_is_not() {
+        let own = self_signed(vec!["localhost".into()]).unwrap();
+        assert!(self_signed_certificate(&own));
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let named = |name: &str| {
+            let mut params = rcgen::CertificateParams::new(vec![name.into()]).unwrap();
+            params.distinguished_name = rcgen::DistinguishedName::new();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            params
+        };
+        let ca_params = named("Clinic CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = named("room3.clinic.example")
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let provisioned = Identity {
+            certificate: leaf.pem() + &ca.pem(),
+            private_key: Zeroizing::new(key.serialize_pem()),
+        };
+        assert!(!self_signed_certificate(&provisioned));
+        assert!(server_config(&provisioned).is_ok());
     }
 
     #[test]
