@@ -73,6 +73,9 @@ fn calls(daemon: &Daemon, kind: &str, count: usize) -> Value {
             }
             Err(why) => {
                 println!("{kind} call {n} failed: {why}");
+                // Where the box stood, for whoever finds out why.
+                let status = daemon.try_status().unwrap_or_default();
+                println!("status: {status}\n{}", support::threads_of(daemon.pid()));
                 failures.push(format!("call {n}: {why}"));
                 // The next call starts from a room at rest.
                 let _ = daemon.cli(&["press", "--long"]);
