@@ -159,8 +159,9 @@ fn webrtcbin_uri(url: &str, credential: &Credential) -> Option<Zeroizing<String>
     )))
 }
 
-/// Every byte but the URI's unreserved characters, percent-encoded.
-fn percent_encode(text: &str) -> String {
+/// Every byte but the URI's unreserved characters, percent-encoded (TURN
+/// URIs' credentials, an authenticator's enrolment URI).
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 3);
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -4,7 +4,10 @@
 //! [`PER_ADDRESS`] from one address. A connection past either is closed as
 //! soon as it is accepted, and said so in the log at most once a minute.
 //! The clinic's trusted proxies carry every patient's connections, so only
-//! the total applies to them.
+//! the total applies to them. A connection counts until its HTTP exchange
+//! ends; a WebSocket upgraded from it no longer counts here (a socket that
+//! does not join in time is closed, and joins are limited per address).
+//! Counting those too is still to do.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

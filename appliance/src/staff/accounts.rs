@@ -206,7 +206,7 @@ fn new_secret() -> Result<Zeroizing<String>, String> {
 /// The `otpauth://totp/` URI of Google's key-URI format, which every
 /// authenticator app reads.
 fn enrolment(name: &str, secret: &str, issuer: &str) -> Enrolment {
-    let issuer = percent_encode(issuer);
+    let issuer = crate::turn::percent_encode(issuer);
     Enrolment {
         uri: Zeroizing::new(format!(
             "otpauth://totp/{issuer}:{name}?secret={secret}&issuer={issuer}\
@@ -214,19 +214,6 @@ fn enrolment(name: &str, secret: &str, issuer: &str) -> Enrolment {
         )),
         secret: Zeroizing::new(secret.to_owned()),
     }
-}
-
-/// `text` with everything but unreserved characters percent-encoded.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
