@@ -12,6 +12,8 @@ mod staff_desk;
 mod support;
 #[path = "told.rs"]
 mod told;
+#[path = "uptime.rs"]
+mod uptime;
 
 use std::time::Duration;
 

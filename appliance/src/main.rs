@@ -13,6 +13,7 @@ mod hw_test;
 mod ice_path;
 mod invite;
 mod media;
+mod memory;
 mod notice;
 mod notify;
 mod room;
@@ -32,6 +33,7 @@ use clap::{CommandFactory, FromArgMatches};
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    memory::limit_arenas();
     let command = Cli::command().mut_subcommand("config", |c| c.after_help(admin::settings_help()));
     let cli = match Cli::from_arg_matches(&command.get_matches()) {
         Ok(cli) => cli,

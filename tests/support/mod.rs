@@ -7,6 +7,7 @@ pub mod bench;
 pub mod blips;
 pub mod display;
 pub mod nat;
+pub mod page_socket;
 pub mod webdriver;
 
 use std::fs;
@@ -76,7 +77,7 @@ fn is_root() -> bool {
 }
 
 #[allow(unused_imports)] // not every test uses both
-pub use appliance_test_support::{snapshot, wait_for};
+pub use appliance_test_support::{poll, snapshot, wait_for};
 
 pub use appliance_test_support::daemon::{Daemon, Start};
 

@@ -112,8 +112,9 @@ impl Peer {
         // a pad that is still flushing stops its task for good, and then no
         // one gets video (or sound) until the daemon restarts.
         pipeline.add(&bin)?;
-        bin.sync_state_with_parent()?;
-        let tee_pads = match link_to_tees(&bin, video_tee, audio_tee) {
+        let started = (bin.sync_state_with_parent().map_err(MediaError::from))
+            .and_then(|()| link_to_tees(&bin, video_tee, audio_tee));
+        let tee_pads = match started {
             Ok(pads) => pads,
             Err(e) => {
                 // Not left running: a webrtcbin and an encoder cost a core.
@@ -343,6 +344,10 @@ impl Peer {
         if let Ok(mut sdp) = self.local_sdp.lock() {
             *sdp = None;
         }
+        // The last references to the bin go with the patient: what its
+        // elements freed goes back to the kernel.
+        drop(self);
+        crate::memory::give_back();
     }
 }
 
