@@ -1,5 +1,6 @@
 //! Nobody left waiting for nothing: a page that never answers the box's
-//! offer is told why when the box gives up on it, and a page whose camera
+//! offer is told why when the box gives up on it, as is one whose answer
+//! the box refuses before GStreamer parses it, and a page whose camera
 //! prompt is still open does not join until it is settled (the box's wait
 //! for an answer starts with the join). Both on one daemon, which then
 //! makes a whole call with the second page.
@@ -53,6 +54,23 @@ fn a_page_that_never_answers_is_told_why_and_one_waiting_on_its_camera_joins_whe
     let status = daemon.wait_status("state", "idle");
     assert_eq!(status["waiting"], 0, "{status}");
 
+    // A page whose answer carries what GStreamer's C code asserts on (an
+    // SSRC of 0): refused in Rust, and the page told.
+    open(&browser, &invite(&daemon, "1h"));
+    browser
+        .eval(
+            "const real = RTCPeerConnection.prototype.createAnswer; \
+             RTCPeerConnection.prototype.createAnswer = async function (...a) { \
+               const answer = await real.apply(this, a); \
+               return { type: 'answer', sdp: answer.sdp.replace(/a=ssrc:\\d+ /g, 'a=ssrc:0 ') }; };",
+        )
+        .unwrap();
+    join(&browser);
+    wait_for("the page told why", Duration::from_secs(20), || {
+        (browser.state() == "error").then_some(())
+    });
+    daemon.wait_status("state", "idle");
+
     // A page whose camera prompt is still open when the patient presses
     // Join: it joins only once the prompt is answered.
     open(&browser, &invite(&daemon, "1h"));
@@ -83,4 +101,9 @@ fn a_page_that_never_answers_is_told_why_and_one_waiting_on_its_camera_joins_whe
 
     let output = daemon.stop();
     assert!(output.contains("did not answer the offer"), "{output}");
+    assert!(
+        output.contains("unusable answer: media section 0: SSRC 0"),
+        "{output}"
+    );
+    assert!(!output.contains("CRITICAL"), "{output}");
 }

@@ -21,6 +21,7 @@ mod nice;
 mod peer;
 mod repair;
 mod room_sound;
+pub(crate) mod sdp_check;
 mod sources;
 mod stamp;
 mod tv;
@@ -53,6 +54,10 @@ pub enum MediaError {
     /// The pipeline could not be built or started.
     #[error("the media pipeline failed: {0}")]
     Pipeline(String),
+    /// What a patient's page sent for media was refused before GStreamer
+    /// saw it.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl From<gst::glib::BoolError> for MediaError {

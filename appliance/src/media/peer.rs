@@ -18,7 +18,7 @@ use super::flow::Flow;
 use super::loss::{LossCap, LossReport};
 use super::negotiation::{bundle_ice_credentials, connect_signals, offer_once_negotiated};
 use super::tv::{self, OnTv, TvInputs, TvSlots};
-use super::{Events, Gate, MediaConfig, MediaError, Stats, nice};
+use super::{Events, Gate, MediaConfig, MediaError, Stats, nice, sdp_check};
 use crate::ice_path::PairView;
 use crate::session::PeerId;
 use crate::signalling::protocol::security_code;
@@ -292,9 +292,17 @@ impl Peer {
             .emit_by_name::<()>("get-stats", &[&None::<gst::Pad>, &promise]);
     }
 
-    /// Applies the patient's answer and reports the security code.
+    /// Applies the patient's answer, once it is checked against the offer
+    /// ([`sdp_check`]), and reports the security code.
     pub fn set_answer(&mut self, sdp: &str) -> Result<String, MediaError> {
         self.flow.answered(std::time::Instant::now());
+        let local = self
+            .local_sdp
+            .lock()
+            .map_err(|_| MediaError::Pipeline("offer lock poisoned".into()))?
+            .clone()
+            .ok_or_else(|| MediaError::Pipeline("an answer before the offer".into()))?;
+        sdp_check::check_answer(&local, sdp).map_err(MediaError::Refused)?;
         let bundled = bundle_ice_credentials(sdp);
         let message = gst_sdp::SDPMessage::parse_buffer(bundled.as_bytes())
             .map_err(|_| MediaError::Pipeline("the answer is not SDP".into()))?;
@@ -302,19 +310,18 @@ impl Peer {
             gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
         self.webrtcbin
             .emit_by_name::<()>("set-remote-description", &[&answer, &None::<gst::Promise>]);
-        let local = self
-            .local_sdp
-            .lock()
-            .map_err(|_| MediaError::Pipeline("offer lock poisoned".into()))?
-            .clone()
-            .ok_or_else(|| MediaError::Pipeline("an answer before the offer".into()))?;
         security_code(&local, sdp)
             .ok_or_else(|| MediaError::Pipeline("no DTLS fingerprint in the answer".into()))
     }
 
-    /// Adds one of the patient's ICE candidates.
+    /// Adds one of the patient's ICE candidates, if it is one
+    /// ([`sdp_check::check_candidate`]) of a media section the offer has.
     pub fn add_ice_candidate(&self, mline: u32, candidate: &str) {
-        if candidate.is_empty() || candidate.len() > 1024 {
+        let sections = (self.local_sdp.lock().ok())
+            .and_then(|sdp| sdp.as_ref().map(|s| s.matches("\nm=").count()))
+            .unwrap_or(0);
+        let known = usize::try_from(mline).is_ok_and(|m| m < sections);
+        if candidate.is_empty() || !known || sdp_check::check_candidate(candidate).is_err() {
             return;
         }
         self.webrtcbin

@@ -423,11 +423,14 @@ fn step(peer: PeerId, text: &str) -> Step {
         Ok(ClientMessage::Ice {
             candidate,
             sdp_m_line_index,
-        }) => Step::Media(MediaCommand::Ice {
-            peer,
-            mline: sdp_m_line_index,
-            candidate,
-        }),
+        }) => match crate::media::sdp_check::check_candidate(&candidate) {
+            Ok(()) => Step::Media(MediaCommand::Ice {
+                peer,
+                mline: sdp_m_line_index,
+                candidate,
+            }),
+            Err(reason) => Step::Bad(reason),
+        },
         Ok(ClientMessage::Reconnect {}) => Step::Media(MediaCommand::Reconnect { peer }),
         Ok(ClientMessage::Path(view)) => Step::Session(PatientEvent::Path(peer, view)),
         Ok(ClientMessage::Ping {}) => Step::Pong,
