@@ -9,6 +9,8 @@ mod control;
 mod daemon;
 mod drivers;
 mod exit;
+#[cfg(any(test, feature = "fuzz"))]
+mod fuzz;
 mod hw_test;
 mod ice_path;
 mod invite;
@@ -34,6 +36,10 @@ use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     memory::limit_arenas();
+    #[cfg(feature = "fuzz")]
+    if let Some(code) = fuzz::requested() {
+        return code;
+    }
     let command = Cli::command().mut_subcommand("config", |c| c.after_help(admin::settings_help()));
     let cli = match Cli::from_arg_matches(&command.get_matches()) {
         Ok(cli) => cli,

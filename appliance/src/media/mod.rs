@@ -16,7 +16,7 @@ mod flow;
 mod keyframes;
 mod loss;
 mod messages;
-mod negotiation;
+pub(crate) mod negotiation;
 mod nice;
 mod peer;
 mod repair;

@@ -1,7 +1,7 @@
 //! Negotiating with a patient's browser: the offer once webrtcbin's inputs
-//! have their caps, the answer's ICE credentials made whole for a bundle,
-//! and webrtcbin's signals (candidates, ICE's state, and what the patient
-//! sends, played on the TV).
+//! have their caps, the answer checked and its ICE credentials made whole
+//! for a bundle, and webrtcbin's signals (candidates, ICE's state, and what
+//! the patient sends, played on the TV).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,7 +11,7 @@ use gst::prelude::*;
 use super::flow::Counters;
 use super::keyframes;
 use super::tv::{self, OnTv, TvInputs, TvSlots};
-use super::{Events, MediaEvent, Stats};
+use super::{Events, MediaError, MediaEvent, Stats, sdp_check};
 use crate::session::PeerId;
 
 /// Gives every m-line of a bundled answer the ICE credentials of the first.
@@ -40,6 +40,26 @@ pub fn bundle_ice_credentials(sdp: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Gives `webrtcbin`, which made `offer`, the patient's `answer`, once it is
+/// checked against the offer ([`sdp_check::check_answer`]) and its ICE
+/// credentials are made one for the bundle; with `done`, a promise
+/// webrtcbin replies to once it has applied it.
+pub fn apply_answer(
+    webrtcbin: &gst::Element,
+    offer: &str,
+    answer: &str,
+    done: Option<&gst::Promise>,
+) -> Result<(), MediaError> {
+    sdp_check::check_answer(offer, answer).map_err(MediaError::Refused)?;
+    let bundled = bundle_ice_credentials(answer);
+    let message = gst_sdp::SDPMessage::parse_buffer(bundled.as_bytes())
+        .map_err(|_| MediaError::Pipeline("the answer is not SDP".into()))?;
+    let answer =
+        gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
+    webrtcbin.emit_by_name::<()>("set-remote-description", &[&answer, &done.cloned()]);
+    Ok(())
 }
 
 /// Asks webrtcbin for the offer once each of its inputs (`sinks`) has its

@@ -16,7 +16,7 @@ use super::encoders::{self, Codec};
 use super::figures::{Figures, selected_pair};
 use super::flow::Flow;
 use super::loss::{LossCap, LossReport};
-use super::negotiation::{bundle_ice_credentials, connect_signals, offer_once_negotiated};
+use super::negotiation::{apply_answer, connect_signals, offer_once_negotiated};
 use super::tv::{self, OnTv, TvInputs, TvSlots};
 use super::{Events, Gate, MediaConfig, MediaError, Stats, nice, sdp_check};
 use crate::ice_path::PairView;
@@ -293,7 +293,7 @@ impl Peer {
     }
 
     /// Applies the patient's answer, once it is checked against the offer
-    /// ([`sdp_check`]), and reports the security code.
+    /// ([`apply_answer`]), and reports the security code.
     pub fn set_answer(&mut self, sdp: &str) -> Result<String, MediaError> {
         self.flow.answered(std::time::Instant::now());
         let local = self
@@ -302,14 +302,7 @@ impl Peer {
             .map_err(|_| MediaError::Pipeline("offer lock poisoned".into()))?
             .clone()
             .ok_or_else(|| MediaError::Pipeline("an answer before the offer".into()))?;
-        sdp_check::check_answer(&local, sdp).map_err(MediaError::Refused)?;
-        let bundled = bundle_ice_credentials(sdp);
-        let message = gst_sdp::SDPMessage::parse_buffer(bundled.as_bytes())
-            .map_err(|_| MediaError::Pipeline("the answer is not SDP".into()))?;
-        let answer =
-            gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
-        self.webrtcbin
-            .emit_by_name::<()>("set-remote-description", &[&answer, &None::<gst::Promise>]);
+        apply_answer(&self.webrtcbin, &local, sdp, None)?;
         security_code(&local, sdp)
             .ok_or_else(|| MediaError::Pipeline("no DTLS fingerprint in the answer".into()))
     }

@@ -8,7 +8,7 @@
 //! the server (`page`) and nothing about a patient is kept.
 
 pub mod accounts;
-mod forms;
+pub(crate) mod forms;
 pub mod manage;
 mod page;
 mod sessions;
