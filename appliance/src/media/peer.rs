@@ -18,7 +18,7 @@ use super::flow::Flow;
 use super::loss::{LossCap, LossReport};
 use super::negotiation::{apply_answer, connect_signals, offer_once_negotiated};
 use super::tv::{self, OnTv, TvInputs, TvSlots};
-use super::{Events, Gate, MediaConfig, MediaError, Stats, nice, sdp_check};
+use super::{Events, Gate, MediaConfig, MediaError, Stats, nice};
 use crate::ice_path::PairView;
 use crate::session::PeerId;
 use crate::signalling::protocol::security_code;
@@ -307,14 +307,15 @@ impl Peer {
             .ok_or_else(|| MediaError::Pipeline("no DTLS fingerprint in the answer".into()))
     }
 
-    /// Adds one of the patient's ICE candidates, if it is one
-    /// ([`sdp_check::check_candidate`]) of a media section the offer has.
+    /// Adds one of the patient's ICE candidates (checked as it arrived,
+    /// `sdp_check::check_candidate`) if it is for a media section the offer
+    /// has.
     pub fn add_ice_candidate(&self, mline: u32, candidate: &str) {
         let sections = (self.local_sdp.lock().ok())
             .and_then(|sdp| sdp.as_ref().map(|s| s.matches("\nm=").count()))
             .unwrap_or(0);
         let known = usize::try_from(mline).is_ok_and(|m| m < sections);
-        if candidate.is_empty() || !known || sdp_check::check_candidate(candidate).is_err() {
+        if candidate.is_empty() || !known {
             return;
         }
         self.webrtcbin
