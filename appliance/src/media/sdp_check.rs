@@ -4,7 +4,7 @@
 //! Firefox parses every remote description with. Reasons name lines and
 //! fields, never what the page wrote.
 
-use webrtc_sdp::attribute_type::{SdpAttribute, SdpAttributeRtpmap};
+use webrtc_sdp::attribute_type::{SdpAttribute, SdpAttributeCandidate, SdpAttributeRtpmap};
 use webrtc_sdp::error::SdpParserError;
 use webrtc_sdp::media_type::{SdpFormatList, SdpMedia};
 use webrtc_sdp::{SdpSession, parse_sdp};
@@ -55,12 +55,18 @@ fn check_section(asked: &SdpMedia, answered: &SdpMedia) -> Result<(), String> {
     if attributes.len() > MAX_ATTRIBUTES {
         return Err(format!("{} attributes", attributes.len()));
     }
-    let candidates = (attributes.iter())
-        .filter(|a| matches!(a, SdpAttribute::Candidate(_)))
-        .count();
-    if candidates > MAX_CANDIDATES {
-        return Err(format!("{candidates} candidates"));
+    let candidates: Vec<_> = (attributes.iter())
+        .filter_map(|a| match a {
+            SdpAttribute::Candidate(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if candidates.len() > MAX_CANDIDATES {
+        return Err(format!("{} candidates", candidates.len()));
     }
+    // libnice asserts on a component of 0 in the answer's own candidates
+    // (found by the webrtcbin fuzz target) as in trickled ones.
+    candidates.into_iter().try_for_each(candidate_fits)?;
     let offered = rtpmaps(asked);
     for map in rtpmaps(answered) {
         let known = offered.iter().any(|o| {
@@ -121,6 +127,12 @@ pub fn check_candidate(candidate: &str) -> Result<(), String> {
     let SdpAttribute::Candidate(c) = parsed else {
         return Err("candidate that is another attribute".into());
     };
+    candidate_fits(&c)
+}
+
+/// Whether a parsed candidate is of a component, ports and a priority that
+/// can be.
+fn candidate_fits(c: &SdpAttributeCandidate) -> Result<(), String> {
     if !(1..=2).contains(&c.component) {
         return Err(format!("candidate of component {}", c.component));
     }
@@ -248,6 +260,16 @@ mod tests {
             check_answer(OFFER, &crowded)
                 .unwrap_err()
                 .contains("candidates")
+        );
+    }
+
+    #[test]
+    fn an_answer_s_own_candidates_are_checked_too() {
+        let zero = "a=candidate:1 0 udp 2122260223 192.0.2.1 5000 typ host\r\n";
+        let bad = answer().replacen("a=rtcp-mux\r\n", &format!("a=rtcp-mux\r\n{zero}"), 1);
+        assert_eq!(
+            check_answer(OFFER, &bad),
+            Err("media section 0: candidate of component 0".into())
         );
     }
 
