@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::invite::Invites;
 use crate::media::sdp_check;
-use crate::signalling::{protocol, resume};
+use crate::signalling::resume;
 use crate::staff::forms;
 
 /// The targets, by name: the directory of their inputs under `fuzz/corpus`.
@@ -47,13 +47,8 @@ pub const OFFERS: [&str; 2] = [
 pub fn one(target: &str, data: &[u8]) -> bool {
     let text = || std::str::from_utf8(data).ok();
     match target {
-        "signalling" => {
-            if let Some(text) = text()
-                && let Ok(protocol::ClientMessage::Ice { candidate, .. }) = protocol::decode(text)
-            {
-                let _ = sdp_check::check_candidate(&candidate);
-            }
-        }
+        // What the page's socket task does with each message.
+        "signalling" => drop(text().map(|text| crate::signalling::server::step(1, text))),
         "invite" => {
             if let Some(token) = text() {
                 let mut invites = Invites::new(Zeroizing::new(INVITE_KEY.to_vec()))
@@ -193,6 +188,7 @@ pub fn requested() -> Option<std::process::ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signalling::protocol;
 
     /// Every input kept for a target in `kept` (`corpus`: its seeds;
     /// `regressions`: the faults found).

@@ -400,7 +400,7 @@ async fn converse(
 }
 
 /// What to do with a message from a patient's page.
-enum Step {
+pub(crate) enum Step {
     /// Hand it to media: an answer, a candidate, a request for a new
     /// connection.
     Media(MediaCommand),
@@ -417,7 +417,7 @@ enum Step {
 }
 
 /// What a message from patient `peer`'s page asks for.
-fn step(peer: PeerId, text: &str) -> Step {
+pub(crate) fn step(peer: PeerId, text: &str) -> Step {
     match protocol::decode(text) {
         Ok(ClientMessage::Answer { sdp }) => Step::Media(MediaCommand::Answer { peer, sdp }),
         Ok(ClientMessage::Ice {
