@@ -25,6 +25,11 @@ pub const MAX_CANDIDATE_BYTES: usize = 512;
 /// has a DTLS fingerprint.
 pub fn check_answer(offer: &str, answer: &str) -> Result<(), String> {
     let offer = parse_sdp(offer, false).map_err(|e| format!("the box's offer: {}", reason(&e)))?;
+    check_answer_to(&offer, answer)
+}
+
+/// [`check_answer`] against an offer already parsed.
+pub fn check_answer_to(offer: &SdpSession, answer: &str) -> Result<(), String> {
     let answer = parse_sdp(answer, false).map_err(|e| reason(&e))?;
     if answer.media.len() != offer.media.len() {
         return Err(format!(
