@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "check_in.rs"]
+mod check_in;
 #[path = "hostile.rs"]
 mod hostile;
 #[path = "staff_desk.rs"]

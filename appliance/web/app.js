@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const STATES = ["check", "early", "waiting", "starting", "live", "paused", "reconnecting", "ended", "denied", "error"];
+  const STATES = ["check", "early", "waiting", "starting", "live", "paused", "reconnecting", "ended", "denied", "error", "unsupported"];
   // Where the page keeps the secret that brings it back to its session after
   // a reload: this tab only, gone when the tab closes.
   const RESUME_KEY = "appliance-resume";
@@ -26,12 +26,34 @@
     security: $("security"),
     securityCode: $("security-code"),
     leave: $("leave"),
+    allowHelp: $("allow-help"),
+    allowText: $("allow-text"),
+    allowList: $("allow-list"),
+    unsupportedText: $("unsupported-text"),
+    tapToHear: $("tap-to-hear"),
+    micLevel: $("mic-level"),
+    testSound: $("test-sound"),
+    soundAnswer: $("sound-answer"),
+    soundHeard: $("sound-heard"),
+    soundNotHeard: $("sound-not-heard"),
+    soundNote: $("sound-note"),
+    devices: $("devices"),
+    cameraChoice: $("camera-choice"),
+    micChoice: $("mic-choice"),
+    speakerRow: $("speaker-row"),
+    speakerChoice: $("speaker-choice"),
   };
 
   // For tests: the live peer connection, the code the page computed, the
   // name as the page sent it, how often it asked for a new connection, how
   // many sockets it opened, and whether it asked for the camera.
-  window.appliance = { pc: null, securityCode: null, name: null, reconnectsAsked: 0, sockets: 0, cameraAsked: false };
+  // And the check-in: the loudest the microphone was, what became of the
+  // test sound, whether the page had to ask for a tap to play the room's
+  // sound, and whether that sound plays.
+  window.appliance = {
+    pc: null, securityCode: null, name: null, reconnectsAsked: 0, sockets: 0, cameraAsked: false,
+    micLevel: 0, testSound: null, tapAsked: false, soundPlaying: false,
+  };
 
   let socket = null;
   let pc = null;
@@ -131,6 +153,7 @@
   function finish(state) {
     setState(state);
     finished = true;
+    els.tapToHear.hidden = true;
     if (storage()) storage().removeItem(RESUME_KEY);
     closeMedia();
     if (socket && socket.readyState <= WebSocket.OPEN) socket.close();
@@ -157,10 +180,38 @@
     if (localStream) localStream.getTracks().forEach((t) => t.stop());
   }
 
+  // Starts the room's picture and sound. A browser may refuse to play sound
+  // the patient did not tap for (iOS Safari's rule): then one big button
+  // asks for the tap, and playback starts on it.
   function playRemote() {
-    for (const el of [els.remote, els.remoteAudio]) {
-      if (el.srcObject) el.play().catch(() => {}); // autoplay may refuse; not fatal
-    }
+    for (const el of [els.remote, els.remoteAudio]) startPlaying(el);
+  }
+
+  function startPlaying(el) {
+    if (!el.srcObject || finished) return;
+    const playing = el.play();
+    if (!playing || !playing.then) return;
+    playing.then(() => {
+      if (el === els.remoteAudio) window.appliance.soundPlaying = true;
+    }, (err) => {
+      // A new stream replacing the old one aborts its play(); not a refusal.
+      if (err && err.name === "AbortError") return;
+      if (el === els.remoteAudio) window.appliance.soundPlaying = false;
+      askForTap();
+    });
+  }
+
+  function askForTap() {
+    if (finished || !els.tapToHear.hidden) return;
+    window.appliance.tapAsked = true;
+    els.tapToHear.hidden = false;
+    els.tapToHear.focus();
+  }
+
+  function tapped() {
+    els.tapToHear.hidden = true;
+    // Within the tap itself: that is what such a browser allows.
+    playRemote();
   }
 
   function send(msg) {
@@ -174,26 +225,33 @@
     els.mediaNote.hidden = !text;
   }
 
+  // The devices the patient chose (ids), or null for the browser's own
+  // choice; and the speaker, where the browser lets a page choose one.
+  const chosen = { audio: null, video: null, speaker: null };
+
+  function constraints() {
+    const video = { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } };
+    if (chosen.video) video.deviceId = { exact: chosen.video };
+    return { audio: chosen.audio ? { deviceId: { exact: chosen.audio } } : true, video };
+  }
+
   async function getMedia() {
     window.appliance.cameraAsked = true;
     const md = navigator.mediaDevices;
-    if (!md || !md.getUserMedia) {
-      showMediaNote("This browser cannot use your camera here. You can still join, but your therapist will not see or hear you.");
-      return null;
-    }
-    const video = { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } };
+    showAllowHelp(false);
     try {
-      return await md.getUserMedia({ audio: true, video });
+      return await md.getUserMedia(constraints());
     } catch (err) {
-      if (err && err.name === "NotAllowedError") {
+      if (err && (err.name === "NotAllowedError" || err.name === "SecurityError")) {
         els.retryMedia.hidden = false;
-        showMediaNote("Your browser blocked the camera and microphone. To allow them, use the camera icon near the address bar, then press \"Try again\". You can also join without them.");
+        showMediaNote("Your browser blocked the camera and microphone. You can also join without them, but your therapist will not see or hear you.");
+        showAllowHelp(true);
         return null;
       }
     }
     // No camera, or it is busy: sound alone is still worth having.
     try {
-      const stream = await md.getUserMedia({ audio: true });
+      const stream = await md.getUserMedia({ audio: constraints().audio });
       els.retryMedia.hidden = false;
       showMediaNote("We could not use your camera. You can still join with sound only.");
       return stream;
@@ -219,9 +277,224 @@
       els.body.classList.toggle("no-self", !hasVideo);
       els.self.srcObject = hasVideo ? stream : null;
       if (hasVideo) els.self.play().catch(() => {});
+      watchMicrophone(stream);
+      for (const track of stream ? stream.getTracks() : []) {
+        // Unplugged while checking (a headset): back to the browser's choice.
+        track.onended = () => {
+          if (localStream !== stream || pc || finished) return;
+          chosen[track.kind] = null;
+          startMedia();
+        };
+      }
+      if (stream) listDevices();
       return stream;
     });
     return mediaReady;
+  }
+
+  // ---- Check-in: the microphone's level, a test sound, the devices ----
+
+  let audioCtx = null;
+  function audioContext() {
+    if (!audioCtx && window.AudioContext) audioCtx = new AudioContext();
+    return audioCtx;
+  }
+  // Browsers that start sound only on a tap start the meter's too.
+  for (const kind of ["pointerdown", "keydown"]) {
+    document.addEventListener(kind, () => { if (audioCtx) audioCtx.resume().catch(() => {}); }, true);
+  }
+
+  let meter = null; // the microphone's analyser while checking
+  function watchMicrophone(stream) {
+    if (meter) meter.source.disconnect();
+    meter = null;
+    const track = stream ? stream.getAudioTracks()[0] : null;
+    const ctx = track ? audioContext() : null;
+    els.micLevel.value = 0;
+    if (!ctx) return;
+    const source = ctx.createMediaStreamSource(new MediaStream([track]));
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 1024;
+    source.connect(analyser);
+    meter = { source, analyser, data: new Float32Array(analyser.fftSize) };
+  }
+
+  // Ten times a second while the patient checks; let go once they join.
+  setInterval(() => {
+    if (!meter) return;
+    if (pc || finished) {
+      meter.source.disconnect();
+      meter = null;
+      return;
+    }
+    meter.analyser.getFloatTimeDomainData(meter.data);
+    let sum = 0;
+    for (const x of meter.data) sum += x * x;
+    // Speech at a normal distance is around 0.05–0.2 RMS: shown on a
+    // scale where it fills most of the bar.
+    const level = Math.min(1, Math.sqrt(sum / meter.data.length) * 5);
+    // Falls back slowly, so a word stays on the bar long enough to see.
+    els.micLevel.value = Math.max(level, els.micLevel.value * 0.85);
+    window.appliance.micLevel = Math.max(window.appliance.micLevel, level);
+  }, 100);
+
+  // A short two-note chime, made here: nothing to download.
+  let chime = null;
+  function chimeUrl() {
+    if (chime) return chime;
+    const rate = 22050;
+    const length = Math.floor(rate * 0.9);
+    const bytes = new DataView(new ArrayBuffer(44 + length * 2));
+    const text = (at, word) => [...word].forEach((c, i) => bytes.setUint8(at + i, c.charCodeAt(0)));
+    text(0, "RIFF"); bytes.setUint32(4, 36 + length * 2, true); text(8, "WAVEfmt ");
+    bytes.setUint32(16, 16, true); bytes.setUint16(20, 1, true); bytes.setUint16(22, 1, true);
+    bytes.setUint32(24, rate, true); bytes.setUint32(28, rate * 2, true);
+    bytes.setUint16(32, 2, true); bytes.setUint16(34, 16, true);
+    text(36, "data"); bytes.setUint32(40, length * 2, true);
+    for (let i = 0; i < length; i++) {
+      const t = i / rate;
+      const note = t < 0.4 ? 660 : 880;
+      const since = t < 0.4 ? t : t - 0.4;
+      const envelope = Math.min(1, since * 50) * Math.exp(-since * 5);
+      bytes.setInt16(44 + i * 2, Math.sin(2 * Math.PI * note * t) * envelope * 0.5 * 32767, true);
+    }
+    chime = URL.createObjectURL(new Blob([bytes.buffer], { type: "audio/wav" }));
+    return chime;
+  }
+
+  let testAudio = null;
+  function playTestSound() {
+    if (!testAudio) {
+      testAudio = new Audio();
+      testAudio.onended = () => {
+        window.appliance.testSound = "played";
+        els.soundAnswer.hidden = false;
+        els.soundHeard.focus();
+      };
+    }
+    testAudio.src = chimeUrl();
+    setSpeaker(testAudio);
+    els.soundNote.textContent = "";
+    testAudio.play().catch(() => {
+      els.soundNote.textContent = "This browser did not play the sound. Check that your sound is on, then try again.";
+    });
+  }
+
+  function soundAnswered(heard) {
+    window.appliance.testSound = heard ? "heard" : "not heard";
+    els.soundAnswer.hidden = true;
+    if (!heard) els.devices.open = true;
+    els.soundNote.textContent = heard
+      ? "Good: you will hear your therapist the same way."
+      : "Check that your volume is up and not muted, and that your headphones are connected. "
+        + (els.speakerRow.hidden || els.devices.hidden ? "Then play the sound again." : "You can also choose another speaker below, then play the sound again.");
+  }
+
+  // The patient's cameras, microphones and speakers, as the browser names
+  // them (shown as text, never markup).
+  async function listDevices() {
+    const md = navigator.mediaDevices;
+    if (!md.enumerateDevices) return;
+    let devices;
+    try {
+      devices = await md.enumerateDevices();
+    } catch (err) {
+      return;
+    }
+    const using = (kind) => {
+      const track = localStream ? localStream.getTracks().find((t) => t.kind === kind) : null;
+      const settings = track && track.getSettings ? track.getSettings() : {};
+      return settings.deviceId || chosen[kind];
+    };
+    const cameras = fill(els.cameraChoice, devices, "videoinput", "Camera", using("video"));
+    const mics = fill(els.micChoice, devices, "audioinput", "Microphone", using("audio"));
+    const speakers = "setSinkId" in HTMLMediaElement.prototype
+      ? fill(els.speakerChoice, devices, "audiooutput", "Speaker", chosen.speaker) : 0;
+    els.speakerRow.hidden = speakers === 0;
+    els.devices.hidden = cameras + mics === 0;
+    window.appliance.devices = { cameras, mics, speakers };
+  }
+
+  function fill(select, devices, kind, name, current) {
+    const found = devices.filter((d) => d.kind === kind && d.deviceId);
+    select.replaceChildren(...found.map((device, i) => {
+      const option = document.createElement("option");
+      option.value = device.deviceId;
+      option.textContent = device.label || `${name} ${i + 1}`;
+      return option;
+    }));
+    if (found.some((d) => d.deviceId === current)) select.value = current;
+    return found.length;
+  }
+
+  function deviceChosen(kind, select) {
+    chosen[kind] = select.value || null;
+    startMedia();
+  }
+
+  function setSpeaker(el) {
+    if (chosen.speaker && el.setSinkId) el.setSinkId(chosen.speaker).catch(() => {});
+  }
+
+  function speakerChosen() {
+    chosen.speaker = els.speakerChoice.value || null;
+    setSpeaker(els.remoteAudio);
+    if (testAudio) setSpeaker(testAudio);
+  }
+
+  // ---- Browsers that cannot, and permissions the patient refused ----
+
+  // What keeps this browser from the call, in words; null when nothing does.
+  function unsupported() {
+    const ua = navigator.userAgent || "";
+    if (!window.isSecureContext) {
+      return "The page was not opened over a secure connection, so the browser will not let it use your camera. Open the link exactly as the clinic sent it, in Safari, Chrome, Firefox or Edge.";
+    }
+    // Apps' built-in browsers (and Android's web views) rarely get the camera.
+    if (/FBAN|FBAV|FB_IAB|Instagram|Line\/|MicroMessenger|Snapchat|TikTok|musical_ly|LinkedInApp|; wv\)/.test(ua)) {
+      return "Links opened inside an app cannot make video calls. Open this link in Safari, Chrome, Firefox or Edge: in the app's menu (often ⋯ or ⋮), choose \"Open in browser\".";
+    }
+    const md = navigator.mediaDevices;
+    if (!window.RTCPeerConnection || !md || !md.getUserMedia || !window.WebSocket || !window.crypto || !crypto.subtle) {
+      return "Open this link in Safari, Chrome, Firefox or Edge, on a phone, tablet or computer.";
+    }
+    return null;
+  }
+
+  // How to allow the camera again, in each browser's own words.
+  const ALLOW = {
+    chrome: "In Chrome: tap or click the icon at the left of the address bar, set Camera and Microphone to Allow, then press \"Try again\".",
+    edge: "In Edge: click the lock icon at the left of the address bar, set Camera and Microphone to Allow, then press \"Try again\".",
+    firefox: "In Firefox: click the crossed-out camera icon in the address bar, remove the blocks on Camera and Microphone, then press \"Try again\".",
+    "safari-ios": "On an iPhone or iPad: tap \"aA\" in the address bar, choose Website Settings, set Camera and Microphone to Allow, then press \"Try again\". If it is not there: Settings, then Safari, then Camera and Microphone.",
+    "safari-mac": "In Safari on a Mac: in the Safari menu, choose Settings for This Website, set Camera and Microphone to Allow, then press \"Try again\".",
+  };
+
+  function browserName() {
+    const ua = navigator.userAgent || "";
+    // Every browser on an iPhone or iPad is Safari underneath.
+    if (/iPhone|iPad|iPod/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1)) return "safari-ios";
+    if (/Edg\//.test(ua)) return "edge";
+    if (/Firefox\//.test(ua)) return "firefox";
+    if (/Chrome\/|Chromium\//.test(ua)) return "chrome";
+    if (/Safari\//.test(ua)) return "safari-mac";
+    return "chrome";
+  }
+
+  function showAllowHelp(shown) {
+    els.allowHelp.hidden = !shown;
+    if (shown) {
+      els.body.dataset.media = "denied";
+      els.body.dataset.browser = browserName();
+      els.allowText.textContent = ALLOW[browserName()];
+      els.allowList.replaceChildren(...Object.values(ALLOW).map((words) => {
+        const item = document.createElement("li");
+        item.textContent = words;
+        return item;
+      }));
+    } else {
+      delete els.body.dataset.media;
+    }
   }
 
   // ---- Signalling ----
@@ -271,6 +544,7 @@
       return;
     }
     window.appliance.name = name;
+    for (const select of [els.cameraChoice, els.micChoice]) select.disabled = true;
     els.name.disabled = true;
     els.join.disabled = true;
     els.retryMedia.hidden = true;
@@ -566,7 +840,7 @@
       // Audio needs its own element: Chromium only counts audio it plays out.
       const el = event.track.kind === "video" ? els.remote : els.remoteAudio;
       if (el.srcObject !== media) el.srcObject = media;
-      el.play().catch(() => {});
+      startPlaying(el);
     };
 
     pc.oniceconnectionstatechange = () => {
@@ -725,6 +999,17 @@
   els.form.addEventListener("submit", join);
   els.retryMedia.addEventListener("click", startMedia);
   els.leave.addEventListener("click", leave);
+  els.tapToHear.addEventListener("click", tapped);
+  els.testSound.addEventListener("click", playTestSound);
+  els.soundHeard.addEventListener("click", () => soundAnswered(true));
+  els.soundNotHeard.addEventListener("click", () => soundAnswered(false));
+  els.cameraChoice.addEventListener("change", () => deviceChosen("video", els.cameraChoice));
+  els.micChoice.addEventListener("change", () => deviceChosen("audio", els.micChoice));
+  els.speakerChoice.addEventListener("change", speakerChosen);
+  if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+    // A headset plugged in or out while checking.
+    navigator.mediaDevices.addEventListener("devicechange", () => { if (localStream && !pc) listDevices(); });
+  }
   els.name.addEventListener("input", () => {
     if (els.name.value.trim()) els.nameHint.hidden = true;
     // The field stops at the same place as the name the room will see.
@@ -738,8 +1023,11 @@
     connect(resumeMessage);
   } else if (!token) {
     finish("denied");
-  } else if (!window.RTCPeerConnection || !window.WebSocket || !window.crypto || !crypto.subtle) {
-    finish("error"); // this browser cannot hold a private video session
+  } else if (unsupported()) {
+    // Said before the link is checked or the camera asked for: nothing
+    // here can work, and waiting would not change that.
+    els.unsupportedText.textContent = unsupported();
+    finish("unsupported");
   } else {
     setState("check");
     linkChecked = checkLink();

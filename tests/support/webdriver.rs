@@ -66,12 +66,22 @@ impl Browser {
     /// Opens headless Chromium through the chromedriver on `port`, with a fake
     /// camera and microphone that need no permission prompt.
     pub fn chromium(port: u16, profile: &std::path::Path) -> Result<Browser, String> {
-        let args = [
+        Self::chromium_with(port, profile, true)
+    }
+
+    /// Headless Chromium whose camera and microphone need the permission the
+    /// test gives or refuses (`Browser.setPermission` through [`Self::cdp`]).
+    pub fn chromium_asking(port: u16, profile: &std::path::Path) -> Result<Browser, String> {
+        Self::chromium_with(port, profile, false)
+    }
+
+    fn chromium_with(port: u16, profile: &std::path::Path, allow: bool) -> Result<Browser, String> {
+        let profile_arg = format!("--user-data-dir={}", profile.display());
+        let mut args = vec![
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
             "--disable-dev-shm-usage",
-            "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",
             "--allow-loopback-in-peer-connection",
             "--ignore-certificate-errors",
@@ -81,8 +91,11 @@ impl Browser {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            &format!("--user-data-dir={}", profile.display()),
+            &profile_arg,
         ];
+        if allow {
+            args.push("--use-fake-ui-for-media-stream");
+        }
         let caps = json!({
             "capabilities": {"alwaysMatch": {
                 "browserName": "chrome",
@@ -161,6 +174,56 @@ impl Browser {
             &path,
             Some(&json!({ "script": script, "args": [] })),
         )
+    }
+
+    /// Clicks the element `css` finds as a person would (a trusted click,
+    /// which counts as a tap for what a browser allows only on one).
+    pub fn click(&self, css: &str) -> Result<(), String> {
+        let path = format!("/session/{}/element", self.session);
+        let found = http(
+            self.port,
+            "POST",
+            &path,
+            Some(&json!({ "using": "css selector", "value": css })),
+        )?;
+        let id = (found.as_object().and_then(|o| o.values().next()))
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("no element {css}"))?;
+        let path = format!("/session/{}/element/{id}/click", self.session);
+        http(self.port, "POST", &path, Some(&json!({}))).map(drop)
+    }
+
+    /// Sets the window's size, in CSS pixels.
+    pub fn window(&self, width: u32, height: u32) -> Result<(), String> {
+        let path = format!("/session/{}/window/rect", self.session);
+        let rect = json!({ "width": width, "height": height });
+        http(self.port, "POST", &path, Some(&rect)).map(drop)
+    }
+
+    /// Saves what the page shows as a PNG at `to`.
+    pub fn screenshot(&self, to: &std::path::Path) -> Result<(), String> {
+        use base64::Engine;
+        let path = format!("/session/{}/screenshot", self.session);
+        let png = http(self.port, "GET", &path, None)?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().ok_or("no screenshot")?)
+            .map_err(|e| e.to_string())?;
+        std::fs::write(to, png).map_err(|e| e.to_string())
+    }
+
+    /// Chromium only: a DevTools protocol command.
+    pub fn cdp(&self, command: &str, params: Value) -> Result<Value, String> {
+        let path = format!("/session/{}/goog/cdp/execute", self.session);
+        let body = json!({ "cmd": command, "params": params });
+        http(self.port, "POST", &path, Some(&body))
+    }
+
+    /// Chromium only: runs `script` in every page this browser loads from
+    /// now on, before the page's own scripts.
+    pub fn before_each_page(&self, script: &str) -> Result<(), String> {
+        let params = json!({ "source": script });
+        self.cdp("Page.addScriptToEvaluateOnNewDocument", params)
+            .map(drop)
     }
 
     /// `body[data-state]`.

@@ -1,0 +1,263 @@
+//! The patient's check-in, on one daemon: a browser that cannot make the
+//! call is told so in words before anything is asked of it; a camera the
+//! patient refused comes with their browser's words for allowing it, and a
+//! retry that works once they do; the microphone's bar moves, the test
+//! sound plays and is answered, the devices are listed; and a browser that
+//! refuses to play sound without a tap (as iOS Safari does) gets one big
+//! button, whose tap starts the room's sound. Each of those pages fits a
+//! phone's 360 px without scrolling sideways; their screenshots are kept
+//! in target/screenshots.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::support::webdriver::Browser;
+use super::support::{self, Daemon, Driver, in_own_network, invite, start_daemon, wait_for};
+use super::{NAME, heard, wait_page};
+
+/// Before the page's own scripts: a browser without WebRTC (WebKitGTK and
+/// some apps' built-in browsers have the camera but no peer connection).
+const NO_WEBRTC: &str = "delete window.RTCPeerConnection; delete window.webkitRTCPeerConnection;";
+
+/// Before the page's own scripts: `play()` as iOS Safari has it. Sound
+/// starts only from within a tap (a trusted click), and an element started
+/// so may play again later; muted video plays by itself.
+const PLAY_ONLY_ON_A_TAP: &str = r#"
+(() => {
+  let tapping = false;
+  addEventListener("click", (e) => {
+    if (!e.isTrusted) return;
+    tapping = true;
+    setTimeout(() => { tapping = false; }, 0);
+  }, true);
+  const started = new WeakSet();
+  const play = HTMLMediaElement.prototype.play;
+  window.playRefused = 0;
+  HTMLMediaElement.prototype.play = function () {
+    if (tapping) started.add(this);
+    if (this.muted || started.has(this)) return play.call(this);
+    window.playRefused += 1;
+    return Promise.reject(new DOMException("play() needs a tap", "NotAllowedError"));
+  };
+})();
+"#;
+
+/// A Chromium of its own, through the test's chromedriver.
+fn chromium() -> (Browser, tempfile::TempDir) {
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
+    (browser, profile)
+}
+
+/// A Chromium whose camera and microphone take the permission the test
+/// sets.
+fn chromium_asking(setting: &str) -> (Browser, tempfile::TempDir) {
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::chromium_asking(support::DRIVER_PORT, profile.path()).unwrap();
+    permission(&browser, setting);
+    (browser, profile)
+}
+
+/// Where the screenshots go: beside the build, for a person to look at.
+fn screenshots() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The page fits `width` CSS pixels without scrolling sideways, and a
+/// screenshot of it is kept as `name`-`width`.png.
+fn fits(browser: &Browser, name: &str, width: u32) {
+    browser.window(width, 800).unwrap();
+    let sizes = wait_for("the window's new size", Duration::from_secs(10), || {
+        let sizes = page(
+            browser,
+            "return [window.innerWidth, document.documentElement.scrollWidth]",
+        );
+        (sizes[0].as_u64() <= Some(u64::from(width))).then_some(sizes)
+    });
+    assert!(
+        sizes[1].as_u64() <= sizes[0].as_u64(),
+        "{name} scrolls sideways at {width} px: {sizes}"
+    );
+    let shot = screenshots().join(format!("{name}-{width}.png"));
+    browser.screenshot(&shot).unwrap();
+}
+
+fn page(browser: &Browser, script: &str) -> Value {
+    browser.eval(script).unwrap()
+}
+
+fn wait_true(browser: &Browser, what: &str, script: &str) {
+    wait_for(what, Duration::from_secs(20), || {
+        (page(browser, script) == Value::Bool(true)).then_some(())
+    });
+}
+
+/// Opens a new link and waits for the page's first state.
+fn open(browser: &Browser, daemon: &Daemon) -> String {
+    let link = invite(daemon, "1h");
+    browser.goto(&link).unwrap();
+    wait_for("the page's first state", Duration::from_secs(20), || {
+        let state = browser.state();
+        (!state.is_empty() && state != "check" || ready(browser)).then_some(state)
+    })
+}
+
+/// The page checked its link and settled its camera.
+fn ready(browser: &Browser) -> bool {
+    page(
+        browser,
+        "return document.body.dataset.state === 'check' && window.appliance.cameraAsked",
+    ) == Value::Bool(true)
+}
+
+fn browser_without_webrtc_is_told_to_open_another(daemon: &Daemon) {
+    let (browser, _profile) = chromium();
+    browser.before_each_page(NO_WEBRTC).unwrap();
+    assert_eq!(open(&browser, daemon), "unsupported");
+    let words = page(
+        &browser,
+        "return document.getElementById('msg-unsupported').innerText",
+    );
+    let words = words.as_str().unwrap();
+    assert!(
+        words.contains("Safari, Chrome, Firefox or Edge"),
+        "the page said: {words}"
+    );
+    fits(&browser, "unsupported", 360);
+    // Nothing was asked of a browser that cannot make the call.
+    assert_eq!(
+        page(&browser, "return window.appliance.cameraAsked"),
+        Value::Bool(false)
+    );
+}
+
+fn permission(browser: &Browser, setting: &str) {
+    for name in ["camera", "microphone"] {
+        let params = json!({ "permission": { "name": name }, "setting": setting });
+        browser.cdp("Browser.setPermission", params).unwrap();
+    }
+}
+
+fn refused_camera_comes_with_words_and_a_retry(daemon: &Daemon) {
+    let (browser, _profile) = chromium_asking("denied");
+    assert_eq!(open(&browser, daemon), "check");
+    wait_true(
+        &browser,
+        "the words for a refused camera",
+        "return document.body.dataset.media === 'denied' \
+           && !document.getElementById('allow-help').hidden",
+    );
+    let help = page(
+        &browser,
+        "return [document.body.dataset.browser, document.getElementById('allow-text').textContent, \
+           document.getElementById('allow-list').children.length]",
+    );
+    assert_eq!(help[0], "chrome", "{help}");
+    assert!(help[1].as_str().unwrap().starts_with("In Chrome"), "{help}");
+    assert_eq!(help[2], 5, "every browser's words: {help}");
+    fits(&browser, "camera-refused", 360);
+
+    // The patient allows it, and tries again.
+    permission(&browser, "granted");
+    browser.click("#retry-media").unwrap();
+    wait_true(
+        &browser,
+        "the camera's preview after the retry",
+        "const v = document.getElementById('self'); \
+         return !document.body.dataset.media && document.getElementById('allow-help').hidden \
+           && !!v.srcObject && v.videoWidth > 0",
+    );
+}
+
+fn check_in_then_a_tap_to_hear_the_room(daemon: &Daemon) {
+    let (browser, _profile) = chromium();
+    browser.before_each_page(PLAY_ONLY_ON_A_TAP).unwrap();
+    assert_eq!(open(&browser, daemon), "check");
+
+    // The microphone's bar moves with Chromium's beeping fake microphone.
+    wait_true(
+        &browser,
+        "the microphone's bar to move",
+        "return window.appliance.micLevel > 0.02 \
+           && document.getElementById('mic-level').value >= 0",
+    );
+    let devices = page(
+        &browser,
+        "return [window.appliance.devices, document.getElementById('camera-choice').options.length, \
+           document.getElementById('mic-choice').options.length, \
+           document.getElementById('devices').hidden]",
+    );
+    assert!(devices[0]["cameras"].as_u64() >= Some(1), "{devices}");
+    assert!(devices[0]["mics"].as_u64() >= Some(1), "{devices}");
+    assert_eq!(devices[1], devices[0]["cameras"], "{devices}");
+    assert_eq!(devices[3], false, "{devices}");
+    fits(&browser, "check-in", 1280);
+    fits(&browser, "check-in", 360);
+
+    // The test sound plays on a tap, and the patient answers.
+    browser.click("#test-sound").unwrap();
+    wait_true(
+        &browser,
+        "the test sound to play",
+        "return window.appliance.testSound === 'played' \
+           && !document.getElementById('sound-answer').hidden",
+    );
+    browser.click("#sound-heard").unwrap();
+    assert_eq!(
+        page(&browser, "return window.appliance.testSound"),
+        json!("heard")
+    );
+
+    // Joined: the room's sound is refused without a tap, and the page asks.
+    let script = format!(
+        "document.getElementById('name').value = {};",
+        serde_json::to_string(NAME).unwrap()
+    );
+    page(&browser, &script);
+    browser.click("#join").unwrap();
+    wait_page(&browser, "waiting");
+    assert!(daemon.cli(&["press"]).0);
+    wait_page(&browser, "live");
+    wait_true(
+        &browser,
+        "the button asking for a tap",
+        "return window.appliance.tapAsked && window.playRefused > 0 \
+           && !window.appliance.soundPlaying \
+           && !document.getElementById('tap-to-hear').hidden",
+    );
+    fits(&browser, "tap-to-hear", 360);
+    browser.click("#tap-to-hear").unwrap();
+    wait_true(
+        &browser,
+        "the room's sound to play after the tap",
+        "const a = document.getElementById('remote-audio'); \
+         return window.appliance.soundPlaying && !a.paused && a.currentTime > 0.5 \
+           && document.getElementById('tap-to-hear').hidden",
+    );
+    // And it is the room's sound that plays, not silence.
+    wait_for("the room's sound", Duration::from_secs(20), || {
+        heard(&browser).filter(|level| *level > 0.01)
+    });
+    fits(&browser, "live", 1280);
+    assert!(daemon.cli(&["press", "--long"]).0);
+    wait_page(&browser, "ended");
+}
+
+#[test]
+fn the_check_in_hears_and_is_heard_and_every_browser_is_told_what_to_do() {
+    if !in_own_network(
+        "check_in::the_check_in_hears_and_is_heard_and_every_browser_is_told_what_to_do",
+    ) {
+        return;
+    }
+    let daemon = start_daemon();
+    let _driver = Driver::chromium();
+    browser_without_webrtc_is_told_to_open_another(&daemon);
+    refused_camera_comes_with_words_and_a_retry(&daemon);
+    check_in_then_a_tap_to_hear_the_room(&daemon);
+    let output = daemon.stop();
+    assert!(!output.contains(NAME), "the name in the log:\n{output}");
+}
