@@ -242,8 +242,75 @@ fn check_in_then_a_tap_to_hear_the_room(daemon: &Daemon) {
         heard(&browser).filter(|level| *level > 0.01)
     });
     fits(&browser, "live", 1280);
+    mute_and_camera_off_reach_the_room(&browser, daemon);
     assert!(daemon.cli(&["press", "--long"]).0);
     wait_page(&browser, "ended");
+}
+
+/// The patient's devices as the box has them.
+fn devices_at_the_box(daemon: &Daemon) -> Value {
+    daemon.status()["patient_devices"].clone()
+}
+
+/// The patient mutes: the room hears nothing more from them, and its status
+/// (and TV) says so; the camera off likewise; then both on again.
+fn mute_and_camera_off_reach_the_room(browser: &Browser, daemon: &Daemon) {
+    let audible = || {
+        daemon.status()["media"]["audio_frames_audible"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        devices_at_the_box(daemon),
+        json!({"camera": true, "microphone": true})
+    );
+    browser.click("#mic-toggle").unwrap();
+    wait_for(
+        "the room to hear of the mute",
+        Duration::from_secs(10),
+        || {
+            (devices_at_the_box(daemon) == json!({"camera": true, "microphone": false}))
+                .then_some(())
+        },
+    );
+    // What was on its way is in; from then on, silence.
+    std::thread::sleep(Duration::from_secs(1));
+    let before = audible();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(audible(), before, "sound from a muted patient");
+    browser.click("#camera-toggle").unwrap();
+    wait_for(
+        "the room to hear of the camera",
+        Duration::from_secs(10),
+        || {
+            (devices_at_the_box(daemon) == json!({"camera": false, "microphone": false}))
+                .then_some(())
+        },
+    );
+    let buttons = page(
+        browser,
+        "return [document.getElementById('mic-toggle').textContent, \
+           document.getElementById('camera-toggle').textContent]",
+    );
+    assert_eq!(buttons, json!(["Unmute", "Turn camera on"]));
+    fits(browser, "camera-off-muted", 360);
+    let tv = screenshots().join("tv-camera-off-muted.ppm");
+    assert!(daemon.cli(&["sim", "tv", "grab", tv.to_str().unwrap()]).0);
+    browser.click("#mic-toggle").unwrap();
+    browser.click("#camera-toggle").unwrap();
+    wait_for(
+        "the room to hear of both on",
+        Duration::from_secs(10),
+        || {
+            (devices_at_the_box(daemon) == json!({"camera": true, "microphone": true}))
+                .then_some(())
+        },
+    );
+    wait_for("the patient's sound again", Duration::from_secs(10), || {
+        let before = audible();
+        std::thread::sleep(Duration::from_secs(1));
+        (audible() > before).then_some(())
+    });
 }
 
 #[test]

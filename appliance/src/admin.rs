@@ -221,6 +221,11 @@ pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()>
             if let Some(problem) = &s.media.relay_problem {
                 println!("relay:         {problem}");
             }
+            if let Some(on) = s.patient_devices.filter(|on| !on.camera || !on.microphone) {
+                let off = [(!on.camera, "camera off"), (!on.microphone, "muted")];
+                let off: Vec<&str> = off.iter().filter(|o| o.0).map(|o| o.1).collect();
+                println!("patient:       {}", off.join(", "));
+            }
             if let Some(problem) = &s.call_problem {
                 println!("last call:     {problem}");
             }

@@ -42,6 +42,9 @@
     micChoice: $("mic-choice"),
     speakerRow: $("speaker-row"),
     speakerChoice: $("speaker-choice"),
+    noCamera: $("no-camera"),
+    micToggle: $("mic-toggle"),
+    cameraToggle: $("camera-toggle"),
   };
 
   // For tests: the live peer connection, the code the page computed, the
@@ -155,6 +158,7 @@
     finished = true;
     els.tapToHear.hidden = true;
     if (storage()) storage().removeItem(RESUME_KEY);
+    if (storage()) storage().removeItem(SENDING_KEY);
     closeMedia();
     if (socket && socket.readyState <= WebSocket.OPEN) socket.close();
   }
@@ -442,6 +446,50 @@
     if (testAudio) setSpeaker(testAudio);
   }
 
+  // ---- The patient's own camera and microphone, on or off ----
+
+  // What the patient chose to send; the room is told, and its TV says so.
+  // Kept with the resume secret: a camera turned off stays off after a
+  // reload.
+  const SENDING_KEY = "appliance-sending";
+  const sending = { camera: true, microphone: true };
+  if (resumed) {
+    try {
+      const kept = JSON.parse(storage().getItem(SENDING_KEY)) || {};
+      sending.camera = kept.camera !== false;
+      sending.microphone = kept.microphone !== false;
+    } catch (err) {
+      // Nothing kept, or not ours: both on, as at the start.
+    }
+  }
+
+  function trackOf(kind) {
+    return localStream ? localStream.getTracks().find((t) => t.kind === kind) : null;
+  }
+
+  // A track turned off sends black or silence: the call and its
+  // negotiation stay as they are, and turning it on again is instant.
+  function applyDevices() {
+    const video = trackOf("video");
+    const audio = trackOf("audio");
+    if (video) video.enabled = sending.camera;
+    if (audio) audio.enabled = sending.microphone;
+    const on = { camera: !!video && sending.camera, microphone: !!audio && sending.microphone };
+    els.cameraToggle.hidden = !video;
+    els.cameraToggle.textContent = on.camera ? "Turn camera off" : "Turn camera on";
+    els.micToggle.hidden = !audio;
+    els.micToggle.textContent = on.microphone ? "Mute" : "Unmute";
+    els.body.classList.toggle("no-self", !on.camera);
+    window.appliance.sending = on;
+    if (storage()) storage().setItem(SENDING_KEY, JSON.stringify({ camera: sending.camera, microphone: sending.microphone }));
+    send({ type: "devices", camera: on.camera, microphone: on.microphone });
+  }
+
+  function toggle(kind) {
+    sending[kind] = !sending[kind];
+    applyDevices();
+  }
+
   // ---- Browsers that cannot, and permissions the patient refused ----
 
   // What keeps this browser from the call, in words; null when nothing does.
@@ -544,6 +592,8 @@
       return;
     }
     window.appliance.name = name;
+    sending.camera = !els.noCamera.checked;
+    els.noCamera.disabled = true;
     for (const select of [els.cameraChoice, els.micChoice]) select.disabled = true;
     els.name.disabled = true;
     els.join.disabled = true;
@@ -790,6 +840,9 @@
     }
     signalLostAt = 0;
     if (typeof msg.resume === "string" && storage()) storage().setItem(RESUME_KEY, msg.resume);
+    // The room hears at once whether the patient's camera and microphone
+    // are on, and again from a page that comes back.
+    mediaReady.then(() => { if (!finished) applyDevices(); });
     const first = !admitted;
     admitted = true;
     if (!first) {
@@ -1000,6 +1053,8 @@
   els.retryMedia.addEventListener("click", startMedia);
   els.leave.addEventListener("click", leave);
   els.tapToHear.addEventListener("click", tapped);
+  els.micToggle.addEventListener("click", () => toggle("microphone"));
+  els.cameraToggle.addEventListener("click", () => toggle("camera"));
   els.testSound.addEventListener("click", playTestSound);
   els.soundHeard.addEventListener("click", () => soundAnswered(true));
   els.soundNotHeard.addEventListener("click", () => soundAnswered(false));

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ice_path::{PathKind, RelayTransport};
 use crate::session::State;
+use crate::signalling::protocol::PatientDevices;
 
 /// The longest request line read.
 const MAX_REQUEST: usize = 4096;
@@ -150,6 +151,10 @@ pub struct Status {
     /// not reach the room), until the next patient joins.
     #[serde(default)]
     pub call_problem: Option<String>,
+    /// Whether the patient in the call has their camera and microphone
+    /// on, as their page says; null outside a call.
+    #[serde(default)]
+    pub patient_devices: Option<PatientDevices>,
     /// Messages between the daemon's parts that a full queue made it drop,
     /// each logged: 0 in a healthy box.
     pub messages_dropped: u64,

@@ -151,6 +151,9 @@ impl Room {
                 .collect(),
             notice: self.notice.clone(),
             call_problem: self.call_problem.clone(),
+            patient_devices: (self.session.current_peer())
+                .and_then(|peer| self.peers.get(&peer))
+                .map(|link| link.devices),
             messages_dropped: self.stats.messages_dropped.load(Relaxed),
             media: MediaStatus {
                 video_frames_sent: self.stats.video_frames_sent.load(Relaxed),

@@ -24,7 +24,7 @@ use crate::room_io::{self, RoomCommand, RoomEvent, RoomIo};
 use crate::session::{
     Command, Event, Fault, PatientView, PeerId, Screen, Session, ShutterKind, State, Timer, TvPower,
 };
-use crate::signalling::protocol::ServerMessage;
+use crate::signalling::protocol::{PatientDevices, ServerMessage};
 use crate::signalling::resume::ResumeHash;
 use crate::tv_power::Cec;
 
@@ -97,6 +97,8 @@ struct PatientLink {
     codec: Codec,
     /// The path the page says its call took.
     path: Option<PairView>,
+    /// Whether their camera and microphone are on, as their page says.
+    devices: PatientDevices,
     /// What is kept of the secret that brings their page back.
     resume: ResumeHash,
     /// Where their media stands.
@@ -432,11 +434,14 @@ impl Room {
             .current_peer()
             .and_then(|peer| self.codes.get(&peer))
             .filter(|_| self.session.code_shown());
+        let devices = (self.session.current_peer())
+            .and_then(|peer| self.peers.get(&peer))
+            .map(|link| link.devices);
         let text = screen_text(
             &self.screen,
             &self.room_name,
             self.session.faults(),
-            code,
+            (code, devices),
             self.notice.as_deref(),
         );
         self.media_state.send_if_modified(|s| {
@@ -562,14 +567,14 @@ mod tests {
     #[test]
     fn each_screen_has_its_words() {
         let code = "123 456".to_owned();
-        let idle = screen_text(&Screen::Idle, "Room 3", &[], None, None);
+        let idle = screen_text(&Screen::Idle, "Room 3", &[], (None, None), None);
         assert_eq!(idle.title, "Room 3\nReady");
         assert!(!idle.self_view && idle.corner.is_empty());
         let lobby = Screen::Lobby {
             name: "Ada".into(),
             waiting: 1,
         };
-        let text = screen_text(&lobby, "R", &[], Some(&code), None);
+        let text = screen_text(&lobby, "R", &[], (Some(&code), None), None);
         assert_eq!(text.title, "Ada is waiting\nPress the button to start");
         assert!(text.corner.is_empty(), "no code before the session");
         let two = Screen::Lobby {
@@ -577,27 +582,27 @@ mod tests {
             waiting: 3,
         };
         assert!(
-            screen_text(&two, "R", &[], None, None)
+            screen_text(&two, "R", &[], (None, None), None)
                 .title
                 .contains("2 more")
         );
-        let live = screen_text(&Screen::Live, "R", &[], Some(&code), None);
+        let live = screen_text(&Screen::Live, "R", &[], (Some(&code), None), None);
         assert_eq!(live.title, "");
         assert_eq!(live.corner, "Security code 123 456");
         assert!(live.self_view);
         assert!(
-            screen_text(&Screen::Live, "R", &[], None, None)
+            screen_text(&Screen::Live, "R", &[], (None, None), None)
                 .corner
                 .is_empty()
         );
         let away = Screen::Reconnecting { name: "Ada".into() };
-        let text = screen_text(&away, "R", &[], Some(&code), None);
+        let text = screen_text(&away, "R", &[], (Some(&code), None), None);
         assert!(text.title.starts_with("Ada is reconnecting"), "{text:?}");
         assert!(
             !text.self_view && text.corner.is_empty(),
             "nothing of the call"
         );
-        let paused = screen_text(&Screen::Paused, "R", &[], Some(&code), None);
+        let paused = screen_text(&Screen::Paused, "R", &[], (Some(&code), None), None);
         assert!(paused.title.starts_with("Paused") && !paused.self_view);
         assert!(paused.corner.is_empty());
         let faults = [Fault::ShutterJammed, Fault::CameraMissing];
@@ -605,14 +610,14 @@ mod tests {
             &Screen::Fault(Fault::ShutterJammed),
             "R",
             &faults,
-            None,
+            (None, None),
             None,
         );
         assert!(fault.title.contains("shutter is stuck"));
         assert!(fault.title.contains("camera is not connected"));
         let by_hand = Screen::Opening { open_by_hand: true };
         assert!(
-            screen_text(&by_hand, "R", &[], None, None)
+            screen_text(&by_hand, "R", &[], (None, None), None)
                 .title
                 .contains("shutter")
         );
@@ -622,7 +627,7 @@ mod tests {
     fn it_s_notice_shows_only_where_no_patient_waits_or_is_seen() {
         let code = "123 456".to_owned();
         let notice = Some("Update refused.");
-        let idle = screen_text(&Screen::Idle, "R", &[], None, notice);
+        let idle = screen_text(&Screen::Idle, "R", &[], (None, None), notice);
         assert_eq!(idle.title, "R\nReady");
         assert_eq!(idle.corner, "Update refused.");
         let faults = [Fault::CameraMissing];
@@ -630,14 +635,14 @@ mod tests {
             &Screen::Fault(Fault::CameraMissing),
             "R",
             &faults,
-            None,
+            (None, None),
             notice,
         );
         assert_eq!(fault.corner, "Update refused.");
-        let live = screen_text(&Screen::Live, "R", &[], Some(&code), notice);
+        let live = screen_text(&Screen::Live, "R", &[], (Some(&code), None), notice);
         assert_eq!(live.corner, "Security code 123 456");
         assert!(
-            screen_text(&Screen::Live, "R", &[], None, notice)
+            screen_text(&Screen::Live, "R", &[], (None, None), notice)
                 .corner
                 .is_empty()
         );
@@ -653,7 +658,7 @@ mod tests {
                 open_by_hand: false,
             },
         ] {
-            let text = screen_text(&screen, "R", &[], Some(&code), notice);
+            let text = screen_text(&screen, "R", &[], (Some(&code), None), notice);
             assert!(text.corner.is_empty(), "{screen:?}: {text:?}");
         }
     }

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{PatientLink, Room};
 use crate::media::{Codec, MediaEvent};
 use crate::session::{Event, PeerId};
-use crate::signalling::protocol::ServerMessage;
+use crate::signalling::protocol::{PatientDevices, ServerMessage};
 use crate::signalling::resume::ResumeHash;
 use crate::signalling::server::{PatientEvent, Resumed};
 
@@ -48,6 +48,12 @@ impl Room {
                     link.path = Some(view);
                 }
             }
+            PatientEvent::Devices(peer, devices) => {
+                if let Some(link) = self.peers.get_mut(&peer) {
+                    link.devices = devices;
+                    self.render();
+                }
+            }
             PatientEvent::Left(peer) => self.forget(peer),
             PatientEvent::Lost { peer, socket } => {
                 let Some(link) = self.peers.get_mut(&peer).filter(|l| l.socket == socket) else {
@@ -78,6 +84,7 @@ impl Room {
                 socket,
                 codec,
                 path: None,
+                devices: PatientDevices::default(),
                 resume,
                 media: MediaLink::Starting,
             },

@@ -54,6 +54,29 @@ pub enum ClientMessage {
     Leave {},
     /// The page's selected candidate pair, when it changes.
     Path(PairView),
+    /// Whether the patient's camera and microphone are on: they may turn
+    /// either off, or join without a camera.
+    Devices(PatientDevices),
+}
+
+/// What the patient sends of themselves, as their page says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientDevices {
+    /// Their camera is on.
+    pub camera: bool,
+    /// Their microphone is on.
+    pub microphone: bool,
+}
+
+impl Default for PatientDevices {
+    /// Until their page says otherwise.
+    fn default() -> Self {
+        PatientDevices {
+            camera: true,
+            microphone: true,
+        }
+    }
 }
 
 /// An ICE server for the page's RTCPeerConnection.
@@ -263,6 +286,15 @@ mod tests {
         );
         assert!(decode(r#"{"type":"path","local":"host","remote":"host","extra":1}"#).is_err());
         assert!(decode(r#"{"type":"path","local":"elsewhere","remote":"host"}"#).is_err());
+        assert_eq!(
+            decode(r#"{"type":"devices","camera":false,"microphone":true}"#),
+            Ok(ClientMessage::Devices(PatientDevices {
+                camera: false,
+                microphone: true
+            }))
+        );
+        assert!(decode(r#"{"type":"devices","camera":"off","microphone":true}"#).is_err());
+        assert!(decode(r#"{"type":"devices","camera":true}"#).is_err());
     }
 
     #[test]

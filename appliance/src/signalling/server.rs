@@ -89,6 +89,8 @@ pub enum PatientEvent {
     },
     /// A patient's page reported the path its call took.
     Path(PeerId, PairView),
+    /// A patient turned their camera or microphone off or on.
+    Devices(PeerId, protocol::PatientDevices),
     /// A patient said they leave.
     Left(PeerId),
     /// A patient's socket closed without a word: a reload, a dropped
@@ -433,6 +435,7 @@ pub(crate) fn step(peer: PeerId, text: &str) -> Step {
         },
         Ok(ClientMessage::Reconnect {}) => Step::Media(MediaCommand::Reconnect { peer }),
         Ok(ClientMessage::Path(view)) => Step::Session(PatientEvent::Path(peer, view)),
+        Ok(ClientMessage::Devices(on)) => Step::Session(PatientEvent::Devices(peer, on)),
         Ok(ClientMessage::Ping {}) => Step::Pong,
         Ok(ClientMessage::Leave {}) => Step::Leave,
         Ok(ClientMessage::Join { .. } | ClientMessage::Resume { .. }) => Step::Nothing,
