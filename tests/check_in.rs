@@ -6,7 +6,9 @@
 //! refuses to play sound without a tap (as iOS Safari does) gets one big
 //! button, whose tap starts the room's sound. Each of those pages fits a
 //! phone's 360 px without scrolling sideways; their screenshots are kept
-//! in target/screenshots.
+//! in target/screenshots, and axe-core finds nothing against WCAG 2.1 AA
+//! in any of them (unsupported, camera refused, check-in, waiting, live,
+//! live with the camera off and muted, paused, ended, denied).
 
 use std::time::Duration;
 
@@ -66,8 +68,41 @@ fn screenshots() -> std::path::PathBuf {
     dir
 }
 
-/// The page fits `width` CSS pixels without scrolling sideways, and a
-/// screenshot of it is kept as `name`-`width`.png.
+/// axe-core, installed by `scripts/setup --for-tests` beside the build.
+fn axe() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/npm/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is not at {} ({e}): run scripts/setup --for-tests",
+            path.display()
+        )
+    })
+}
+
+/// What axe-core finds against WCAG 2.1 A and AA in the page as it is now:
+/// each rule broken, with the elements that break it.
+fn accessibility_violations(browser: &Browser) -> Value {
+    if page(browser, "return typeof window.axe") != json!("object") {
+        page(browser, &format!("{}\nreturn true;", axe()));
+    }
+    browser
+        .eval_async(
+            // Once the state's fade-in is over: half faded is not what
+            // the patient reads.
+            "const done = arguments[arguments.length - 1]; \
+             Promise.all(document.getAnimations().map(a => a.finished)).then(() => \
+             axe.run(document, { runOnly: { type: 'tag', \
+               values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }) \
+             .then(r => done(r.violations.map(v => [v.id, v.help, \
+               v.nodes.map(n => n.target.join(' '))])), e => done(String(e))));",
+        )
+        .unwrap()
+}
+
+/// The page as the patient sees it now is right: it fits `width` CSS
+/// pixels without scrolling sideways, axe-core finds nothing against WCAG
+/// 2.1 AA, and a screenshot is kept as `name`-`width`.png.
 fn fits(browser: &Browser, name: &str, width: u32) {
     browser.window(width, 800).unwrap();
     let sizes = wait_for("the window's new size", Duration::from_secs(10), || {
@@ -83,6 +118,8 @@ fn fits(browser: &Browser, name: &str, width: u32) {
     );
     let shot = screenshots().join(format!("{name}-{width}.png"));
     browser.screenshot(&shot).unwrap();
+    let violations = accessibility_violations(browser);
+    assert_eq!(violations, json!([]), "{name} at {width} px");
 }
 
 fn page(browser: &Browser, script: &str) -> Value {
@@ -97,8 +134,12 @@ fn wait_true(browser: &Browser, what: &str, script: &str) {
 
 /// Opens a new link and waits for the page's first state.
 fn open(browser: &Browser, daemon: &Daemon) -> String {
-    let link = invite(daemon, "1h");
-    browser.goto(&link).unwrap();
+    open_link(browser, &invite(daemon, "1h"))
+}
+
+/// Opens `link` and waits for the page's first state.
+fn open_link(browser: &Browser, link: &str) -> String {
+    browser.goto(link).unwrap();
     wait_for("the page's first state", Duration::from_secs(20), || {
         let state = browser.state();
         (!state.is_empty() && state != "check" || ready(browser)).then_some(state)
@@ -175,7 +216,20 @@ fn refused_camera_comes_with_words_and_a_retry(daemon: &Daemon) {
 fn check_in_then_a_tap_to_hear_the_room(daemon: &Daemon) {
     let (browser, _profile) = chromium();
     browser.before_each_page(PLAY_ONLY_ON_A_TAP).unwrap();
-    assert_eq!(open(&browser, daemon), "check");
+    let link = invite(daemon, "1h");
+    assert_eq!(open_link(&browser, &link), "check");
+
+    // Everything the page loaded (its HTML, script and styles, headers and
+    // all) is under 100 KB: a phone on a weak network has it in seconds.
+    let bytes = page(
+        &browser,
+        "return performance.getEntries().filter(e => 'transferSize' in e) \
+           .reduce((sum, e) => sum + e.transferSize, 0)",
+    );
+    assert!(
+        bytes.as_u64().is_some_and(|b| b > 10_000 && b < 100 * 1024),
+        "{bytes} bytes"
+    );
 
     // The microphone's bar moves with Chromium's beeping fake microphone.
     wait_true(
@@ -219,6 +273,7 @@ fn check_in_then_a_tap_to_hear_the_room(daemon: &Daemon) {
     page(&browser, &script);
     browser.click("#join").unwrap();
     wait_page(&browser, "waiting");
+    fits(&browser, "waiting", 360);
     assert!(daemon.cli(&["press"]).0);
     wait_page(&browser, "live");
     wait_true(
@@ -243,8 +298,17 @@ fn check_in_then_a_tap_to_hear_the_room(daemon: &Daemon) {
     });
     fits(&browser, "live", 1280);
     mute_and_camera_off_reach_the_room(&browser, daemon);
+    assert!(daemon.cli(&["press"]).0);
+    wait_page(&browser, "paused");
+    fits(&browser, "paused", 360);
     assert!(daemon.cli(&["press", "--long"]).0);
     wait_page(&browser, "ended");
+    fits(&browser, "ended", 360);
+    // The link again: spent.
+    browser.goto("about:blank").unwrap();
+    browser.goto(&link).unwrap();
+    wait_page(&browser, "denied");
+    fits(&browser, "denied", 360);
 }
 
 /// The patient's devices as the box has them.
