@@ -392,3 +392,105 @@ fn the_check_in_hears_and_is_heard_and_every_browser_is_told_what_to_do() {
     let output = daemon.stop();
     assert!(!output.contains(NAME), "the name in the log:\n{output}");
 }
+
+/// Words of another language the page shows now (its text, title and
+/// labels): each table's words that differ from the page's own language's,
+/// whole or, for words with something filled in, each part of four letters
+/// or more. Also the keys the page's table lacks.
+const WORDS_LEFT: &str = r#"
+  const all = window.APPLIANCE_WORDS, here = document.documentElement.lang, mine = all[here];
+  const shown = [document.body.innerText, document.title,
+    ...[...document.querySelectorAll('[aria-label]')].map(e => e.getAttribute('aria-label'))].join('\n');
+  const left = [];
+  for (const [other, table] of Object.entries(all)) {
+    if (other === here) continue;
+    for (const [key, words] of Object.entries(table)) {
+      if (key === 'language_name' || words === mine[key]) continue;
+      for (const part of words.split(/\{\w+\}/)) {
+        if (part.trim().length >= 4 && shown.includes(part.trim())) left.push([other, key, part.trim()]);
+      }
+    }
+  }
+  const missing = Object.keys(all.en).filter(k => !(k in mine));
+  return { here, left, missing };
+"#;
+
+/// The page speaks `language` and nothing else in its state now.
+fn speaks(browser: &Browser, language: &str, state: &str) {
+    let found = page(browser, WORDS_LEFT);
+    assert_eq!(
+        found,
+        json!({"here": language, "left": [], "missing": []}),
+        "in {state}"
+    );
+}
+
+fn choose_language(browser: &Browser, language: &str) {
+    let script = format!(
+        "const s = document.getElementById('language'); s.value = {language:?}; \
+         s.dispatchEvent(new Event('change'));"
+    );
+    page(browser, &script);
+}
+
+#[test]
+fn the_page_speaks_the_room_s_language_or_the_patient_s_and_nothing_else() {
+    if !in_own_network(
+        "check_in::the_page_speaks_the_room_s_language_or_the_patient_s_and_nothing_else",
+    ) {
+        return;
+    }
+    let daemon = support::start_daemon_with(&[("room.language", "nl")]);
+    let _driver = Driver::chromium();
+
+    // A browser that cannot make the call is told so in the room's language.
+    let (browser, _profile) = chromium();
+    browser.before_each_page(NO_WEBRTC).unwrap();
+    assert_eq!(open(&browser, &daemon), "unsupported");
+    speaks(&browser, "nl", "unsupported");
+    drop(browser);
+
+    // The room's language; a language there is no table for is passed over.
+    let (browser, _profile) = chromium();
+    let link = invite(&daemon, "1h");
+    let odd = link.replacen("/#", "/?lang=xx#", 1);
+    assert_eq!(open_link(&browser, &odd), "check");
+    speaks(&browser, "nl", "check");
+    let options = page(
+        &browser,
+        "return [...document.getElementById('language').options].map(o => o.textContent)",
+    );
+    assert_eq!(options, json!(["English", "Nederlands", "Deutsch"]));
+
+    // The patient picks German, and the rest of the session speaks it.
+    choose_language(&browser, "de");
+    speaks(&browser, "de", "check");
+    let script = format!(
+        "document.getElementById('name').value = {};",
+        serde_json::to_string(NAME).unwrap()
+    );
+    page(&browser, &script);
+    browser.click("#join").unwrap();
+    wait_page(&browser, "waiting");
+    speaks(&browser, "de", "waiting");
+    assert!(daemon.cli(&["press"]).0);
+    wait_page(&browser, "live");
+    browser.click("#mic-toggle").unwrap();
+    speaks(&browser, "de", "live");
+    assert!(daemon.cli(&["press"]).0);
+    wait_page(&browser, "paused");
+    speaks(&browser, "de", "paused");
+    assert!(daemon.cli(&["press", "--long"]).0);
+    wait_page(&browser, "ended");
+    speaks(&browser, "de", "ended");
+    // The pick holds in this tab: the spent link is refused in German.
+    browser.goto("about:blank").unwrap();
+    browser.goto(&link).unwrap();
+    wait_page(&browser, "denied");
+    speaks(&browser, "de", "denied");
+    // And in Dutch, once the patient picks it again.
+    choose_language(&browser, "nl");
+    speaks(&browser, "nl", "denied");
+    drop(browser);
+    daemon.stop();
+}

@@ -105,6 +105,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
         control: ctx.control.clone(),
         backend,
         room: settings.room_name,
+        language: settings.language,
         public_url,
         shutter_kind: settings.shutter,
         reconnect_grace: settings.reconnect_grace,
@@ -204,57 +205,7 @@ pub(crate) fn ask(ctx: &Context, request: &Request) -> anyhow::Result<Reply> {
 pub fn client(ctx: &Context, request: Request, json: bool) -> anyhow::Result<()> {
     match ask(ctx, &request)? {
         Reply::Status(status) if json => println!("{}", serde_json::to_string_pretty(&status)?),
-        Reply::Status(s) => {
-            // IT's name for the room (the settings refuse control characters).
-            println!("room:          {}", s.room);
-            println!("state:         {}", s.state);
-            println!("shutter:       {}", s.shutter);
-            println!("LED:           {}", s.led);
-            println!("waiting:       {}", s.waiting);
-            println!(
-                "security code: {}",
-                s.security_code.as_deref().unwrap_or("(no call)")
-            );
-            for fault in &s.faults {
-                println!("fault:         {fault}");
-            }
-            if let Some(problem) = &s.media.relay_problem {
-                println!("relay:         {problem}");
-            }
-            if let Some(on) = s.patient_devices.filter(|on| !on.camera || !on.microphone) {
-                let off = [(!on.camera, "camera off"), (!on.microphone, "muted")];
-                let off: Vec<&str> = off.iter().filter(|o| o.0).map(|o| o.1).collect();
-                println!("patient:       {}", off.join(", "));
-            }
-            if let Some(problem) = &s.call_problem {
-                println!("last call:     {problem}");
-            }
-            if let Some(notice) = &s.notice {
-                // Written by root on the box (the daemon keeps it printable).
-                println!(
-                    "notice:        {}",
-                    notice.replace('\n', "\n               ")
-                );
-            }
-            println!(
-                "media:         {} video frames sent, {} received ({} packets, {} keyframes asked), {} audio received ({} audible)",
-                s.media.video_frames_sent,
-                s.media.video_frames_received,
-                s.media.video_packets_received,
-                s.media.keyframes_asked,
-                s.media.audio_frames_received,
-                s.media.audio_frames_audible,
-            );
-            let known = |v: Option<u64>, unit: &str| {
-                v.map_or_else(|| "unknown".to_owned(), |v| format!("{v} {unit}"))
-            };
-            println!(
-                "network:       video at {} kbit/s, path estimate {}, round trip {}",
-                s.media.bitrate_kbps,
-                known(s.media.estimate_kbps, "kbit/s"),
-                known(s.media.rtt_ms, "ms")
-            );
-        }
+        Reply::Status(s) => print!("{}", crate::control::status_text::text(&s)),
         Reply::Invite { link } => println!("{link}"),
         Reply::Ok | Reply::Frame { .. } => {}
         Reply::Error { message } => return Err(InvalidInput(message).into()),

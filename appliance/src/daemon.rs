@@ -16,6 +16,7 @@ use crate::api::{self, Api, ApiClients, LinkMakers};
 use crate::control;
 use crate::drivers::Backend;
 use crate::invite::Invites;
+use crate::language::Language;
 use crate::media::{Events, Gate, Media, MediaCommand, MediaConfig, MediaState, Stats};
 use crate::notice;
 use crate::notify;
@@ -55,6 +56,8 @@ pub struct DaemonConfig {
     pub backend: Backend,
     /// The room's name.
     pub room: String,
+    /// The language of the patient's page and the TV.
+    pub language: Language,
     /// The base of patient links.
     pub public_url: String,
     /// The shutter's kind.
@@ -148,6 +151,7 @@ async fn serve(
         simulated: config.simulated,
         public_url: config.public_url.clone(),
         room_name: config.room.clone(),
+        language: config.language,
     });
     room.open(config.provision_failed);
     let kind = if config.simulated {
@@ -219,7 +223,7 @@ async fn open_the_doors(
         forwarded(CONTROL_CALLS, inputs),
     ));
     let app = Arc::new(server::App::new(
-        config.room.clone(),
+        (config.room.clone(), config.language),
         config.ice.clone(),
         invites,
         forwarded(INPUTS, inputs),

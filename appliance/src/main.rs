@@ -14,6 +14,7 @@ mod fuzz;
 mod hw_test;
 mod ice_path;
 mod invite;
+mod language;
 mod media;
 mod memory;
 mod notice;

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::api::ApiClients;
 use crate::drivers::{Backend, BackendKind};
+use crate::language::Language;
 use crate::session::ShutterKind;
 use crate::signalling::client::TrustedProxies;
 use crate::staff::StaffAccounts;
@@ -24,6 +25,8 @@ use crate::turn::{IceServers, Turn};
 pub struct Settings {
     /// `room.name`: shown on the TV and the patient's page.
     pub room_name: String,
+    /// `room.language`: the page's and the TV's.
+    pub language: Language,
     /// `room.public_url`: the base of patient links; None to use the
     /// address the box listens on.
     pub public_url: Option<String>,
@@ -90,6 +93,9 @@ impl Settings {
             .unwrap_or((1280, 720));
         Settings {
             room_name: text("room.name").unwrap_or_default(),
+            language: (text("room.language").as_deref())
+                .and_then(Language::from_code)
+                .unwrap_or_default(),
             public_url: text("room.public_url"),
             tls_certificate: text("tls.certificate"),
             tls_private_key: secret("tls.private_key"),

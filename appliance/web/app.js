@@ -45,7 +45,89 @@
     noCamera: $("no-camera"),
     micToggle: $("mic-toggle"),
     cameraToggle: $("camera-toggle"),
+    language: $("language"),
   };
+
+  // ---- Words: the room's language, or the one the patient picks ----
+
+  // One table per language (words/<code>.js), English the fallback for a
+  // word a table lacks.
+  const WORDS = window.APPLIANCE_WORDS || {};
+  const LANGUAGE_KEY = "appliance-language";
+  let lang = "en";
+  // What each element's words fill in, to fill in anew in another language.
+  const filled = new WeakMap();
+
+  function w(key, values) {
+    const table = WORDS[lang] || {};
+    let text = key in table ? table[key] : (WORDS.en || {})[key] || "";
+    for (const [name, value] of Object.entries(values || {})) {
+      text = text.split(`{${name}}`).join(typeof value === "function" ? value() : String(value));
+    }
+    return text;
+  }
+
+  // Puts the words `key` in `el` (as text, never markup), and keeps them
+  // there when the language changes; null empties it.
+  function say(el, key, values) {
+    filled.delete(el);
+    if (!key) {
+      delete el.dataset.w;
+      el.textContent = "";
+      return;
+    }
+    el.dataset.w = key;
+    if (values) filled.set(el, values);
+    el.textContent = w(key, values);
+  }
+
+  function translate() {
+    document.documentElement.lang = lang;
+    document.title = w("title");
+    for (const el of document.querySelectorAll("[data-w]")) el.textContent = w(el.dataset.w, filled.get(el));
+    for (const el of document.querySelectorAll("[data-w-label]")) el.setAttribute("aria-label", w(el.dataset.wLabel));
+    els.language.value = lang;
+  }
+
+  // The patient's pick (this tab only), a ?lang= in the link, the room's
+  // language as the box serves the page, or English: the first there is a
+  // table for. A code there is no table for is passed over.
+  function firstLanguage() {
+    let picked = null;
+    try {
+      picked = window.sessionStorage.getItem(LANGUAGE_KEY);
+    } catch (err) {
+      picked = null;
+    }
+    const asked = new URLSearchParams(location.search).get("lang");
+    const known = (code) => typeof code === "string" && Object.prototype.hasOwnProperty.call(WORDS, code);
+    return [picked, asked, document.documentElement.lang, "en"].find(known) || "en";
+  }
+
+  function chooseLanguage() {
+    if (!Object.prototype.hasOwnProperty.call(WORDS, els.language.value)) return;
+    lang = els.language.value;
+    try {
+      window.sessionStorage.setItem(LANGUAGE_KEY, lang);
+    } catch (err) {
+      // Storage switched off: the pick holds until the page reloads.
+    }
+    translate();
+  }
+
+  function startWords() {
+    els.language.replaceChildren(...Object.keys(WORDS).map((code) => {
+      const option = document.createElement("option");
+      option.value = code;
+      option.lang = code;
+      option.textContent = WORDS[code].language_name || code;
+      return option;
+    }));
+    lang = firstLanguage();
+    translate();
+    els.language.addEventListener("change", chooseLanguage);
+  }
+  startWords();
 
   // For tests: the live peer connection, the code the page computed, the
   // name as the page sent it, how often it asked for a new connection, how
@@ -165,16 +247,9 @@
 
   // The box gave up on this page, saying why when it can.
   function failed(reason) {
-    if (reason === "unreachable") {
-      els.body.dataset.reason = "unreachable";
-      els.errorText.textContent =
-        "Your network could not reach the room. Try another network (for example your " +
-        "phone's mobile data instead of Wi-Fi), then ask the clinic for a new link.";
-    } else if (reason === "media") {
-      els.body.dataset.reason = "media";
-      els.errorText.textContent =
-        "Your browser could not set up the video call with the room. Close other apps " +
-        "that use the camera, then ask the clinic for a new link.";
+    if (reason === "unreachable" || reason === "media") {
+      els.body.dataset.reason = reason;
+      say(els.errorText, `error_${reason}`);
     }
     finish("error");
   }
@@ -224,9 +299,10 @@
 
   // ---- Camera and microphone check ----
 
-  function showMediaNote(text) {
-    els.mediaNote.textContent = text;
-    els.mediaNote.hidden = !text;
+  // The note on the camera and microphone, by its words' key; none for null.
+  function showMediaNote(key) {
+    say(els.mediaNote, key);
+    els.mediaNote.hidden = !key;
   }
 
   // The devices the patient chose (ids), or null for the browser's own
@@ -248,7 +324,7 @@
     } catch (err) {
       if (err && (err.name === "NotAllowedError" || err.name === "SecurityError")) {
         els.retryMedia.hidden = false;
-        showMediaNote("Your browser blocked the camera and microphone. You can also join without them, but your therapist will not see or hear you.");
+        showMediaNote("blocked");
         showAllowHelp(true);
         return null;
       }
@@ -257,17 +333,17 @@
     try {
       const stream = await md.getUserMedia({ audio: constraints().audio });
       els.retryMedia.hidden = false;
-      showMediaNote("We could not use your camera. You can still join with sound only.");
+      showMediaNote("no_camera_sound_only");
       return stream;
     } catch (err) {
       els.retryMedia.hidden = false;
-      showMediaNote("We could not use your camera or microphone. You can still join, but your therapist will not see or hear you.");
+      showMediaNote("no_camera_or_mic");
       return null;
     }
   }
 
   function startMedia() {
-    showMediaNote("");
+    showMediaNote(null);
     els.retryMedia.hidden = true;
     mediaReady = getMedia().then((stream) => {
       // The patient may have joined or left meanwhile; a late stream must not stay on.
@@ -378,9 +454,9 @@
     }
     testAudio.src = chimeUrl();
     setSpeaker(testAudio);
-    els.soundNote.textContent = "";
+    say(els.soundNote, null);
     testAudio.play().catch(() => {
-      els.soundNote.textContent = "This browser did not play the sound. Check that your sound is on, then try again.";
+      say(els.soundNote, "sound_not_played");
     });
   }
 
@@ -388,10 +464,8 @@
     window.appliance.testSound = heard ? "heard" : "not heard";
     els.soundAnswer.hidden = true;
     if (!heard) els.devices.open = true;
-    els.soundNote.textContent = heard
-      ? "Good: you will hear your therapist the same way."
-      : "Check that your volume is up and not muted, and that your headphones are connected. "
-        + (els.speakerRow.hidden || els.devices.hidden ? "Then play the sound again." : "You can also choose another speaker below, then play the sound again.");
+    const speakers = !els.speakerRow.hidden && !els.devices.hidden;
+    say(els.soundNote, heard ? "sound_good" : speakers ? "sound_tips_speaker" : "sound_tips");
   }
 
   // The patient's cameras, microphones and speakers, as the browser names
@@ -410,10 +484,10 @@
       const settings = track && track.getSettings ? track.getSettings() : {};
       return settings.deviceId || chosen[kind];
     };
-    const cameras = fill(els.cameraChoice, devices, "videoinput", "Camera", using("video"));
-    const mics = fill(els.micChoice, devices, "audioinput", "Microphone", using("audio"));
+    const cameras = fill(els.cameraChoice, devices, "videoinput", "camera", using("video"));
+    const mics = fill(els.micChoice, devices, "audioinput", "microphone", using("audio"));
     const speakers = "setSinkId" in HTMLMediaElement.prototype
-      ? fill(els.speakerChoice, devices, "audiooutput", "Speaker", chosen.speaker) : 0;
+      ? fill(els.speakerChoice, devices, "audiooutput", "speaker", chosen.speaker) : 0;
     els.speakerRow.hidden = speakers === 0;
     els.devices.hidden = cameras + mics === 0;
     window.appliance.devices = { cameras, mics, speakers };
@@ -424,7 +498,7 @@
     select.replaceChildren(...found.map((device, i) => {
       const option = document.createElement("option");
       option.value = device.deviceId;
-      option.textContent = device.label || `${name} ${i + 1}`;
+      option.textContent = device.label || `${w(name)} ${i + 1}`;
       return option;
     }));
     if (found.some((d) => d.deviceId === current)) select.value = current;
@@ -476,9 +550,9 @@
     if (audio) audio.enabled = sending.microphone;
     const on = { camera: !!video && sending.camera, microphone: !!audio && sending.microphone };
     els.cameraToggle.hidden = !video;
-    els.cameraToggle.textContent = on.camera ? "Turn camera off" : "Turn camera on";
+    say(els.cameraToggle, on.camera ? "camera_off" : "camera_on");
     els.micToggle.hidden = !audio;
-    els.micToggle.textContent = on.microphone ? "Mute" : "Unmute";
+    say(els.micToggle, on.microphone ? "mute" : "unmute");
     els.body.classList.toggle("no-self", !on.camera);
     window.appliance.sending = on;
     if (storage()) storage().setItem(SENDING_KEY, JSON.stringify({ camera: sending.camera, microphone: sending.microphone }));
@@ -492,31 +566,24 @@
 
   // ---- Browsers that cannot, and permissions the patient refused ----
 
-  // What keeps this browser from the call, in words; null when nothing does.
+  // What keeps this browser from the call (its words' key); null when
+  // nothing does.
   function unsupported() {
     const ua = navigator.userAgent || "";
-    if (!window.isSecureContext) {
-      return "The page was not opened over a secure connection, so the browser will not let it use your camera. Open the link exactly as the clinic sent it, in Safari, Chrome, Firefox or Edge.";
-    }
+    if (!window.isSecureContext) return "unsupported_insecure";
     // Apps' built-in browsers (and Android's web views) rarely get the camera.
     if (/FBAN|FBAV|FB_IAB|Instagram|Line\/|MicroMessenger|Snapchat|TikTok|musical_ly|LinkedInApp|; wv\)/.test(ua)) {
-      return "Links opened inside an app cannot make video calls. Open this link in Safari, Chrome, Firefox or Edge: in the app's menu (often ⋯ or ⋮), choose \"Open in browser\".";
+      return "unsupported_in_app";
     }
     const md = navigator.mediaDevices;
     if (!window.RTCPeerConnection || !md || !md.getUserMedia || !window.WebSocket || !window.crypto || !crypto.subtle) {
-      return "Open this link in Safari, Chrome, Firefox or Edge, on a phone, tablet or computer.";
+      return "unsupported_browser";
     }
     return null;
   }
 
-  // How to allow the camera again, in each browser's own words.
-  const ALLOW = {
-    chrome: "In Chrome: tap or click the icon at the left of the address bar, set Camera and Microphone to Allow, then press \"Try again\".",
-    edge: "In Edge: click the lock icon at the left of the address bar, set Camera and Microphone to Allow, then press \"Try again\".",
-    firefox: "In Firefox: click the crossed-out camera icon in the address bar, remove the blocks on Camera and Microphone, then press \"Try again\".",
-    "safari-ios": "On an iPhone or iPad: tap \"aA\" in the address bar, choose Website Settings, set Camera and Microphone to Allow, then press \"Try again\". If it is not there: Settings, then Safari, then Camera and Microphone.",
-    "safari-mac": "In Safari on a Mac: in the Safari menu, choose Settings for This Website, set Camera and Microphone to Allow, then press \"Try again\".",
-  };
+  // The browsers whose words for allowing the camera again the page has.
+  const BROWSERS = ["chrome", "edge", "firefox", "safari-ios", "safari-mac"];
 
   function browserName() {
     const ua = navigator.userAgent || "";
@@ -534,10 +601,10 @@
     if (shown) {
       els.body.dataset.media = "denied";
       els.body.dataset.browser = browserName();
-      els.allowText.textContent = ALLOW[browserName()];
-      els.allowList.replaceChildren(...Object.values(ALLOW).map((words) => {
+      say(els.allowText, `allow_${browserName()}`);
+      els.allowList.replaceChildren(...BROWSERS.map((browser) => {
         const item = document.createElement("li");
-        item.textContent = words;
+        say(item, `allow_${browser}`);
         return item;
       }));
     } else {
@@ -604,17 +671,18 @@
     // may still be open): the box expects the offer it sends on joining to
     // be answered within seconds, and a page waiting on a prompt cannot.
     linkChecked.then(() => {
-      if (!finished && !opensAt) els.join.textContent = "Waiting for your camera…";
+      if (!finished && !opensAt) say(els.join, "waiting_camera");
       return mediaReady;
     }).then(() => {
       if (finished) return;
       if (opensAt) {
         // Ready before the link opens: in by itself when it does.
         joinWhenOpen = true;
-        els.join.textContent = `You will be let in at ${clock(opensAt)}`;
+        const at = opensAt;
+        say(els.join, "let_in_at", { time: () => clock(at) });
         return;
       }
-      els.join.textContent = "Joining…";
+      say(els.join, "joining");
       connect(() => ({ type: "join", token, name, video_codecs: videoCodecs() }));
     });
   }
@@ -625,10 +693,10 @@
   // not today.
   function clock(ms) {
     const at = new Date(ms);
-    const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const time = at.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
     if (at.toDateString() === new Date().toDateString()) return time;
-    const day = at.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long" });
-    return `${time} on ${day}`;
+    const day = at.toLocaleDateString(lang, { weekday: "long", day: "numeric", month: "long" });
+    return w("time_on_day", { time, day });
   }
 
   // Asks the box what the link will do: a spent, expired or forged one is
@@ -653,10 +721,10 @@
   function waitForOpening(verdict) {
     const now = Date.now();
     opensAt = now + verdict.opens_in * 1000 + 1000; // a second's margin for the box's clock
-    const starts = clock(now + verdict.starts_in * 1000);
-    els.earlyText.textContent =
-      `Your session starts at ${starts}. This page will let you in from ${clock(opensAt)}.`;
-    els.join.textContent = "Join when it opens";
+    const starts = now + verdict.starts_in * 1000;
+    const opens = opensAt;
+    say(els.earlyText, "early", { starts: () => clock(starts), opens: () => clock(opens) });
+    say(els.join, "join_when_open");
     setState("early");
     // Checked every second, not one long timer: a link days ahead outlasts
     // what a timer holds, and a laptop asleep meanwhile loses timers.
@@ -665,9 +733,9 @@
       clearInterval(timer);
       opensAt = 0;
       setState("check");
-      els.join.textContent = "Join";
+      say(els.join, "join");
       if (joinWhenOpen) {
-        els.join.textContent = "Joining…";
+        say(els.join, "joining");
         connect(() => ({ type: "join", token, name: window.appliance.name, video_codecs: videoCodecs() }));
       }
     }, 1000);
@@ -1037,7 +1105,7 @@
   // ---- Leaving ----
 
   function leave() {
-    if (!window.confirm("Leave the session?")) return;
+    if (!window.confirm(w("confirm_leave"))) return;
     send({ type: "leave" });
     finish("ended");
   }
@@ -1081,7 +1149,7 @@
   } else if (unsupported()) {
     // Said before the link is checked or the camera asked for: nothing
     // here can work, and waiting would not change that.
-    els.unsupportedText.textContent = unsupported();
+    say(els.unsupportedText, unsupported());
     finish("unsupported");
   } else {
     setState("check");

@@ -212,6 +212,13 @@ pub static SETTINGS: &[Setting] = &[
     )
     .or(Fallback::Text("Consulting room")),
     setting(
+        "room.language",
+        Kind::Choice(&["en", "nl", "de"]),
+        "The language of the patient's page and the TV: en, nl or de (a patient may pick another \
+         on their page).",
+    )
+    .or(Fallback::Text("en")),
+    setting(
         "room.public_url",
         Kind::HttpsUrl,
         "How patients reach this room through the clinic's network; patient links start with it.",

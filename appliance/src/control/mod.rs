@@ -3,6 +3,8 @@
 //! The socket is a Unix socket with mode 0600: only the daemon's user (and
 //! root) can use it.
 
+pub mod status_text;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -17,6 +17,7 @@ use crate::api::LinkMakers;
 use crate::control::ControlCall;
 use crate::ice_path::PairView;
 use crate::invite::Invites;
+use crate::language::Language;
 use crate::media::{Codec, Gate, MediaCommand, MediaEvent, MediaState, Stats};
 use crate::notice::NoticeChanged;
 use crate::notify;
@@ -76,6 +77,8 @@ pub struct Parts {
     pub public_url: String,
     /// The room's name.
     pub room_name: String,
+    /// The TV's language.
+    pub language: Language,
 }
 
 /// How the session task ended.
@@ -130,6 +133,7 @@ pub struct Room {
     public_url: String,
     /// The room's name, for the idle screen.
     room_name: String,
+    language: Language,
     /// The screen the session last asked for.
     screen: Screen,
     /// IT's notice, for the idle and fault screens.
@@ -172,6 +176,7 @@ impl Room {
             simulated: parts.simulated,
             public_url: parts.public_url,
             room_name: parts.room_name,
+            language: parts.language,
             screen: Screen::Idle,
             notice: None,
             call_problem: None,
@@ -438,6 +443,7 @@ impl Room {
             .and_then(|peer| self.peers.get(&peer))
             .map(|link| link.devices);
         let text = screen_text(
+            self.language,
             &self.screen,
             &self.room_name,
             self.session.faults(),
@@ -508,6 +514,7 @@ mod tests {
             simulated: true,
             public_url: "https://box".into(),
             room_name: "Room 3".into(),
+            language: Language::En,
         });
         room.open(false);
         // The sensors have settled: closed.
@@ -567,14 +574,21 @@ mod tests {
     #[test]
     fn each_screen_has_its_words() {
         let code = "123 456".to_owned();
-        let idle = screen_text(&Screen::Idle, "Room 3", &[], (None, None), None);
+        let idle = screen_text(
+            Language::En,
+            &Screen::Idle,
+            "Room 3",
+            &[],
+            (None, None),
+            None,
+        );
         assert_eq!(idle.title, "Room 3\nReady");
         assert!(!idle.self_view && idle.corner.is_empty());
         let lobby = Screen::Lobby {
             name: "Ada".into(),
             waiting: 1,
         };
-        let text = screen_text(&lobby, "R", &[], (Some(&code), None), None);
+        let text = screen_text(Language::En, &lobby, "R", &[], (Some(&code), None), None);
         assert_eq!(text.title, "Ada is waiting\nPress the button to start");
         assert!(text.corner.is_empty(), "no code before the session");
         let two = Screen::Lobby {
@@ -582,31 +596,46 @@ mod tests {
             waiting: 3,
         };
         assert!(
-            screen_text(&two, "R", &[], (None, None), None)
+            screen_text(Language::En, &two, "R", &[], (None, None), None)
                 .title
                 .contains("2 more")
         );
-        let live = screen_text(&Screen::Live, "R", &[], (Some(&code), None), None);
+        let live = screen_text(
+            Language::En,
+            &Screen::Live,
+            "R",
+            &[],
+            (Some(&code), None),
+            None,
+        );
         assert_eq!(live.title, "");
         assert_eq!(live.corner, "Security code 123 456");
         assert!(live.self_view);
         assert!(
-            screen_text(&Screen::Live, "R", &[], (None, None), None)
+            screen_text(Language::En, &Screen::Live, "R", &[], (None, None), None)
                 .corner
                 .is_empty()
         );
         let away = Screen::Reconnecting { name: "Ada".into() };
-        let text = screen_text(&away, "R", &[], (Some(&code), None), None);
+        let text = screen_text(Language::En, &away, "R", &[], (Some(&code), None), None);
         assert!(text.title.starts_with("Ada is reconnecting"), "{text:?}");
         assert!(
             !text.self_view && text.corner.is_empty(),
             "nothing of the call"
         );
-        let paused = screen_text(&Screen::Paused, "R", &[], (Some(&code), None), None);
+        let paused = screen_text(
+            Language::En,
+            &Screen::Paused,
+            "R",
+            &[],
+            (Some(&code), None),
+            None,
+        );
         assert!(paused.title.starts_with("Paused") && !paused.self_view);
         assert!(paused.corner.is_empty());
         let faults = [Fault::ShutterJammed, Fault::CameraMissing];
         let fault = screen_text(
+            Language::En,
             &Screen::Fault(Fault::ShutterJammed),
             "R",
             &faults,
@@ -617,7 +646,7 @@ mod tests {
         assert!(fault.title.contains("camera is not connected"));
         let by_hand = Screen::Opening { open_by_hand: true };
         assert!(
-            screen_text(&by_hand, "R", &[], (None, None), None)
+            screen_text(Language::En, &by_hand, "R", &[], (None, None), None)
                 .title
                 .contains("shutter")
         );
@@ -627,11 +656,12 @@ mod tests {
     fn it_s_notice_shows_only_where_no_patient_waits_or_is_seen() {
         let code = "123 456".to_owned();
         let notice = Some("Update refused.");
-        let idle = screen_text(&Screen::Idle, "R", &[], (None, None), notice);
+        let idle = screen_text(Language::En, &Screen::Idle, "R", &[], (None, None), notice);
         assert_eq!(idle.title, "R\nReady");
         assert_eq!(idle.corner, "Update refused.");
         let faults = [Fault::CameraMissing];
         let fault = screen_text(
+            Language::En,
             &Screen::Fault(Fault::CameraMissing),
             "R",
             &faults,
@@ -639,10 +669,17 @@ mod tests {
             notice,
         );
         assert_eq!(fault.corner, "Update refused.");
-        let live = screen_text(&Screen::Live, "R", &[], (Some(&code), None), notice);
+        let live = screen_text(
+            Language::En,
+            &Screen::Live,
+            "R",
+            &[],
+            (Some(&code), None),
+            notice,
+        );
         assert_eq!(live.corner, "Security code 123 456");
         assert!(
-            screen_text(&Screen::Live, "R", &[], (None, None), notice)
+            screen_text(Language::En, &Screen::Live, "R", &[], (None, None), notice)
                 .corner
                 .is_empty()
         );
@@ -658,7 +695,7 @@ mod tests {
                 open_by_hand: false,
             },
         ] {
-            let text = screen_text(&screen, "R", &[], (Some(&code), None), notice);
+            let text = screen_text(Language::En, &screen, "R", &[], (Some(&code), None), notice);
             assert!(text.corner.is_empty(), "{screen:?}: {text:?}");
         }
     }

@@ -13,6 +13,7 @@ pub mod client;
 pub mod headers;
 pub mod limits;
 mod link;
+pub mod page;
 pub mod protocol;
 pub mod resume;
 pub mod server;

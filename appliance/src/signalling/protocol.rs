@@ -69,6 +69,16 @@ pub struct PatientDevices {
     pub microphone: bool,
 }
 
+impl PatientDevices {
+    /// What the patient turned off, in words for IT ("camera off, muted");
+    /// None when both are on.
+    pub fn off(self) -> Option<String> {
+        let off = [(!self.camera, "camera off"), (!self.microphone, "muted")];
+        let off: Vec<&str> = off.iter().filter(|o| o.0).map(|o| o.1).collect();
+        (!off.is_empty()).then(|| off.join(", "))
+    }
+}
+
 impl Default for PatientDevices {
     /// Until their page says otherwise.
     fn default() -> Self {

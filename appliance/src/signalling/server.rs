@@ -13,7 +13,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::{SinkExt, StreamExt};
@@ -30,6 +30,7 @@ use super::resume::ResumeHash;
 use super::sockets::{PROBE_WAIT, Probe, Sockets};
 use crate::ice_path::PairView;
 use crate::invite::Invites;
+use crate::language::Language;
 use crate::media::{Codec, MediaCommand};
 use crate::session::PeerId;
 use crate::turn::IceServers;
@@ -52,10 +53,6 @@ const REFUSED_JOINS: u32 = 10;
 /// Resumes (good or not) one address may make in a minute: a page coming
 /// back after a reload or a drop waits longer and longer between tries.
 const RESUMES: u32 = 20;
-
-const INDEX_HTML: &str = include_str!("../../web/index.html");
-const APP_JS: &str = include_str!("../../web/app.js");
-const STYLE_CSS: &str = include_str!("../../web/style.css");
 
 /// What the patients' connections tell the session task.
 #[derive(Debug)]
@@ -121,6 +118,8 @@ pub enum Resumed {
 pub struct App {
     /// The room's name, for the page.
     pub room: String,
+    /// The room's language, the page's unless the patient picks another.
+    pub language: Language,
     /// STUN and TURN servers for the page; TURN credentials are minted for
     /// each patient as they join.
     pub ice: IceServers,
@@ -142,7 +141,7 @@ pub struct App {
 impl App {
     /// The shared state of the server.
     pub fn new(
-        room: String,
+        (room, language): (String, Language),
         ice: IceServers,
         invites: Arc<Mutex<Invites>>,
         session: mpsc::Sender<PatientEvent>,
@@ -151,6 +150,7 @@ impl App {
     ) -> Self {
         App {
             room,
+            language,
             ice,
             invites,
             session,
@@ -198,59 +198,15 @@ impl RateLimit {
     }
 }
 
-/// The routes: the page's three files, the check of its link, and the
-/// WebSocket.
+/// The routes: the page's files, the check of its link, and the WebSocket.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }),
-        )
-        .route(
-            "/app.js",
-            get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/style.css",
-            get(|| async { page(STYLE_CSS, "text/css; charset=utf-8") }),
-        )
+    super::page::routes(app.language)
         .route("/ws", get(websocket))
         .route(
             "/link",
             post(super::link::check).layer(DefaultBodyLimit::max(super::link::MAX_BODY)),
         )
         .with_state(app)
-}
-
-fn page(body: &'static str, content_type: &'static str) -> Response {
-    let mut response = body.into_response();
-    page_headers(response.headers_mut(), content_type);
-    response
-}
-
-/// A page's headers: its type, never cached, no referrer, no sniffing, and
-/// a strict content policy (scripts and styles from the box only, no
-/// frames). The patient's page and the staff page share them; the rest
-/// (framing, permissions, HSTS) is on every answer (`headers.rs`).
-pub(crate) fn page_headers(headers: &mut HeaderMap, content_type: &'static str) {
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-             media-src 'self' blob: mediastream:; img-src 'self' data:; base-uri 'none'; \
-             frame-ancestors 'none'; form-action 'self'",
-        ),
-    );
 }
 
 /// The address a connection came from, put on each of its requests.

@@ -431,7 +431,7 @@ fn file(body: &'static str, content_type: &'static str) -> Response {
 
 fn file_response(body: Body, content_type: &'static str) -> Response {
     let mut response = body.into_response();
-    crate::signalling::server::page_headers(response.headers_mut(), content_type);
+    crate::signalling::page::page_headers(response.headers_mut(), content_type);
     response
 }
 
