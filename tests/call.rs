@@ -632,8 +632,24 @@ fn the_bitrate_follows_the_network() {
         || media(&daemon, "bitrate_kbps").filter(|&b| b <= CAP / 2),
     );
     println!("narrowed: video at {narrow} kbit/s of {CAP}");
+    // Both sides say the connection is weak, in words.
+    let weak = |daemon: &Daemon, browser: &Browser| {
+        let page = "return !document.getElementById('weak-notice').hidden \
+                    && document.body.dataset.connection === 'weak'";
+        let page = browser.eval(page).ok() == Some(Value::Bool(true));
+        let status = daemon.status()["media"]["weak_connection"] == Value::Bool(true);
+        (page, status)
+    };
+    wait_call(
+        "both sides to say it is weak",
+        browser,
+        &daemon,
+        twenty,
+        || (weak(&daemon, browser) == (true, true)).then_some(()),
+    );
 
-    // The path opens again: the video climbs back to the cap.
+    // The path opens again: the video climbs back to the cap, and the
+    // notice goes on both sides.
     open_media_path();
     wait_call(
         "the bitrate to recover",
@@ -642,6 +658,9 @@ fn the_bitrate_follows_the_network() {
         Duration::from_secs(90),
         || media(&daemon, "bitrate_kbps").filter(|&b| b * 10 >= CAP * 9),
     );
+    wait_call("the weak notice to go", browser, &daemon, twenty, || {
+        (weak(&daemon, browser) == (false, false)).then_some(())
+    });
     let status = daemon.status();
     assert_eq!(status["state"], "live", "the call carried on throughout");
     drop(patient);

@@ -324,6 +324,10 @@ fn mute_and_camera_off_reach_the_room(browser: &Browser, daemon: &Daemon) {
             .as_u64()
             .unwrap()
     };
+    // A call on loopback is not weak, on either side.
+    assert_eq!(daemon.status()["media"]["weak_connection"], false);
+    let notice = "return document.getElementById('weak-notice').hidden";
+    assert_eq!(page(browser, notice), true);
     assert_eq!(
         devices_at_the_box(daemon),
         json!({"camera": true, "microphone": true})

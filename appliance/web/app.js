@@ -46,6 +46,7 @@
     micToggle: $("mic-toggle"),
     cameraToggle: $("camera-toggle"),
     language: $("language"),
+    weakNotice: $("weak-notice"),
   };
 
   // ---- Words: the room's language, or the one the patient picks ----
@@ -239,6 +240,7 @@
     setState(state);
     finished = true;
     els.tapToHear.hidden = true;
+    els.weakNotice.hidden = true;
     if (storage()) storage().removeItem(RESUME_KEY);
     if (storage()) storage().removeItem(SENDING_KEY);
     closeMedia();
@@ -898,6 +900,10 @@
       case "ice":
         enqueue(() => addRemoteIce(msg));
         break;
+      case "connection":
+        boxSaysWeak = msg.weak === true;
+        showConnection();
+        break;
     }
   }
 
@@ -1066,6 +1072,65 @@
     send(msg);
   }
   setInterval(reportPath, 3000);
+
+  // ---- The connection's quality, in words ----
+
+  // Weak as the box judges it (its bandwidth estimate, the round trip and
+  // its packets' loss, over seconds), or as this page does from its own
+  // side: a round trip over 0.4 s, or more than 5 % of the room's packets
+  // lost, for 3 s; good again after 6 s of neither.
+  let boxSaysWeak = false;
+  let pageWeak = false;
+  let turningSince = 0;
+  let lastCount = null;
+
+  async function judgeConnection() {
+    if (!pc || !iceUp() || finished) return;
+    const counted = pc;
+    let stats;
+    try {
+      stats = await counted.getStats();
+    } catch (err) {
+      return;
+    }
+    let rtt = 0;
+    let lost = 0;
+    let received = 0;
+    stats.forEach((s) => {
+      if (s.type === "candidate-pair" && s.nominated && typeof s.currentRoundTripTime === "number") {
+        rtt = Math.max(rtt, s.currentRoundTripTime);
+      }
+      if (s.type === "inbound-rtp") {
+        lost += s.packetsLost || 0;
+        received += s.packetsReceived || 0;
+      }
+    });
+    const before = lastCount;
+    lastCount = { pc: counted, lost, received };
+    if (!before || before.pc !== counted) return;
+    const newLost = Math.max(0, lost - before.lost);
+    const newReceived = Math.max(0, received - before.received);
+    const loss = newLost + newReceived > 0 ? newLost / (newLost + newReceived) : 0;
+    const bad = rtt > 0.4 || loss > 0.05;
+    const now = Date.now();
+    if (bad === pageWeak) {
+      turningSince = 0;
+    } else if (!turningSince) {
+      turningSince = now;
+    } else if (now - turningSince >= (pageWeak ? 6000 : 3000)) {
+      pageWeak = bad;
+      turningSince = 0;
+    }
+    showConnection();
+  }
+  setInterval(judgeConnection, 1000);
+
+  function showConnection() {
+    const weak = (boxSaysWeak || pageWeak) && !finished;
+    els.weakNotice.hidden = !weak;
+    els.body.dataset.connection = weak ? "weak" : "good";
+    window.appliance.weak = { shown: weak, box: boxSaysWeak, page: pageWeak };
+  }
 
   // ---- Security code: must match the server's security_code() exactly ----
 

@@ -126,6 +126,11 @@ pub struct MediaStatus {
     /// check, in plain words.
     #[serde(default)]
     pub relay_problem: Option<String>,
+    /// The connection with the patient in the session is weak: too little
+    /// bandwidth, a long round trip or loss, for seconds
+    /// (`media/quality.rs`).
+    #[serde(default)]
+    pub weak_connection: bool,
 }
 
 /// The daemon's status (docs/design.md, Interfaces).

@@ -18,6 +18,8 @@ pub struct Figures {
     /// address: the TURN server is down, unreachable, or refused the
     /// credentials.
     pub relay_failed: bool,
+    /// The connection turned weak (true) or good again (false) just now.
+    pub weak_now: Option<bool>,
 }
 
 /// The selected candidate pair in webrtcbin's statistics: its two

@@ -103,6 +103,13 @@ pub enum MediaEvent {
     /// The patient's side of the call flows: connected, their packets
     /// coming.
     Flowing(PeerId),
+    /// The connection with the patient turned weak, or good again.
+    Connection {
+        /// The patient.
+        peer: PeerId,
+        /// Weak, or good again.
+        weak: bool,
+    },
     /// Nothing has come from the patient's side for a while: their network
     /// dropped, or their page is gone.
     Silent(PeerId),

@@ -19,6 +19,7 @@ mod messages;
 pub(crate) mod negotiation;
 mod nice;
 mod peer;
+mod quality;
 mod repair;
 mod room_sound;
 pub(crate) mod sdp_check;
@@ -414,6 +415,9 @@ impl Media {
             }
             let mut f = peer.adapt(cap);
             f.relay_failed |= self.without_turn.contains(&id);
+            if let Some(weak) = f.weak_now {
+                self.events.send(MediaEvent::Connection { peer: id, weak });
+            }
             figures.get_or_insert(f);
         }
         let figures = figures.unwrap_or(figures::Figures {
@@ -422,6 +426,7 @@ impl Media {
             rtt_ms: None,
             path: None,
             relay_failed: false,
+            weak_now: None,
         });
         let (kbps, estimate, rtt) = (figures.kbps, figures.estimate_kbps, figures.rtt_ms);
         if let Ok(mut path) = self.stats.path.lock() {

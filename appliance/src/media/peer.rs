@@ -17,6 +17,7 @@ use super::figures::{Figures, selected_pair};
 use super::flow::Flow;
 use super::loss::{LossCap, LossReport};
 use super::negotiation::{apply_answer, connect_signals, offer_once_negotiated};
+use super::quality::{Quality, Sample};
 use super::tv::{self, OnTv, TvInputs, TvSlots};
 use super::{Events, Gate, MediaConfig, MediaError, Stats, nice};
 use crate::ice_path::PairView;
@@ -44,6 +45,8 @@ pub struct Peer {
     rtt_ms: Arc<AtomicU64>,
     /// What the browser last reported of the packets it lost.
     loss: Arc<LossReport>,
+    /// Whether the connection is weak, judged over seconds.
+    quality: Quality,
     /// The cap loss puts on the video, under the estimate.
     loss_cap: LossCap,
     /// The selected candidate pair, as the box sees it.
@@ -134,6 +137,7 @@ impl Peer {
             video_kbps: config.max_bitrate_kbps,
             rtt_ms: Arc::new(AtomicU64::new(0)),
             loss: Arc::default(),
+            quality: Quality::default(),
             loss_cap: LossCap::default(),
             path: Arc::default(),
             turn: config.ice.turn.is_some(),
@@ -241,10 +245,18 @@ impl Peer {
             }
         }
         self.request_stats();
+        let estimate_kbps = estimate.map(|b| b / 1000);
+        let rtt_ms = Some(self.rtt_ms.load(Ordering::Relaxed)).filter(|&r| r > 0);
+        let sample = Sample {
+            estimate_kbps,
+            rtt_ms,
+            lost,
+        };
         Figures {
             kbps: self.video_kbps,
-            estimate_kbps: estimate.map(|b| b / 1000),
-            rtt_ms: Some(self.rtt_ms.load(Ordering::Relaxed)).filter(|&r| r > 0),
+            estimate_kbps,
+            rtt_ms,
+            weak_now: self.quality.judge(sample, now),
             path: self.path.lock().ok().and_then(|p| *p),
             relay_failed: self.flow.relay_failed(self.turn),
         }

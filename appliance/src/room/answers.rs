@@ -168,6 +168,9 @@ impl Room {
                 reconnects: self.reconnects,
                 path,
                 relay_transport,
+                weak_connection: (self.session.current_peer())
+                    .and_then(|peer| self.peers.get(&peer))
+                    .is_some_and(|link| link.weak),
                 relay_problem: self
                     .stats
                     .relay_failed

@@ -102,6 +102,8 @@ struct PatientLink {
     path: Option<PairView>,
     /// Whether their camera and microphone are on, as their page says.
     devices: PatientDevices,
+    /// Whether their connection is weak, as media judges it.
+    weak: bool,
     /// What is kept of the secret that brings their page back.
     resume: ResumeHash,
     /// Where their media stands.
@@ -320,6 +322,7 @@ impl Room {
             MediaEvent::Renegotiating(_) | MediaEvent::Flowing(_) | MediaEvent::Silent(_) => {
                 self.media_presence(&event)
             }
+            MediaEvent::Connection { peer, weak } => self.connection(peer, weak),
             MediaEvent::Failed(peer) => self.event(Event::MediaFailed(peer)),
             MediaEvent::Unreachable(peer) => {
                 if self.peers.contains_key(&peer) {
@@ -439,15 +442,14 @@ impl Room {
             .current_peer()
             .and_then(|peer| self.codes.get(&peer))
             .filter(|_| self.session.code_shown());
-        let devices = (self.session.current_peer())
-            .and_then(|peer| self.peers.get(&peer))
-            .map(|link| link.devices);
+        let link = (self.session.current_peer()).and_then(|peer| self.peers.get(&peer));
+        let (devices, weak) = (link.map(|l| l.devices), link.is_some_and(|l| l.weak));
         let text = screen_text(
             self.language,
             &self.screen,
             &self.room_name,
             self.session.faults(),
-            (code, devices),
+            (code, devices, weak),
             self.notice.as_deref(),
         );
         self.media_state.send_if_modified(|s| {
@@ -579,7 +581,7 @@ mod tests {
             &Screen::Idle,
             "Room 3",
             &[],
-            (None, None),
+            (None, None, false),
             None,
         );
         assert_eq!(idle.title, "Room 3\nReady");
@@ -588,7 +590,14 @@ mod tests {
             name: "Ada".into(),
             waiting: 1,
         };
-        let text = screen_text(Language::En, &lobby, "R", &[], (Some(&code), None), None);
+        let text = screen_text(
+            Language::En,
+            &lobby,
+            "R",
+            &[],
+            (Some(&code), None, false),
+            None,
+        );
         assert_eq!(text.title, "Ada is waiting\nPress the button to start");
         assert!(text.corner.is_empty(), "no code before the session");
         let two = Screen::Lobby {
@@ -596,7 +605,7 @@ mod tests {
             waiting: 3,
         };
         assert!(
-            screen_text(Language::En, &two, "R", &[], (None, None), None)
+            screen_text(Language::En, &two, "R", &[], (None, None, false), None)
                 .title
                 .contains("2 more")
         );
@@ -605,19 +614,33 @@ mod tests {
             &Screen::Live,
             "R",
             &[],
-            (Some(&code), None),
+            (Some(&code), None, false),
             None,
         );
         assert_eq!(live.title, "");
         assert_eq!(live.corner, "Security code 123 456");
         assert!(live.self_view);
         assert!(
-            screen_text(Language::En, &Screen::Live, "R", &[], (None, None), None)
-                .corner
-                .is_empty()
+            screen_text(
+                Language::En,
+                &Screen::Live,
+                "R",
+                &[],
+                (None, None, false),
+                None
+            )
+            .corner
+            .is_empty()
         );
         let away = Screen::Reconnecting { name: "Ada".into() };
-        let text = screen_text(Language::En, &away, "R", &[], (Some(&code), None), None);
+        let text = screen_text(
+            Language::En,
+            &away,
+            "R",
+            &[],
+            (Some(&code), None, false),
+            None,
+        );
         assert!(text.title.starts_with("Ada is reconnecting"), "{text:?}");
         assert!(
             !text.self_view && text.corner.is_empty(),
@@ -628,7 +651,7 @@ mod tests {
             &Screen::Paused,
             "R",
             &[],
-            (Some(&code), None),
+            (Some(&code), None, false),
             None,
         );
         assert!(paused.title.starts_with("Paused") && !paused.self_view);
@@ -639,14 +662,14 @@ mod tests {
             &Screen::Fault(Fault::ShutterJammed),
             "R",
             &faults,
-            (None, None),
+            (None, None, false),
             None,
         );
         assert!(fault.title.contains("shutter is stuck"));
         assert!(fault.title.contains("camera is not connected"));
         let by_hand = Screen::Opening { open_by_hand: true };
         assert!(
-            screen_text(Language::En, &by_hand, "R", &[], (None, None), None)
+            screen_text(Language::En, &by_hand, "R", &[], (None, None, false), None)
                 .title
                 .contains("shutter")
         );
@@ -656,7 +679,14 @@ mod tests {
     fn it_s_notice_shows_only_where_no_patient_waits_or_is_seen() {
         let code = "123 456".to_owned();
         let notice = Some("Update refused.");
-        let idle = screen_text(Language::En, &Screen::Idle, "R", &[], (None, None), notice);
+        let idle = screen_text(
+            Language::En,
+            &Screen::Idle,
+            "R",
+            &[],
+            (None, None, false),
+            notice,
+        );
         assert_eq!(idle.title, "R\nReady");
         assert_eq!(idle.corner, "Update refused.");
         let faults = [Fault::CameraMissing];
@@ -665,7 +695,7 @@ mod tests {
             &Screen::Fault(Fault::CameraMissing),
             "R",
             &faults,
-            (None, None),
+            (None, None, false),
             notice,
         );
         assert_eq!(fault.corner, "Update refused.");
@@ -674,14 +704,21 @@ mod tests {
             &Screen::Live,
             "R",
             &[],
-            (Some(&code), None),
+            (Some(&code), None, false),
             notice,
         );
         assert_eq!(live.corner, "Security code 123 456");
         assert!(
-            screen_text(Language::En, &Screen::Live, "R", &[], (None, None), notice)
-                .corner
-                .is_empty()
+            screen_text(
+                Language::En,
+                &Screen::Live,
+                "R",
+                &[],
+                (None, None, false),
+                notice
+            )
+            .corner
+            .is_empty()
         );
         let lobby = Screen::Lobby {
             name: "Ada".into(),
@@ -695,7 +732,14 @@ mod tests {
                 open_by_hand: false,
             },
         ] {
-            let text = screen_text(Language::En, &screen, "R", &[], (Some(&code), None), notice);
+            let text = screen_text(
+                Language::En,
+                &screen,
+                "R",
+                &[],
+                (Some(&code), None, false),
+                notice,
+            );
             assert!(text.corner.is_empty(), "{screen:?}: {text:?}");
         }
     }

@@ -85,6 +85,7 @@ impl Room {
                 codec,
                 path: None,
                 devices: PatientDevices::default(),
+                weak: false,
                 resume,
                 media: MediaLink::Starting,
             },
@@ -151,6 +152,8 @@ impl Room {
             MediaEvent::Silent(peer) => (peer, MediaLink::Lost),
             MediaEvent::Renegotiating(peer) => {
                 self.codes.remove(&peer);
+                // A new connection is judged afresh.
+                self.connection(peer, false);
                 (peer, MediaLink::Lost)
             }
             _ => return,
@@ -168,6 +171,17 @@ impl Room {
             _ => link.media = now,
         }
         self.presence(peer);
+    }
+
+    /// Media judged a patient's connection weak or good again: their page
+    /// and the TV say so.
+    pub(super) fn connection(&mut self, peer: PeerId, weak: bool) {
+        let Some(link) = self.peers.get_mut(&peer).filter(|l| l.weak != weak) else {
+            return;
+        };
+        link.weak = weak;
+        self.tell(peer, ServerMessage::Connection { weak });
+        self.render();
     }
 
     /// Tells the session when a patient went away or came back.

@@ -22,6 +22,7 @@ struct Words {
     unreachable: &'static str,
     code: &'static str,
     muted: &'static str,
+    weak: &'static str,
     /// Each fault's words, in `Fault`'s order (see `fault`).
     faults: [&'static str; 5],
 }
@@ -40,6 +41,7 @@ const ENGLISH: Words = Words {
     unreachable: "The connection to {name} failed\nTheir network could not reach the room",
     code: "Security code {code}",
     muted: "Muted",
+    weak: "Weak connection",
     faults: [
         "The camera shutter did not move. Check that nothing blocks it.",
         "The camera shutter is stuck. Check that nothing blocks it, then press the button.",
@@ -65,6 +67,7 @@ const DUTCH: Words = Words {
     unreachable: "De verbinding met {name} is mislukt\nHun netwerk kon de kamer niet bereiken",
     code: "Beveiligingscode {code}",
     muted: "Microfoon uit",
+    weak: "Zwakke verbinding",
     faults: [
         "De camerasluiter bewoog niet. Controleer of niets hem blokkeert.",
         "De camerasluiter zit vast. Controleer of niets hem blokkeert en druk dan op de knop.",
@@ -91,6 +94,7 @@ const GERMAN: Words = Words {
                   nicht erreichen",
     code: "Sicherheitscode {code}",
     muted: "Stummgeschaltet",
+    weak: "Schwache Verbindung",
     faults: [
         "Die Kameraabdeckung hat sich nicht bewegt. Prüfen Sie, ob sie blockiert ist.",
         "Die Kameraabdeckung klemmt. Prüfen Sie, ob sie blockiert ist, und drücken Sie dann die \
@@ -133,7 +137,7 @@ pub(super) fn screen_text(
     screen: &Screen,
     room: &str,
     faults: &[Fault],
-    (code, devices): (Option<&String>, Option<PatientDevices>),
+    (code, devices, weak): (Option<&String>, Option<PatientDevices>, bool),
     notice: Option<&str>,
 ) -> ScreenText {
     let w = words(language);
@@ -166,16 +170,19 @@ pub(super) fn screen_text(
     };
     let live = *screen == Screen::Live;
     let code = code.map(|code| w.code.replace("{code}", code));
+    // In a call: the code while it shows, then what the room should know.
+    let call = [
+        code,
+        (!devices.microphone).then(|| w.muted.to_owned()),
+        weak.then(|| w.weak.to_owned()),
+    ];
+    let call: Vec<String> = call.into_iter().flatten().collect();
     ScreenText {
         title,
         // IT's notice only where no patient is waiting or seen: idle, fault.
-        corner: match (screen, code, notice) {
-            (Screen::Live, Some(code), _) if !devices.microphone => {
-                format!("{code}   {}", w.muted)
-            }
-            (Screen::Live, Some(code), _) => code,
-            (Screen::Live, None, _) if !devices.microphone => w.muted.into(),
-            (Screen::Idle | Screen::Fault(_), _, Some(notice)) => notice.to_owned(),
+        corner: match (screen, notice) {
+            (Screen::Live, _) => call.join("   "),
+            (Screen::Idle | Screen::Fault(_), Some(notice)) => notice.to_owned(),
             _ => String::new(),
         },
         self_view: live,
@@ -196,7 +203,7 @@ mod tests {
                 &Screen::Live,
                 "R",
                 &[],
-                (Some(&code), devices),
+                (Some(&code), devices, false),
                 None,
             )
         };
@@ -218,11 +225,21 @@ mod tests {
             &Screen::Live,
             "R",
             &[],
-            (None, off(true, false)),
+            (None, off(true, false), false),
             None,
         );
         assert_eq!(later.corner, "Muted");
         assert_eq!(live(off(true, true)), live(None));
+        // A weak connection is said in the corner, after the rest.
+        let weak = screen_text(
+            Language::En,
+            &Screen::Live,
+            "R",
+            &[],
+            (None, off(true, false), true),
+            None,
+        );
+        assert_eq!(weak.corner, "Muted   Weak connection");
         // Not on other screens: the lobby's and the pause's words stay.
         let lobby = Screen::Lobby {
             name: "Ada".into(),
@@ -233,7 +250,7 @@ mod tests {
             &lobby,
             "R",
             &[],
-            (None, off(false, false)),
+            (None, off(false, false), false),
             None,
         );
         assert_eq!(text.title, "Ada is waiting\nPress the button to start");
@@ -276,12 +293,27 @@ mod tests {
         let all = |language| {
             let mut texts: Vec<String> = screens
                 .iter()
-                .map(|s| screen_text(language, s, "R", &[], (Some(&code), None), None).title)
+                .map(|s| screen_text(language, s, "R", &[], (Some(&code), None, false), None).title)
                 .collect();
-            let live = screen_text(language, &Screen::Live, "R", &[], (Some(&code), off), None);
+            let live = screen_text(
+                language,
+                &Screen::Live,
+                "R",
+                &[],
+                (Some(&code), off, true),
+                None,
+            );
             texts.extend([live.title, live.corner]);
             texts.extend(faults.iter().map(|f| {
-                screen_text(language, &Screen::Fault(*f), "R", &[*f], (None, None), None).title
+                screen_text(
+                    language,
+                    &Screen::Fault(*f),
+                    "R",
+                    &[*f],
+                    (None, None, false),
+                    None,
+                )
+                .title
             }));
             texts
         };

@@ -153,6 +153,12 @@ pub enum ServerMessage {
         /// Which m-line it belongs to.
         sdp_m_line_index: u32,
     },
+    /// Whether the box finds the connection weak (`media/quality.rs`), when
+    /// that changes.
+    Connection {
+        /// Weak, or good again.
+        weak: bool,
+    },
 }
 
 /// Decodes a message from a page. Anything malformed is an error, never a panic.

@@ -63,5 +63,6 @@ window.APPLIANCE_WORDS.de = {
   camera_off: "Kamera aus",
   camera_on: "Kamera ein",
   leave: "Verlassen",
+  weak: "Ihre Verbindung ist schwach: Bild und Ton können leiden. Gehen Sie, wenn möglich, näher an Ihren WLAN-Router oder beenden Sie andere Downloads.",
   confirm_leave: "Die Sitzung verlassen?",
 };

@@ -65,5 +65,6 @@ window.APPLIANCE_WORDS.en = {
   camera_off: "Turn camera off",
   camera_on: "Turn camera on",
   leave: "Leave",
+  weak: "Your connection is weak: the picture and sound may suffer. If you can, move closer to your Wi-Fi router or stop other downloads.",
   confirm_leave: "Leave the session?",
 };

@@ -63,5 +63,6 @@ window.APPLIANCE_WORDS.nl = {
   camera_off: "Camera uit",
   camera_on: "Camera aan",
   leave: "Verlaten",
+  weak: "Uw verbinding is zwak: beeld en geluid kunnen haperen. Ga zo mogelijk dichter bij uw wifi-router zitten of stop andere downloads.",
   confirm_leave: "De sessie verlaten?",
 };
