@@ -1091,6 +1091,7 @@ fn a_live_call_rides_out_network_blips() {
     assert_eq!(status["led"], "waiting");
     assert_eq!(status["camera_gate"], false);
     wait_page(browser, "reconnecting");
+    check_in::fits(browser, "reconnecting", 360);
     // No way through the whole time: the room stays reconnecting, no camera
     // frame leaves, and the page keeps asking for a new connection.
     let sent = counter(&status, "video_frames_sent");
@@ -2162,6 +2163,7 @@ fn a_link_for_later_opens_by_itself_and_a_spent_one_is_refused_at_once() {
     let browser = Browser::chromium(support::DRIVER_PORT, profile.path()).unwrap();
     browser.goto(&link).unwrap();
     wait_page(&browser, "early");
+    check_in::fits(&browser, "early", 360);
     let said = browser
         .eval("return document.getElementById('early-text').textContent")
         .unwrap();

@@ -2,7 +2,8 @@
 //! call is told so in words before anything is asked of it; a camera the
 //! patient refused comes with their browser's words for allowing it, and a
 //! retry that works once they do; the microphone's bar moves, the test
-//! sound plays and is answered, the devices are listed; and a browser that
+//! sound plays and is answered, the devices are listed, an unplugged one
+//! is replaced by the browser's choice; and a browser that
 //! refuses to play sound without a tap (as iOS Safari does) gets one big
 //! button, whose tap starts the room's sound. Each of those pages fits a
 //! phone's 360 px without scrolling sideways; their screenshots are kept
@@ -103,7 +104,7 @@ fn accessibility_violations(browser: &Browser) -> Value {
 /// The page as the patient sees it now is right: it fits `width` CSS
 /// pixels without scrolling sideways, axe-core finds nothing against WCAG
 /// 2.1 AA, and a screenshot is kept as `name`-`width`.png.
-fn fits(browser: &Browser, name: &str, width: u32) {
+pub(super) fn fits(browser: &Browser, name: &str, width: u32) {
     browser.window(width, 800).unwrap();
     let sizes = wait_for("the window's new size", Duration::from_secs(10), || {
         let sizes = page(
@@ -250,6 +251,22 @@ fn check_in_then_a_tap_to_hear_the_room(daemon: &Daemon) {
     assert_eq!(devices[3], false, "{devices}");
     fits(&browser, "check-in", 1280);
     fits(&browser, "check-in", 360);
+
+    // The headset is unplugged mid-check (its track ends): the page takes
+    // the browser's own choice again, and the check goes on.
+    page(
+        &browser,
+        "window.before = document.getElementById('self').srcObject; \
+         window.before.getAudioTracks()[0].dispatchEvent(new Event('ended'));",
+    );
+    wait_true(
+        &browser,
+        "the check to go on after the unplugging",
+        "const now = document.getElementById('self').srcObject; \
+         return !!now && now !== window.before && now.getAudioTracks().length === 1 \
+           && document.getElementById('media-note').hidden \
+           && document.body.dataset.state === 'check'",
+    );
 
     // The test sound plays on a tap, and the patient answers.
     browser.click("#test-sound").unwrap();

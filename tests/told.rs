@@ -49,6 +49,7 @@ fn a_page_that_never_answers_is_told_why_and_one_waiting_on_its_camera_joins_whe
     });
     let reason = browser.eval("return document.body.dataset.reason").unwrap();
     assert_eq!(reason, "media");
+    super::check_in::fits(&browser, "error", 360);
     let words = browser.eval("return document.getElementById('error-text').textContent");
     assert!(words.unwrap().to_string().contains("new link"));
     let status = daemon.wait_status("state", "idle");
