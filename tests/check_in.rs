@@ -117,10 +117,11 @@ pub(super) fn fits(browser: &Browser, name: &str, width: u32) {
         sizes[1].as_u64() <= sizes[0].as_u64(),
         "{name} scrolls sideways at {width} px: {sizes}"
     );
-    let shot = screenshots().join(format!("{name}-{width}.png"));
-    browser.screenshot(&shot).unwrap();
     let violations = accessibility_violations(browser);
     assert_eq!(violations, json!([]), "{name} at {width} px");
+    // Once the state's fade-in is over (the check above waits for it).
+    let shot = screenshots().join(format!("{name}-{width}.png"));
+    browser.screenshot(&shot).unwrap();
 }
 
 fn page(browser: &Browser, script: &str) -> Value {

@@ -695,9 +695,12 @@
   // not today.
   function clock(ms) {
     const at = new Date(ms);
-    const time = at.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+    // The patient's own format for the page's language (en-GB's 24 hours
+    // for a British patient on an English page), else the language's.
+    const locale = (navigator.languages || []).find((l) => l.split("-")[0] === lang) || lang;
+    const time = at.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
     if (at.toDateString() === new Date().toDateString()) return time;
-    const day = at.toLocaleDateString(lang, { weekday: "long", day: "numeric", month: "long" });
+    const day = at.toLocaleDateString(locale, { weekday: "long", day: "numeric", month: "long" });
     return w("time_on_day", { time, day });
   }
 
