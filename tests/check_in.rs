@@ -455,6 +455,18 @@ fn choose_language(browser: &Browser, language: &str) {
     page(browser, &script);
 }
 
+/// Waits for the page to show `state`; on a timeout, says where the call
+/// stood.
+fn in_call(browser: &Browser, daemon: &Daemon, state: &str) {
+    super::wait_call(
+        &format!("the page to show {state}"),
+        browser,
+        daemon,
+        Duration::from_secs(30),
+        || (browser.state() == state).then_some(()),
+    );
+}
+
 #[test]
 fn the_page_speaks_the_room_s_language_or_the_patient_s_and_nothing_else() {
     if !in_own_network(
@@ -493,26 +505,59 @@ fn the_page_speaks_the_room_s_language_or_the_patient_s_and_nothing_else() {
     );
     page(&browser, &script);
     browser.click("#join").unwrap();
-    wait_page(&browser, "waiting");
+    in_call(&browser, &daemon, "waiting");
     speaks(&browser, "de", "waiting");
     assert!(daemon.cli(&["press"]).0);
-    wait_page(&browser, "live");
+    in_call(&browser, &daemon, "live");
     browser.click("#mic-toggle").unwrap();
     speaks(&browser, "de", "live");
     assert!(daemon.cli(&["press"]).0);
-    wait_page(&browser, "paused");
+    in_call(&browser, &daemon, "paused");
     speaks(&browser, "de", "paused");
     assert!(daemon.cli(&["press", "--long"]).0);
-    wait_page(&browser, "ended");
+    in_call(&browser, &daemon, "ended");
     speaks(&browser, "de", "ended");
     // The pick holds in this tab: the spent link is refused in German.
     browser.goto("about:blank").unwrap();
     browser.goto(&link).unwrap();
     wait_page(&browser, "denied");
     speaks(&browser, "de", "denied");
-    // And in Dutch, once the patient picks it again.
+    // And in Dutch, once the patient picks it again: a whole session, by a
+    // patient whose name is markup and ten thousand letters long.
     choose_language(&browser, "nl");
     speaks(&browser, "nl", "denied");
+    browser.goto("about:blank").unwrap();
+    assert_eq!(open(&browser, &daemon), "check");
+    speaks(&browser, "nl", "check");
+    let hostile = format!("<b id=x onmouseover=alert(1)>Ann</b>{}", "é".repeat(10_000));
+    let script = format!(
+        "document.getElementById('name').value = {};",
+        serde_json::to_string(&hostile).unwrap()
+    );
+    page(&browser, &script);
+    browser.click("#join").unwrap();
+    in_call(&browser, &daemon, "waiting");
+    speaks(&browser, "nl", "waiting");
+    let sent = page(
+        &browser,
+        "return [window.appliance.name, document.getElementById('x') === null]",
+    );
+    let cut: String = hostile.chars().take(40).collect();
+    assert_eq!(
+        sent,
+        json!([cut, true]),
+        "the name as sent, and no markup made"
+    );
+    assert!(daemon.cli(&["press"]).0);
+    in_call(&browser, &daemon, "live");
+    speaks(&browser, "nl", "live");
+    assert!(daemon.cli(&["press"]).0);
+    in_call(&browser, &daemon, "paused");
+    speaks(&browser, "nl", "paused");
+    assert!(daemon.cli(&["press", "--long"]).0);
+    in_call(&browser, &daemon, "ended");
+    speaks(&browser, "nl", "ended");
     drop(browser);
-    daemon.stop();
+    let output = daemon.stop();
+    assert!(!output.contains("Ann"), "the name in the log:\n{output}");
 }

@@ -203,6 +203,10 @@ struct Hardware {
     button_fault: bool,
     /// When the simulated button is let go.
     release_at: Option<Instant>,
+    /// Reads of the held button still to come before it is let go: a
+    /// thread held up for longer than the debounce (a busy machine) must
+    /// not turn a press into nothing.
+    reads_to_release: u32,
     /// The last error logged for each part, so a broken pin is logged once,
     /// not 200 times a second.
     logged: [Option<String>; 3],
@@ -220,6 +224,7 @@ impl Hardware {
             pending: VecDeque::new(),
             button_fault: false,
             release_at: None,
+            reads_to_release: 0,
             logged: [None, None, None],
         }
     }
@@ -274,7 +279,9 @@ impl Hardware {
             RoomCommand::Press { long } => {
                 if let Some(board) = &self.sim {
                     board.set_pressed(true);
-                    self.release_at = Some(now + if long { SIM_LONG_HOLD } else { SIM_SHORT_HOLD });
+                    let hold = if long { SIM_LONG_HOLD } else { SIM_SHORT_HOLD };
+                    self.release_at = Some(now + hold);
+                    self.reads_to_release = (hold.as_millis() / POLL.as_millis()) as u32;
                 }
             }
             RoomCommand::Jam(jammed) => {
@@ -290,10 +297,11 @@ impl Hardware {
     fn poll(&mut self, now: Instant) -> bool {
         if let Some(board) = &self.sim {
             board.tick(now);
-            if self.release_at.is_some_and(|at| now >= at) {
+            if self.release_at.is_some_and(|at| now >= at) && self.reads_to_release == 0 {
                 board.set_pressed(false);
                 self.release_at = None;
             }
+            self.reads_to_release = self.reads_to_release.saturating_sub(1);
         }
         match self.button.poll(now) {
             Ok(event) => {
