@@ -36,6 +36,8 @@ mod tv_words;
 
 pub use input::{Input, forwarded};
 use presence::MediaLink;
+#[cfg(test)]
+use tv_words::english;
 use tv_words::screen_text;
 
 /// What `status` says when a patient's network could not reach the room.
@@ -576,28 +578,14 @@ mod tests {
     #[test]
     fn each_screen_has_its_words() {
         let code = "123 456".to_owned();
-        let idle = screen_text(
-            Language::En,
-            &Screen::Idle,
-            "Room 3",
-            &[],
-            (None, None, false),
-            None,
-        );
+        let idle = english(&Screen::Idle, "Room 3", &[], (None, None, false), None);
         assert_eq!(idle.title, "Room 3\nReady");
         assert!(!idle.self_view && idle.corner.is_empty());
         let lobby = Screen::Lobby {
             name: "Ada".into(),
             waiting: 1,
         };
-        let text = screen_text(
-            Language::En,
-            &lobby,
-            "R",
-            &[],
-            (Some(&code), None, false),
-            None,
-        );
+        let text = english(&lobby, "R", &[], (Some(&code), None, false), None);
         assert_eq!(text.title, "Ada is waiting\nPress the button to start");
         assert!(text.corner.is_empty(), "no code before the session");
         let two = Screen::Lobby {
@@ -605,60 +593,31 @@ mod tests {
             waiting: 3,
         };
         assert!(
-            screen_text(Language::En, &two, "R", &[], (None, None, false), None)
+            english(&two, "R", &[], (None, None, false), None)
                 .title
                 .contains("2 more")
         );
-        let live = screen_text(
-            Language::En,
-            &Screen::Live,
-            "R",
-            &[],
-            (Some(&code), None, false),
-            None,
-        );
+        let live = english(&Screen::Live, "R", &[], (Some(&code), None, false), None);
         assert_eq!(live.title, "");
         assert_eq!(live.corner, "Security code 123 456");
         assert!(live.self_view);
         assert!(
-            screen_text(
-                Language::En,
-                &Screen::Live,
-                "R",
-                &[],
-                (None, None, false),
-                None
-            )
-            .corner
-            .is_empty()
+            english(&Screen::Live, "R", &[], (None, None, false), None)
+                .corner
+                .is_empty()
         );
         let away = Screen::Reconnecting { name: "Ada".into() };
-        let text = screen_text(
-            Language::En,
-            &away,
-            "R",
-            &[],
-            (Some(&code), None, false),
-            None,
-        );
+        let text = english(&away, "R", &[], (Some(&code), None, false), None);
         assert!(text.title.starts_with("Ada is reconnecting"), "{text:?}");
         assert!(
             !text.self_view && text.corner.is_empty(),
             "nothing of the call"
         );
-        let paused = screen_text(
-            Language::En,
-            &Screen::Paused,
-            "R",
-            &[],
-            (Some(&code), None, false),
-            None,
-        );
+        let paused = english(&Screen::Paused, "R", &[], (Some(&code), None, false), None);
         assert!(paused.title.starts_with("Paused") && !paused.self_view);
         assert!(paused.corner.is_empty());
         let faults = [Fault::ShutterJammed, Fault::CameraMissing];
-        let fault = screen_text(
-            Language::En,
+        let fault = english(
             &Screen::Fault(Fault::ShutterJammed),
             "R",
             &faults,
@@ -669,7 +628,7 @@ mod tests {
         assert!(fault.title.contains("camera is not connected"));
         let by_hand = Screen::Opening { open_by_hand: true };
         assert!(
-            screen_text(Language::En, &by_hand, "R", &[], (None, None, false), None)
+            english(&by_hand, "R", &[], (None, None, false), None)
                 .title
                 .contains("shutter")
         );
@@ -679,19 +638,11 @@ mod tests {
     fn it_s_notice_shows_only_where_no_patient_waits_or_is_seen() {
         let code = "123 456".to_owned();
         let notice = Some("Update refused.");
-        let idle = screen_text(
-            Language::En,
-            &Screen::Idle,
-            "R",
-            &[],
-            (None, None, false),
-            notice,
-        );
+        let idle = english(&Screen::Idle, "R", &[], (None, None, false), notice);
         assert_eq!(idle.title, "R\nReady");
         assert_eq!(idle.corner, "Update refused.");
         let faults = [Fault::CameraMissing];
-        let fault = screen_text(
-            Language::En,
+        let fault = english(
             &Screen::Fault(Fault::CameraMissing),
             "R",
             &faults,
@@ -699,26 +650,12 @@ mod tests {
             notice,
         );
         assert_eq!(fault.corner, "Update refused.");
-        let live = screen_text(
-            Language::En,
-            &Screen::Live,
-            "R",
-            &[],
-            (Some(&code), None, false),
-            notice,
-        );
+        let live = english(&Screen::Live, "R", &[], (Some(&code), None, false), notice);
         assert_eq!(live.corner, "Security code 123 456");
         assert!(
-            screen_text(
-                Language::En,
-                &Screen::Live,
-                "R",
-                &[],
-                (None, None, false),
-                notice
-            )
-            .corner
-            .is_empty()
+            english(&Screen::Live, "R", &[], (None, None, false), notice)
+                .corner
+                .is_empty()
         );
         let lobby = Screen::Lobby {
             name: "Ada".into(),
@@ -732,14 +669,7 @@ mod tests {
                 open_by_hand: false,
             },
         ] {
-            let text = screen_text(
-                Language::En,
-                &screen,
-                "R",
-                &[],
-                (Some(&code), None, false),
-                notice,
-            );
+            let text = english(&screen, "R", &[], (Some(&code), None, false), notice);
             assert!(text.corner.is_empty(), "{screen:?}: {text:?}");
         }
     }

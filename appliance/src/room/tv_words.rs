@@ -189,6 +189,18 @@ pub(super) fn screen_text(
     }
 }
 
+/// [`screen_text`] in English, for the tests.
+#[cfg(test)]
+pub(super) fn english(
+    screen: &Screen,
+    room: &str,
+    faults: &[Fault],
+    patient: (Option<&String>, Option<PatientDevices>, bool),
+    notice: Option<&str>,
+) -> ScreenText {
+    screen_text(Language::En, screen, room, faults, patient, notice)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,16 +209,7 @@ mod tests {
     fn a_patient_s_camera_off_or_microphone_muted_is_said_in_the_call_only() {
         let code = "123 456".to_owned();
         let off = |camera, microphone| Some(PatientDevices { camera, microphone });
-        let live = |devices| {
-            screen_text(
-                Language::En,
-                &Screen::Live,
-                "R",
-                &[],
-                (Some(&code), devices, false),
-                None,
-            )
-        };
+        let live = |devices| english(&Screen::Live, "R", &[], (Some(&code), devices, false), None);
         assert_eq!(live(off(false, true)).title, "Camera off");
         assert_eq!(live(off(false, true)).corner, "Security code 123 456");
         assert_eq!(live(off(true, false)).title, "");
@@ -220,8 +223,7 @@ mod tests {
             ("Camera off", "Security code 123 456   Muted")
         );
         // Once the code is gone, muted stays said.
-        let later = screen_text(
-            Language::En,
+        let later = english(
             &Screen::Live,
             "R",
             &[],
@@ -231,8 +233,7 @@ mod tests {
         assert_eq!(later.corner, "Muted");
         assert_eq!(live(off(true, true)), live(None));
         // A weak connection is said in the corner, after the rest.
-        let weak = screen_text(
-            Language::En,
+        let weak = english(
             &Screen::Live,
             "R",
             &[],
@@ -245,14 +246,7 @@ mod tests {
             name: "Ada".into(),
             waiting: 1,
         };
-        let text = screen_text(
-            Language::En,
-            &lobby,
-            "R",
-            &[],
-            (None, off(false, false), false),
-            None,
-        );
+        let text = english(&lobby, "R", &[], (None, off(false, false), false), None);
         assert_eq!(text.title, "Ada is waiting\nPress the button to start");
         assert!(text.corner.is_empty());
     }
