@@ -168,7 +168,13 @@ mod webrtcbin {
             return false;
         };
         let applied = gst::Promise::new();
-        let taken = apply_answer(&webrtcbin, &offer, sdp, Some(&applied)).is_ok()
+        let given = apply_answer(&webrtcbin, &offer, sdp, Some(&applied)).is_ok();
+        if !given {
+            // Refused before webrtcbin saw it: a promise dropped unanswered
+            // is a GStreamer warning of its own, not the answer's.
+            applied.interrupt();
+        }
+        let taken = given
             && applied.wait() == gst::PromiseResult::Replied
             && applied.get_reply().is_none_or(|r| !r.has_field("error"));
         let _ = pipeline.set_state(gst::State::Null);
