@@ -329,9 +329,12 @@ fn check_in_then_a_tap_to_hear_the_room(daemon: &Daemon) {
     fits(&browser, "denied", 360);
 }
 
-/// The patient's devices as the box has them.
-fn devices_at_the_box(daemon: &Daemon) -> Value {
-    daemon.status()["patient_devices"].clone()
+/// Waits until the box has the patient's camera and microphone as said.
+fn box_hears(daemon: &Daemon, what: &str, camera: bool, microphone: bool) {
+    let want = json!({ "camera": camera, "microphone": microphone });
+    wait_for(what, Duration::from_secs(10), || {
+        (daemon.status()["patient_devices"] == want).then_some(())
+    });
 }
 
 /// The patient mutes: the room hears nothing more from them, and its status
@@ -346,33 +349,16 @@ fn mute_and_camera_off_reach_the_room(browser: &Browser, daemon: &Daemon) {
     assert_eq!(daemon.status()["media"]["weak_connection"], false);
     let notice = "return document.getElementById('weak-notice').hidden";
     assert_eq!(page(browser, notice), true);
-    assert_eq!(
-        devices_at_the_box(daemon),
-        json!({"camera": true, "microphone": true})
-    );
+    box_hears(daemon, "both on at the start", true, true);
     browser.click("#mic-toggle").unwrap();
-    wait_for(
-        "the room to hear of the mute",
-        Duration::from_secs(10),
-        || {
-            (devices_at_the_box(daemon) == json!({"camera": true, "microphone": false}))
-                .then_some(())
-        },
-    );
+    box_hears(daemon, "the room to hear of the mute", true, false);
     // What was on its way is in; from then on, silence.
     std::thread::sleep(Duration::from_secs(1));
     let before = audible();
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(audible(), before, "sound from a muted patient");
     browser.click("#camera-toggle").unwrap();
-    wait_for(
-        "the room to hear of the camera",
-        Duration::from_secs(10),
-        || {
-            (devices_at_the_box(daemon) == json!({"camera": false, "microphone": false}))
-                .then_some(())
-        },
-    );
+    box_hears(daemon, "the room to hear of the camera", false, false);
     let buttons = page(
         browser,
         "return [document.getElementById('mic-toggle').textContent, \
@@ -384,14 +370,7 @@ fn mute_and_camera_off_reach_the_room(browser: &Browser, daemon: &Daemon) {
     assert!(daemon.cli(&["sim", "tv", "grab", tv.to_str().unwrap()]).0);
     browser.click("#mic-toggle").unwrap();
     browser.click("#camera-toggle").unwrap();
-    wait_for(
-        "the room to hear of both on",
-        Duration::from_secs(10),
-        || {
-            (devices_at_the_box(daemon) == json!({"camera": true, "microphone": true}))
-                .then_some(())
-        },
-    );
+    box_hears(daemon, "the room to hear of both on", true, true);
     wait_for("the patient's sound again", Duration::from_secs(10), || {
         let before = audible();
         std::thread::sleep(Duration::from_secs(1));

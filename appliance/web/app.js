@@ -58,6 +58,7 @@
   let lang = "en";
   // What each element's words fill in, to fill in anew in another language.
   const filled = new WeakMap();
+  const known = (code) => typeof code === "string" && Object.prototype.hasOwnProperty.call(WORDS, code);
 
   function w(key, values) {
     const table = WORDS[lang] || {};
@@ -101,12 +102,11 @@
       picked = null;
     }
     const asked = new URLSearchParams(location.search).get("lang");
-    const known = (code) => typeof code === "string" && Object.prototype.hasOwnProperty.call(WORDS, code);
     return [picked, asked, document.documentElement.lang, "en"].find(known) || "en";
   }
 
   function chooseLanguage() {
-    if (!Object.prototype.hasOwnProperty.call(WORDS, els.language.value)) return;
+    if (!known(els.language.value)) return;
     lang = els.language.value;
     try {
       window.sessionStorage.setItem(LANGUAGE_KEY, lang);
