@@ -434,11 +434,13 @@ struct Call {
 }
 
 /// The lines of the daemon's output where GLib or GStreamer warned or
-/// complained: none belongs in a normal call.
+/// complained, or media left PLAYING: none belongs in a normal call.
 fn glib_warnings(output: &str) -> Vec<&str> {
     output
         .lines()
-        .filter(|l| l.contains("WARNING **") || l.contains("CRITICAL **"))
+        .filter(|l| {
+            l.contains("WARNING **") || l.contains("CRITICAL **") || l.contains("left PLAYING")
+        })
         .collect()
 }
 
@@ -1874,6 +1876,12 @@ fn a_relay_that_refuses_the_box_is_named_in_status_and_the_call_goes_direct() {
     let output = daemon.output();
     assert!(output.contains("negotiating again without it"), "{output}");
     assert!(!output.contains(nat::TURN_SECRET), "{output}");
+    assert!(
+        glib_warnings(&output)
+            .iter()
+            .all(|l| !l.contains("left PLAYING")),
+        "{output}"
+    );
     drop(patient);
     daemon.stop();
 }

@@ -10,6 +10,7 @@
 
 mod congestion;
 mod counts;
+mod decoders;
 mod encoders;
 mod figures;
 mod flow;
@@ -454,17 +455,40 @@ impl Media {
 }
 
 /// Logs what the pipeline reports as an error, with the element's path.
+/// Says what the pipeline's bus reports that someone should know: errors,
+/// and the pipeline leaving PLAYING while it runs. Nothing in it may make
+/// it preroll again (see `decoders.rs`): while it does, the TV's sinks wait
+/// and the camera with them, for every patient.
 fn report(message: &gst::Message) {
-    if let gst::MessageView::Error(error) = message.view() {
-        eprintln!(
-            "appliance: media error from {}: {}",
-            error
-                .src()
-                .map(|s| s.path_string().to_string())
-                .unwrap_or_default(),
-            error.error()
-        );
+    let from = || {
+        (message.src())
+            .map(|s| s.path_string().to_string())
+            .unwrap_or_default()
+    };
+    match message.view() {
+        gst::MessageView::Error(error) => {
+            eprintln!("appliance: media error from {}: {}", from(), error.error());
+        }
+        gst::MessageView::StateChanged(change)
+            if message.src().is_some_and(|s| s.is::<gst::Pipeline>())
+                && left_playing(change.old(), change.current()) =>
+        {
+            eprintln!(
+                "appliance: media left PLAYING ({:?} to {:?}): something in it is prerolling",
+                change.old(),
+                change.current()
+            );
+        }
+        _ => {}
     }
+}
+
+/// Whether a change of the running pipeline's state takes it out of
+/// PLAYING: straight down, or "lost" (PAUSED to PAUSED, which GStreamer
+/// posts when an element starts prerolling again).
+fn left_playing(old: gst::State, now: gst::State) -> bool {
+    (old == gst::State::Playing && now != gst::State::Playing)
+        || (old == gst::State::Paused && now == gst::State::Paused)
 }
 
 impl Drop for Media {

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use gst::prelude::*;
 
 use super::flow::Counters;
-use super::keyframes;
 use super::tv::{self, OnTv, TvInputs, TvSlots};
 use super::{Events, MediaError, MediaEvent, Stats, sdp_check};
+use super::{decoders, keyframes};
 use crate::session::PeerId;
 
 /// Gives every m-line of a bundled answer the ICE credentials of the first.
@@ -221,29 +221,15 @@ pub fn connect_signals(
         let Some(bin) = bin_weak.upgrade() else {
             return;
         };
-        let Ok(decodebin) = gst::ElementFactory::make("decodebin").build() else {
-            return;
-        };
         let decoding = keyframes::ask_until_decoding(pad, stats.clone());
-        let stats = stats.clone();
-        let bin_weak = bin.downgrade();
-        let (tv, slots, on_tv) = (tv.clone(), slots.clone(), on_tv.clone());
-        decodebin.connect_pad_added(move |_, pad| {
-            let Some(bin) = bin_weak.upgrade() else {
-                return;
-            };
+        let (stats, tv, slots, on_tv) = (stats.clone(), tv.clone(), slots.clone(), on_tv.clone());
+        let play = move |bin: &gst::Bin, pad: &gst::Pad, video: bool| {
             let counted = (&stats, &decoding);
-            if let Err(e) = tv::play_patient(&bin, pad, &tv, (&slots, &on_tv), counted) {
+            if let Err(e) = tv::play_patient(bin, (pad, video), &tv, (&slots, &on_tv), counted) {
                 eprintln!("appliance: cannot play the patient's media: {e}");
             }
-        });
-        if bin.add(&decodebin).is_err() {
-            return;
-        }
-        let _ = decodebin.sync_state_with_parent();
-        if let Some(sink) = decodebin.static_pad("sink") {
-            let _ = pad.link(&sink);
-        }
+        };
+        decoders::decode_when_known(&bin, pad, Arc::new(play));
     });
 }
 

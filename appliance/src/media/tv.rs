@@ -65,16 +65,13 @@ pub fn show(bin: &gst::Bin, on_tv: &OnTv, slots: &TvSlots, shown: bool) {
 /// the TV's compositor, audio into the TV's mixer. Counts both.
 pub fn play_patient(
     bin: &gst::Bin,
-    pad: &gst::Pad,
+    (pad, is_video): (&gst::Pad, bool),
     tv: &TvInputs,
     (slots, on_tv): (&TvSlots, &OnTv),
     (stats, decoding): (&Weak<Stats>, &Arc<AtomicBool>),
 ) -> Result<(), MediaError> {
-    let caps = pad.current_caps();
-    let structure = caps.as_ref().and_then(|c| c.structure(0));
-    let is_video = structure.is_some_and(|s| s.name().starts_with("video/"));
-    // Opus decodes to 16-bit samples; anything else is counted, not weighed.
-    let sixteen_bit = structure.is_some_and(|s| s.get::<&str>("format") == Ok("S16LE"));
+    // The patient's sound is Opus, which decodes to 16-bit samples.
+    let sixteen_bit = !is_video;
     // The TV must never hold the call back: the picture's compositor blocks
     // whoever pushes into it until it takes the frame, so a leaky queue
     // keeps webrtcbin's decoding thread free (without it, a patient's
@@ -106,6 +103,7 @@ pub fn play_patient(
         // the patient's other track too.
         eprintln!("appliance: the patient's media cannot reach the TV: {e}");
         let sink = gst::ElementFactory::make("fakesink")
+            .property("async", false)
             .build()
             .map_err(|_| MediaError::MissingElement("fakesink"))?;
         bin.add(&sink)?;
