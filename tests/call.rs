@@ -1886,6 +1886,42 @@ fn a_relay_that_refuses_the_box_is_named_in_status_and_the_call_goes_direct() {
     daemon.stop();
 }
 
+/// A clinic whose STUN and TURN servers are two, with the TURN servers down
+/// (no host answers at their address): the call goes direct all the same,
+/// and status names the relay that gave nothing. (libnice gathered no public
+/// address from the STUN server while its TURN servers failed, here, so
+/// the box negotiates once more without TURN, as with a relay that refuses
+/// it.)
+#[test]
+fn a_relay_that_is_down_beside_its_own_stun_server_is_named_and_the_call_goes_direct() {
+    if !in_own_network(
+        "a_relay_that_is_down_beside_its_own_stun_server_is_named_and_the_call_goes_direct",
+    ) {
+        return;
+    }
+    let mut topology = Topology::build(HomeNat::Cone);
+    topology.start_stun();
+    let mut daemon = topology.start_box(nat::GONE_TURN, &[]);
+    let (patient, status) = call_with_its_path(&daemon, "the room's video");
+    assert_eq!(status["media"]["path"], "srflx", "{status}");
+    assert!(status["media"]["relay_transport"].is_null(), "{status}");
+    let named = |s: &Value| {
+        s["media"]["relay_problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("TURN relay"))
+    };
+    let status = daemon.status_when(Duration::from_secs(20), named);
+    assert!(
+        status.is_some(),
+        "the relay is not named: {}",
+        daemon.status()
+    );
+    end_call(&daemon, patient);
+    let output = daemon.stop();
+    assert!(!output.contains(nat::TURN_SECRET), "{output}");
+    assert!(!output.contains("left PLAYING"), "{output}");
+}
+
 /// A phone moving from Wi-Fi to mobile data: mid-call, the patient's
 /// address changes (a new one comes, the old one goes) and the call is back
 /// by itself, through the same NATs, in the same session.

@@ -50,6 +50,11 @@ pub enum HomeNat {
 pub const ALL_TURN: &str = "turn:203.0.113.3:3478,turn:203.0.113.3:3478?transport=tcp,\
                             turns:203.0.113.3:443";
 
+/// TURN servers at an address of the internet segment where no host
+/// answers: a relay that is down, beside a STUN server that is up.
+pub const GONE_TURN: &str = "turn:203.0.113.5:3478,turn:203.0.113.5:3478?transport=tcp,\
+                             turns:203.0.113.5:443";
+
 /// The path under which the clinic's reverse proxy serves the room.
 pub const ROOM_PATH: &str = "/room3/";
 
@@ -261,6 +266,13 @@ impl Topology {
             let _ = turn.kill();
             let _ = turn.wait();
         }
+    }
+
+    /// Starts the clinic's STUN server at [`TURN`]'s address: coturn, with a
+    /// secret the box does not have, for a clinic whose TURN servers are
+    /// elsewhere ([`GONE_TURN`]).
+    pub fn start_stun(&mut self) {
+        self.start_turn_with("a-secret-the-box-does-not-have");
     }
 
     /// Makes coturn answer slowly: everything it sends leaves at `rate`

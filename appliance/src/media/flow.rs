@@ -53,6 +53,8 @@ pub struct Counters {
     pub connected: AtomicBool,
     /// Relay candidates the box gathered from its TURN servers.
     pub relays_gathered: AtomicU64,
+    /// Server-reflexive candidates the box gathered: its public address.
+    pub public_gathered: AtomicU64,
     /// The box's ICE gathering is complete.
     pub gathered: AtomicBool,
 }
@@ -119,6 +121,15 @@ impl Flow {
     pub fn relay_failed(&self, turn: bool) -> bool {
         turn && self.counters.gathered.load(Ordering::Relaxed)
             && self.counters.relays_gathered.load(Ordering::Relaxed) == 0
+    }
+
+    /// True when, with TURN servers (`turn`), gathering ended without one
+    /// relay address and without the box's public address either: a TURN
+    /// server that is also the clinic's STUN and refused the box (libnice
+    /// then takes neither from it). A STUN server of its own gives the box
+    /// its public address whatever the relay does.
+    pub fn relay_took_public_address(&self, turn: bool) -> bool {
+        self.relay_failed(turn) && self.counters.public_gathered.load(Ordering::Relaxed) == 0
     }
 
     /// How long ago the offer went out.
@@ -290,5 +301,21 @@ mod tests {
         flow.counters().packets_in.fetch_add(1, Ordering::Relaxed);
         assert!(!flow.unreachable(start + CONNECT_WITHIN * 2));
         assert_eq!(flow.hearing(start), Some(true));
+    }
+
+    #[test]
+    fn a_relay_that_gave_nothing_took_the_public_address_only_if_stun_gave_none() {
+        let flow = Flow::new(Instant::now());
+        let c = flow.counters().clone();
+        assert!(!flow.relay_failed(true), "still gathering");
+        c.gathered.store(true, Ordering::Relaxed);
+        assert!(!flow.relay_failed(false), "no TURN servers, nothing failed");
+        assert!(flow.relay_failed(true));
+        assert!(flow.relay_took_public_address(true));
+        c.public_gathered.fetch_add(1, Ordering::Relaxed);
+        assert!(flow.relay_failed(true), "still named in status");
+        assert!(!flow.relay_took_public_address(true), "STUN of its own");
+        c.relays_gathered.fetch_add(1, Ordering::Relaxed);
+        assert!(!flow.relay_failed(true));
     }
 }

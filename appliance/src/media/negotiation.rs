@@ -196,10 +196,12 @@ pub fn connect_signals(
     webrtcbin.connect("on-ice-candidate", false, move |values| {
         let mline = values.get(1)?.get::<u32>().ok()?;
         let candidate = values.get(2)?.get::<String>().ok()?;
-        if candidate.contains(" typ relay")
-            && let Some(flow) = gathering.upgrade()
-        {
-            flow.relays_gathered.fetch_add(1, Ordering::Relaxed);
+        if let Some(flow) = gathering.upgrade() {
+            if candidate.contains(" typ relay") {
+                flow.relays_gathered.fetch_add(1, Ordering::Relaxed);
+            } else if candidate.contains(" typ srflx") {
+                flow.public_gathered.fetch_add(1, Ordering::Relaxed);
+            }
         }
         tx.send(MediaEvent::Ice {
             peer: id,

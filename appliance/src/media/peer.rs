@@ -211,10 +211,10 @@ impl Peer {
         self.flow.hearing(std::time::Instant::now())
     }
 
-    /// Whether the box's TURN servers gave it no relay address while ICE
-    /// has yet to connect.
+    /// Whether the box's TURN servers gave it no relay address, and it has
+    /// no public address either, while ICE has yet to connect.
     pub fn turn_failed_before_connecting(&self) -> bool {
-        self.flow.relay_failed(self.turn) && !self.flow.connected()
+        self.flow.relay_took_public_address(self.turn) && !self.flow.connected()
     }
 
     /// Whether the page left the offer unanswered for too long. A
