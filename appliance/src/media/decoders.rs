@@ -17,8 +17,8 @@ use gst::prelude::*;
 use super::MediaError;
 
 /// What plays a decoded stream: given the patient's bin, the decoder's
-/// output pad and whether it carries video.
-pub type Play = dyn Fn(&gst::Bin, &gst::Pad, bool) + Send + Sync;
+/// output pad and whether it carries video; it links that pad, or fails.
+pub type Play = dyn Fn(&gst::Bin, &gst::Pad, bool) -> Result<(), MediaError> + Send + Sync;
 
 /// The chain that decodes RTP with `caps`, and whether it is video: the
 /// codecs the box offers (`encoders.rs`), by their RTP encoding names.
@@ -69,7 +69,8 @@ pub fn decode_when_known(bin: &gst::Bin, pad: &gst::Pad, play: Arc<Play>) {
 }
 
 /// Builds the decoder for `caps` into `bin`, has `play` take its output, and
-/// links `pad` to it; drops what it cannot decode.
+/// links `pad` to it; drops what it cannot decode or play (an unlinked
+/// decoder would stop the stream as surely as an unlinked pad).
 fn decode(bin: &gst::Bin, pad: &gst::Pad, caps: &gst::CapsRef, play: &Play) {
     let built = match chain_for(caps) {
         Some((chain, video)) => decoder(bin, chain).map(|d| (d, video)),
@@ -78,12 +79,12 @@ fn decode(bin: &gst::Bin, pad: &gst::Pad, caps: &gst::CapsRef, play: &Play) {
     let linked = built.and_then(|(decoder, video)| {
         let output = (decoder.static_pad("src"))
             .ok_or_else(|| MediaError::Pipeline("decoder without output".into()))?;
-        play(bin, &output, video);
+        play(bin, &output, video)?;
         decoder.sync_state_with_parent()?;
         into(pad, &decoder)
     });
     if let Err(e) = linked {
-        eprintln!("appliance: the patient's media cannot be decoded ({e}); dropped");
+        eprintln!("appliance: the patient's media cannot be decoded or played ({e}); dropped");
         if let Err(e) = discard(bin, pad) {
             eprintln!("appliance: the patient's media cannot be dropped either: {e}");
         }
@@ -145,7 +146,7 @@ mod tests {
         assert!(opus.contains("opusdec") && !video);
         assert!(chain_for(&rtp("video", "VP9")).is_none());
         assert!(chain_for(&gst::Caps::builder("video/x-raw").build()).is_none());
-        for (chain, _) in [(h264, 0), (vp8, 0), (opus, 0)] {
+        for chain in [h264, vp8, opus] {
             gst::parse::bin_from_description(chain, true).expect(chain);
         }
     }
@@ -185,6 +186,7 @@ mod tests {
             sink.sync_state_with_parent().unwrap();
             pad.link(&sink.static_pad("sink").unwrap()).unwrap();
             seen.store(true, Ordering::SeqCst);
+            Ok(())
         });
         decode_when_known(pipeline.upcast_ref(), &src, play);
         valve.set_property("drop", false);

@@ -8,6 +8,7 @@
 //! every video frame that reaches an encoder is black and the microphone is
 //! muted, and the remote tracks stay up so opening is immediate.
 
+mod bus;
 mod congestion;
 mod counts;
 mod decoders;
@@ -227,7 +228,7 @@ impl Media {
                         }
                     };
                     if let Some(message) = message {
-                        report(&message);
+                        bus::report(&message);
                     }
                     nice::finish_releases();
                     match wanted.has_changed() {
@@ -393,7 +394,16 @@ impl Media {
                 continue;
             };
             if peer.abandoned() {
-                eprintln!("appliance: patient {id} did not answer the offer; ending");
+                if peer.offered() {
+                    eprintln!("appliance: patient {id} did not answer the offer; ending");
+                } else {
+                    // The box's own fault: say where media stands.
+                    eprintln!(
+                        "appliance: patient {id}: the box made no offer in time; ending \
+                         (not PLAYING: {})",
+                        bus::not_playing(&self.pipeline)
+                    );
+                }
                 self.end(id);
                 continue;
             }
@@ -452,43 +462,6 @@ impl Media {
         }
         let _ = self.pipeline.set_state(gst::State::Null);
     }
-}
-
-/// Logs what the pipeline reports as an error, with the element's path.
-/// Says what the pipeline's bus reports that someone should know: errors,
-/// and the pipeline leaving PLAYING while it runs. Nothing in it may make
-/// it preroll again (see `decoders.rs`): while it does, the TV's sinks wait
-/// and the camera with them, for every patient.
-fn report(message: &gst::Message) {
-    let from = || {
-        (message.src())
-            .map(|s| s.path_string().to_string())
-            .unwrap_or_default()
-    };
-    match message.view() {
-        gst::MessageView::Error(error) => {
-            eprintln!("appliance: media error from {}: {}", from(), error.error());
-        }
-        gst::MessageView::StateChanged(change)
-            if message.src().is_some_and(|s| s.is::<gst::Pipeline>())
-                && left_playing(change.old(), change.current()) =>
-        {
-            eprintln!(
-                "appliance: media left PLAYING ({:?} to {:?}): something in it is prerolling",
-                change.old(),
-                change.current()
-            );
-        }
-        _ => {}
-    }
-}
-
-/// Whether a change of the running pipeline's state takes it out of
-/// PLAYING: straight down, or "lost" (PAUSED to PAUSED, which GStreamer
-/// posts when an element starts prerolling again).
-fn left_playing(old: gst::State, now: gst::State) -> bool {
-    (old == gst::State::Playing && now != gst::State::Playing)
-        || (old == gst::State::Paused && now == gst::State::Paused)
 }
 
 impl Drop for Media {

@@ -227,9 +227,7 @@ pub fn connect_signals(
         let (stats, tv, slots, on_tv) = (stats.clone(), tv.clone(), slots.clone(), on_tv.clone());
         let play = move |bin: &gst::Bin, pad: &gst::Pad, video: bool| {
             let counted = (&stats, &decoding);
-            if let Err(e) = tv::play_patient(bin, (pad, video), &tv, (&slots, &on_tv), counted) {
-                eprintln!("appliance: cannot play the patient's media: {e}");
-            }
+            tv::play_patient(bin, (pad, video), &tv, (&slots, &on_tv), counted)
         };
         decoders::decode_when_known(&bin, pad, Arc::new(play));
     });

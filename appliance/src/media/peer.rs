@@ -217,6 +217,12 @@ impl Peer {
         self.flow.relay_took_public_address(self.turn) && !self.flow.connected()
     }
 
+    /// Whether the box has made its offer (webrtcbin's inputs had their
+    /// caps, and webrtcbin answered the request for one).
+    pub fn offered(&self) -> bool {
+        self.local_sdp.lock().is_ok_and(|sdp| sdp.is_some())
+    }
+
     /// Whether the page left the offer unanswered for too long. A
     /// reconnection's page may be away: its grace decides.
     pub fn abandoned(&self) -> bool {
