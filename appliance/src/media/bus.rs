@@ -60,6 +60,18 @@ fn left_playing(old: gst::State, now: gst::State) -> bool {
         || (old == gst::State::Paused && now == gst::State::Paused)
 }
 
+/// The sinks in `bin` that would wait for preroll after losing their state:
+/// those with `async` on. The running pipeline must have none (see
+/// `tv_picture::tv_sink`).
+#[cfg(test)]
+pub fn prerolling_sinks(bin: &gst::Bin) -> Vec<String> {
+    (bin.iterate_recurse().into_iter().flatten())
+        .filter(|e| e.element_flags().contains(gst::ElementFlags::SINK))
+        .filter(|e| e.find_property("async").is_some() && e.property::<bool>("async"))
+        .map(|e| e.path_string().to_string())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,13 +19,14 @@ pub const ROOM_AUDIO: &str = "audio/x-raw,format=S16LE,layout=interleaved,rate=4
 
 /// Builds the TV's speakers into `pipeline`: a mixer that runs on silence
 /// until a patient's voice joins it, the echo probe, and the sound output (a
-/// clocked null sink when headless, so that the probe still sees real time).
+/// clocked null sink when headless, so that the probe still sees real time;
+/// never one that prerolls, see `tv_picture::tv_sink`).
 /// Returns the mixer, whose `sink_%u` pads take patients' voices.
 pub fn speakers(pipeline: &gst::Pipeline, headless: bool) -> Result<gst::Element, MediaError> {
     let output = if headless {
-        "fakesink sync=true"
+        "fakesink sync=true async=false"
     } else {
-        "autoaudiosink"
+        "autoaudiosink async-handling=true"
     };
     let description = format!(
         "audiotestsrc wave=silence is-live=true ! audiomixer name=tv_mix ! audioconvert ! \
@@ -62,6 +63,15 @@ pub fn echo_canceller() -> Result<[gst::Element; 2], MediaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_sink_of_the_tv_s_speakers_waits_for_preroll() {
+        gst::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        speakers(&pipeline, true).unwrap();
+        let sinks = super::super::bus::prerolling_sinks(pipeline.upcast_ref());
+        assert_eq!(sinks, Vec::<String>::new());
+    }
 
     /// The room's echo, as the box hears it: the far end (the patient's
     /// voice) plays through the probe, and the microphone picks the same

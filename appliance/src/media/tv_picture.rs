@@ -70,7 +70,7 @@ fn description(headless: bool, simulated: bool) -> String {
             "tv_out. ! queue leaky=downstream max-size-buffers=1 ! \
              videorate drop-only=true max-rate=5 ! videoscale method=nearest-neighbour ! \
              videoconvert ! video/x-raw,format=RGB,width={GRAB_WIDTH},height={GRAB_HEIGHT} ! \
-             fakesink name=tv_grab sync=false"
+             fakesink name=tv_grab sync=false async=false"
         )
     } else {
         String::new()
@@ -225,12 +225,16 @@ impl TvPicture {
 /// desktop, else straight to the HDMI output with `kmssink` (the box has no
 /// display server). A box whose HDMI output cannot be opened still runs its
 /// sessions, with a warning: the patient is not kept waiting on the TV.
+/// Never a sink that prerolls (`async=false`, or a bin that keeps its own):
+/// a sink that lost its state (a flush) once waited for preroll for good in
+/// the running pipeline, the camera behind it, and no patient was offered a
+/// call (`bus.rs`).
 fn tv_sink(headless: bool) -> &'static str {
     if headless {
-        return "fakesink sync=false";
+        return "fakesink sync=false async=false";
     }
     if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
-        return "autovideosink sync=false";
+        return "autovideosink sync=false async-handling=true";
     }
     let usable = gst::ElementFactory::make("kmssink")
         .build()
@@ -240,13 +244,13 @@ fn tv_sink(headless: bool) -> &'static str {
             ready
         });
     if usable {
-        "kmssink sync=false"
+        "kmssink sync=false async=false"
     } else {
         eprintln!(
             "appliance: warning: no display and no usable HDMI output (kmssink): \
              the TV shows nothing"
         );
-        "fakesink sync=false"
+        "fakesink sync=false async=false"
     }
 }
 
@@ -347,6 +351,16 @@ pub fn show_patient(pad: &gst::Pad, shown: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_sink_of_the_tv_s_picture_waits_for_preroll() {
+        gst::init().unwrap();
+        let bin = gst::parse::bin_from_description(&description(true, true), false).unwrap();
+        assert_eq!(
+            super::super::bus::prerolling_sinks(&bin),
+            Vec::<String>::new()
+        );
+    }
 
     /// How many pixels of a 320x120 picture `text` lights, as the TV's
     /// overlay draws it.
