@@ -109,8 +109,8 @@ fn into(pad: &gst::Pad, element: &impl IsA<gst::Element>) -> Result<(), MediaErr
 }
 
 /// Ends `pad` in a sink that takes everything at once (never waiting for a
-/// preroll, see above).
-fn discard(bin: &gst::Bin, pad: &gst::Pad) -> Result<(), MediaError> {
+/// preroll, see above): what cannot be decoded, or cannot reach the TV.
+pub fn discard(bin: &gst::Bin, pad: &gst::Pad) -> Result<(), MediaError> {
     if pad.is_linked() {
         return Ok(());
     }

@@ -102,13 +102,9 @@ pub fn play_patient(
         // Unseen or unheard rather than unlinked: an unlinked pad would stop
         // the patient's other track too.
         eprintln!("appliance: the patient's media cannot reach the TV: {e}");
-        let sink = gst::ElementFactory::make("fakesink")
-            .property("async", false)
-            .build()
-            .map_err(|_| MediaError::MissingElement("fakesink"))?;
-        bin.add(&sink)?;
-        output.link(&sink)?;
-        sink.sync_state_with_parent()?;
+        let src =
+            (output.static_pad("src")).ok_or_else(|| MediaError::Pipeline("no output".into()))?;
+        super::decoders::discard(bin, &src)?;
     }
     output.sync_state_with_parent()?;
     if let Some(valve) = output.by_name(VALVE) {
