@@ -1,5 +1,6 @@
 //! The patient's check-in, on one daemon: a browser that cannot make the
-//! call is told so in words before anything is asked of it; a camera the
+//! call (no WebRTC, an app's built-in browser, a page not counted as
+//! secure) is told why in words before anything is asked of it; a camera the
 //! patient refused comes with their browser's words for allowing it, and a
 //! retry that works once they do; the microphone's bar moves, the test
 //! sound plays and is answered, the devices are listed, an unplugged one
@@ -22,6 +23,19 @@ use super::{NAME, heard, wait_page};
 /// Before the page's own scripts: a browser without WebRTC (WebKitGTK and
 /// some apps' built-in browsers have the camera but no peer connection).
 const NO_WEBRTC: &str = "delete window.RTCPeerConnection; delete window.webkitRTCPeerConnection;";
+
+/// Before the page's own scripts: the link opened in Instagram's built-in
+/// browser on an iPhone (its user agent as the app sends it: Safari's
+/// engine, but only the app's name tells it apart).
+const IN_AN_APP: &str = r#"Object.defineProperty(Navigator.prototype, "userAgent", { get: () =>
+  "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 " +
+  "(KHTML, like Gecko) Mobile/15E148 Instagram 312.0.0.20.112 (iPhone14,5; iOS 17_1)" });"#;
+
+/// Before the page's own scripts: a page the browser does not count as
+/// secure (the link's address rewritten to plain HTTP by a proxy or a
+/// mail filter; the box itself serves only HTTPS).
+const NOT_SECURE: &str =
+    r#"Object.defineProperty(window, "isSecureContext", { get: () => false });"#;
 
 /// Before the page's own scripts: `play()` as iOS Safari has it. Sound
 /// starts only from within a tap (a trusted click), and an element started
@@ -156,25 +170,43 @@ fn ready(browser: &Browser) -> bool {
     ) == Value::Bool(true)
 }
 
-fn browser_without_webrtc_is_told_to_open_another(daemon: &Daemon) {
-    let (browser, _profile) = chromium();
-    browser.before_each_page(NO_WEBRTC).unwrap();
-    assert_eq!(open(&browser, daemon), "unsupported");
-    let words = page(
-        &browser,
-        "return document.getElementById('msg-unsupported').innerText",
-    );
-    let words = words.as_str().unwrap();
-    assert!(
-        words.contains("Safari, Chrome, Firefox or Edge"),
-        "the page said: {words}"
-    );
-    fits(&browser, "unsupported", 360);
-    // Nothing was asked of a browser that cannot make the call.
-    assert_eq!(
-        page(&browser, "return window.appliance.cameraAsked"),
-        Value::Bool(false)
-    );
+/// Each browser that cannot make the call is told why, in its own words,
+/// and where to go instead; nothing is asked of it.
+fn browsers_that_cannot_are_told_why_and_where_to_go(daemon: &Daemon) {
+    let cases = [
+        ("unsupported", NO_WEBRTC, "Open this link in Safari"),
+        (
+            "unsupported-in-app",
+            IN_AN_APP,
+            "choose \"Open in browser\"",
+        ),
+        (
+            "unsupported-insecure",
+            NOT_SECURE,
+            "not opened over a secure connection",
+        ),
+    ];
+    for (name, before, why) in cases {
+        let (browser, _profile) = chromium();
+        browser.before_each_page(before).unwrap();
+        assert_eq!(open(&browser, daemon), "unsupported", "for {why}");
+        let words = page(
+            &browser,
+            "return document.getElementById('msg-unsupported').innerText",
+        );
+        let words = words.as_str().unwrap();
+        assert!(words.contains(why), "the page said: {words}");
+        assert!(
+            words.contains("Safari, Chrome, Firefox or Edge"),
+            "the page said: {words}"
+        );
+        fits(&browser, name, 360);
+        // Nothing was asked of a browser that cannot make the call.
+        assert_eq!(
+            page(&browser, "return window.appliance.cameraAsked"),
+            Value::Bool(false)
+        );
+    }
 }
 
 fn permission(browser: &Browser, setting: &str) {
@@ -387,7 +419,7 @@ fn the_check_in_hears_and_is_heard_and_every_browser_is_told_what_to_do() {
     }
     let daemon = start_daemon();
     let _driver = Driver::chromium();
-    browser_without_webrtc_is_told_to_open_another(&daemon);
+    browsers_that_cannot_are_told_why_and_where_to_go(&daemon);
     refused_camera_comes_with_words_and_a_retry(&daemon);
     check_in_then_a_tap_to_hear_the_room(&daemon);
     let output = daemon.stop();
