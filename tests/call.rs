@@ -509,6 +509,13 @@ fn three_calls_in_a_row_on_one_daemon_each_have_pictures_and_sound_both_ways() {
     );
     let warnings = glib_warnings(&daemon.output()).join("\n");
     assert!(warnings.is_empty(), "GLib or GStreamer warned:\n{warnings}");
+    // Each session over, the box let its page go: none was taken for a
+    // page lost in a live session.
+    assert!(
+        !daemon.output().contains("they may come back"),
+        "{}",
+        daemon.output()
+    );
     assert_eq!(
         daemon.status()["messages_dropped"],
         0,
@@ -957,6 +964,10 @@ fn a_page_that_reloads_comes_back_to_its_session_and_no_one_else_can() {
     assert_eq!(other.state(), "live");
 
     let output = daemon.stop();
+    assert!(
+        output.contains("patient 1's page is gone; they may come back"),
+        "the reload was not logged as a page that may come back:\n{output}"
+    );
     assert!(
         !output.contains(&secret),
         "the daemon printed a resume secret"

@@ -61,9 +61,11 @@ impl Room {
                 };
                 link.outbox = None;
                 if !self.session.knows(peer) {
+                    // Their session is over: the page closed after it.
                     self.forget(peer);
                     return;
                 }
+                eprintln!("appliance: patient {peer}'s page is gone; they may come back");
                 self.presence(peer);
             }
         }
