@@ -245,26 +245,23 @@ async fn patient(socket: WebSocket, app: Arc<App>, client: IpAddr) {
     let mut probes = app.sockets.opened(peer, id);
     let ended = converse(peer, (to_page, from_page), (inbox, &mut probes), &app).await;
     app.sockets.closed(peer, id);
-    let asked = match ended {
+    match ended {
         Ended::Left => {
             let _ = app.session.send(PatientEvent::Left(peer)).await;
             eprintln!("appliance: patient {peer} left");
-            return;
         }
-        Ended::LetGo(asked) => asked,
         Ended::Lost(asked) => {
-            let lost = PatientEvent::Lost { peer, socket: id };
             // The room says whether they may come back.
+            let lost = PatientEvent::Lost { peer, socket: id };
             let _ = app.session.send(lost).await;
-            asked
+            // Only now that the session knows: the pages that asked come in.
+            for asked in asked
+                .into_iter()
+                .chain(std::iter::from_fn(|| probes.try_recv().ok()))
+            {
+                let _ = asked.send(false);
+            }
         }
-    };
-    // Only now that the session knows: the pages that asked come in.
-    for asked in asked
-        .into_iter()
-        .chain(std::iter::from_fn(|| probes.try_recv().ok()))
-    {
-        let _ = asked.send(false);
     }
 }
 
@@ -272,11 +269,6 @@ async fn patient(socket: WebSocket, app: Arc<App>, client: IpAddr) {
 enum Ended {
     /// The patient said they leave.
     Left,
-    /// The room let the page go, after telling it everything it had: the
-    /// session is over, or the patient is back on another socket. With the
-    /// question of a page that presented the same resume secret, if one
-    /// was asked meanwhile.
-    LetGo(Option<Probe>),
     /// It closed, broke or fell silent; with the question of a page that
     /// presented the same resume secret, if that is why.
     Lost(Option<Probe>),
@@ -306,9 +298,7 @@ async fn converse(
     loop {
         tokio::select! {
             message = inbox.recv() => {
-                let Some(message) = message else {
-                    return Ended::LetGo(asked.map(|(probe, _)| probe));
-                };
+                let Some(message) = message else { break };
                 if to_page.send(json(&message)).await.is_err() {
                     break;
                 }
