@@ -509,8 +509,8 @@ fn three_calls_in_a_row_on_one_daemon_each_have_pictures_and_sound_both_ways() {
     );
     let warnings = glib_warnings(&daemon.output()).join("\n");
     assert!(warnings.is_empty(), "GLib or GStreamer warned:\n{warnings}");
-    // Each session over, the box let its page go: none was taken for a
-    // page lost in a live session.
+    // Each page closed after its session was over: none was logged as a
+    // page lost from a session that still holds its patient.
     assert!(
         !daemon.output().contains("they may come back"),
         "{}",
